@@ -1,0 +1,63 @@
+# Opsflow: `make demo` runs every workflow on an embedded local AWS; `make test` runs the suite.
+# Both install what they need into project-local virtual environments on first use.
+
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+PIP_FLAGS := --quiet --disable-pip-version-check
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: demo test lint format validate unit e2e bench clean lock
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) pip==25.3
+	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
+	touch $@
+
+# aws-sam-cli pins an older boto3, so it lives in its own environment.
+$(SAM_VENV)/.installed: constraints-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) pip==25.3
+	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) -c constraints-sam.txt aws-sam-cli==1.170.0
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m opsflow_local.demo
+
+test: lint validate
+	$(PY) -m pytest -n auto -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint --template template.yaml
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -n auto -q tests/unit
+
+e2e: $(VENV)/.installed
+	$(PY) -m pytest -n auto -q tests/e2e
+
+bench: $(VENV)/.installed
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Regenerate the pinned transitive versions after changing a direct pin.
+lock:
+	rm -rf /tmp/opsflow-lock && $(PYTHON) -m venv /tmp/opsflow-lock
+	/tmp/opsflow-lock/bin/pip install $(PIP_FLAGS) '.[dev]' && /tmp/opsflow-lock/bin/pip freeze --exclude opsflow > constraints.txt
+	rm -rf /tmp/opsflow-lock && $(PYTHON) -m venv /tmp/opsflow-lock
+	/tmp/opsflow-lock/bin/pip install $(PIP_FLAGS) aws-sam-cli==1.170.0 && /tmp/opsflow-lock/bin/pip freeze > constraints-sam.txt
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,137 @@
+"""EC2 Auto Scaling adapter: groups and launch configurations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from opsflow.aws.ec2 import tags_of
+from opsflow.aws.errors import aws_call
+from opsflow.errors import NotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+
+# Attributes of a launch configuration that CreateLaunchConfiguration accepts back as they were
+# described. Empty strings (KernelId, RamdiskId) are AWS's "unset" and must not be sent back.
+_LAUNCH_CONFIGURATION_ATTRIBUTES = (
+    "ImageId",
+    "KeyName",
+    "SecurityGroups",
+    "ClassicLinkVPCId",
+    "ClassicLinkVPCSecurityGroups",
+    "UserData",
+    "InstanceType",
+    "KernelId",
+    "RamdiskId",
+    "BlockDeviceMappings",
+    "InstanceMonitoring",
+    "SpotPrice",
+    "IamInstanceProfile",
+    "EbsOptimized",
+    "AssociatePublicIpAddress",
+    "PlacementTenancy",
+    "MetadataOptions",
+)
+
+
+@dataclass(frozen=True)
+class LaunchTemplateRef:
+    template_id: str
+    template_name: str
+    version: str  # a number, "$Latest" or "$Default", as the group holds it
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    tags: dict[str, str]
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    launch_template: LaunchTemplateRef | None
+    launch_configuration_name: str | None
+    uses_mixed_instances_policy: bool
+    instance_ids: list[str]
+
+
+def _group(raw: Any) -> Group:
+    template = raw.get("LaunchTemplate")
+    return Group(
+        name=raw["AutoScalingGroupName"],
+        tags=tags_of(raw),
+        min_size=int(raw.get("MinSize", 0)),
+        max_size=int(raw.get("MaxSize", 0)),
+        desired_capacity=int(raw.get("DesiredCapacity", 0)),
+        launch_template=LaunchTemplateRef(
+            template_id=template.get("LaunchTemplateId", ""),
+            template_name=template.get("LaunchTemplateName", ""),
+            version=str(template.get("Version") or "$Default"),
+        )
+        if template
+        else None,
+        launch_configuration_name=raw.get("LaunchConfigurationName") or None,
+        uses_mixed_instances_policy=bool(raw.get("MixedInstancesPolicy")),
+        instance_ids=[i["InstanceId"] for i in raw.get("Instances", [])],
+    )
+
+
+class AutoScaling:
+    def __init__(self, client: AutoScalingClient) -> None:
+        self._asg = client
+
+    def describe_group(self, name: str) -> Group:
+        with aws_call("DescribeAutoScalingGroups"):
+            groups = self._asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+        if not groups:
+            raise NotFound(f"Auto Scaling group {name} does not exist")
+        return _group(groups[0])
+
+    def all_groups(self) -> list[Group]:
+        groups: list[Group] = []
+        with aws_call("DescribeAutoScalingGroups"):
+            for page in self._asg.get_paginator("describe_auto_scaling_groups").paginate():
+                groups.extend(_group(raw) for raw in page["AutoScalingGroups"])
+        return groups
+
+    def launch_configuration(self, name: str) -> dict[str, Any]:
+        with aws_call("DescribeLaunchConfigurations"):
+            found = self._asg.describe_launch_configurations(LaunchConfigurationNames=[name])[
+                "LaunchConfigurations"
+            ]
+        if not found:
+            raise NotFound(f"launch configuration {name} does not exist")
+        return cast(dict[str, Any], found[0])
+
+    def all_launch_configurations(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        with aws_call("DescribeLaunchConfigurations"):
+            for page in self._asg.get_paginator("describe_launch_configurations").paginate():
+                found.extend(cast(list[dict[str, Any]], page["LaunchConfigurations"]))
+        return found
+
+    def copy_launch_configuration(self, source: dict[str, Any], *, new_name: str, image_id: str) -> None:
+        """Create `new_name` with every attribute of `source`, block device mappings included, but the image."""
+        attributes = {
+            key: source[key]
+            for key in _LAUNCH_CONFIGURATION_ATTRIBUTES
+            if key in source and source[key] not in ("", None, [])
+        }
+        attributes["ImageId"] = image_id
+        with aws_call("CreateLaunchConfiguration"):
+            self._asg.create_launch_configuration(LaunchConfigurationName=new_name, **attributes)
+
+    def delete_launch_configuration(self, name: str) -> None:
+        with aws_call("DeleteLaunchConfiguration"):
+            self._asg.delete_launch_configuration(LaunchConfigurationName=name)
+
+    def use_launch_template(self, group_name: str, template_id: str, version: str) -> None:
+        with aws_call("UpdateAutoScalingGroup"):
+            self._asg.update_auto_scaling_group(
+                AutoScalingGroupName=group_name,
+                LaunchTemplate={"LaunchTemplateId": template_id, "Version": version},
+            )
+
+    def use_launch_configuration(self, group_name: str, name: str) -> None:
+        with aws_call("UpdateAutoScalingGroup"):
+            self._asg.update_auto_scaling_group(AutoScalingGroupName=group_name, LaunchConfigurationName=name)

@@ -1,0 +1,205 @@
+"""EC2 adapter: instances, images, snapshots and launch template versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from opsflow.aws.errors import aws_call
+from opsflow.errors import AwsCallFailed, NotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+
+def tags_of(resource: Any) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", []) or []}
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    state: str
+    tags: dict[str, str]
+    root_device_name: str | None
+    devices: list[str]
+
+
+@dataclass(frozen=True)
+class Image:
+    image_id: str
+    name: str
+    state: str
+    state_reason: str | None
+    creation_date: str
+    tags: dict[str, str]
+    block_device_mappings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def snapshot_ids(self) -> list[str]:
+        return [
+            m["Ebs"]["SnapshotId"] for m in self.block_device_mappings if m.get("Ebs", {}).get("SnapshotId")
+        ]
+
+
+@dataclass(frozen=True)
+class LaunchTemplateVersion:
+    template_id: str
+    template_name: str
+    version: int
+    is_default: bool
+    data: dict[str, Any]
+    description: str | None
+
+    @property
+    def image_id(self) -> str | None:
+        value = self.data.get("ImageId")
+        return str(value) if value else None
+
+
+def _image(raw: Any) -> Image:
+    reason = raw.get("StateReason") or {}
+    return Image(
+        image_id=raw["ImageId"],
+        name=raw.get("Name", ""),
+        state=raw.get("State", "unknown"),
+        state_reason=reason.get("Message") or reason.get("Code"),
+        creation_date=str(raw.get("CreationDate", "")),
+        tags=tags_of(raw),
+        block_device_mappings=list(raw.get("BlockDeviceMappings", [])),
+    )
+
+
+class Ec2:
+    def __init__(self, client: EC2Client) -> None:
+        self._ec2 = client
+
+    # Instances -----------------------------------------------------------------------------------
+
+    def describe_instance(self, instance_id: str) -> Instance:
+        with aws_call("DescribeInstances", not_found=f"instance {instance_id} does not exist"):
+            reservations = self._ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        instances = [i for r in reservations for i in r.get("Instances", [])]
+        if not instances:
+            raise NotFound(f"instance {instance_id} does not exist")
+        raw = instances[0]
+        return Instance(
+            instance_id=raw["InstanceId"],
+            state=raw.get("State", {}).get("Name", "unknown"),
+            tags=tags_of(raw),
+            root_device_name=raw.get("RootDeviceName"),
+            devices=[m["DeviceName"] for m in raw.get("BlockDeviceMappings", [])],
+        )
+
+    # Images and snapshots ------------------------------------------------------------------------
+
+    def create_image(
+        self,
+        *,
+        instance_id: str,
+        name: str,
+        description: str,
+        no_reboot: bool,
+        image_tags: dict[str, str],
+        snapshot_tags: dict[str, str],
+    ) -> str:
+        with aws_call("CreateImage"):
+            response = self._ec2.create_image(
+                InstanceId=instance_id,
+                Name=name,
+                Description=description,
+                NoReboot=no_reboot,
+                TagSpecifications=[
+                    {"ResourceType": "image", "Tags": _tag_list(image_tags)},
+                    {"ResourceType": "snapshot", "Tags": _tag_list(snapshot_tags)},
+                ],
+            )
+        return response["ImageId"]
+
+    def describe_image(self, image_id: str) -> Image:
+        with aws_call("DescribeImages", not_found=f"image {image_id} does not exist"):
+            images = self._ec2.describe_images(ImageIds=[image_id])["Images"]
+        if not images:
+            raise NotFound(f"image {image_id} does not exist")
+        return _image(images[0])
+
+    def find_images(self, tags: dict[str, str]) -> list[Image]:
+        filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+        with aws_call("DescribeImages"):
+            images = self._ec2.describe_images(Owners=["self"], Filters=cast(Any, filters))["Images"]
+        return [_image(raw) for raw in images]
+
+    def find_snapshot_ids(self, tags: dict[str, str]) -> list[str]:
+        filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+        ids: list[str] = []
+        with aws_call("DescribeSnapshots"):
+            for page in self._ec2.get_paginator("describe_snapshots").paginate(
+                OwnerIds=["self"], Filters=cast(Any, filters)
+            ):
+                ids.extend(s["SnapshotId"] for s in page.get("Snapshots", []))
+        return ids
+
+    def tag(self, resource_ids: list[str], tags: dict[str, str]) -> None:
+        if not resource_ids:
+            return
+        with aws_call("CreateTags"):
+            self._ec2.create_tags(Resources=resource_ids, Tags=_tag_list(tags))
+
+    def deregister_image(self, image_id: str) -> None:
+        with aws_call("DeregisterImage"):
+            self._ec2.deregister_image(ImageId=image_id)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        with aws_call("DeleteSnapshot"):
+            self._ec2.delete_snapshot(SnapshotId=snapshot_id)
+
+    # Launch templates ----------------------------------------------------------------------------
+
+    def launch_template_version(self, template_id: str, version: str) -> LaunchTemplateVersion:
+        with aws_call(
+            "DescribeLaunchTemplateVersions",
+            not_found=f"launch template {template_id} has no version {version}",
+        ):
+            versions = self._ec2.describe_launch_template_versions(
+                LaunchTemplateId=template_id, Versions=[version]
+            )["LaunchTemplateVersions"]
+        if not versions:
+            raise NotFound(f"launch template {template_id} has no version {version}")
+        raw = versions[0]
+        return LaunchTemplateVersion(
+            template_id=raw["LaunchTemplateId"],
+            template_name=raw.get("LaunchTemplateName", ""),
+            version=int(raw["VersionNumber"]),
+            is_default=bool(raw.get("DefaultVersion")),
+            data=cast(dict[str, Any], raw.get("LaunchTemplateData", {})),
+            description=raw.get("VersionDescription"),
+        )
+
+    def create_launch_template_version(
+        self, *, template_id: str, source_version: int, image_id: str, description: str
+    ) -> int:
+        """A new version that differs from `source_version` only by its image."""
+        with aws_call("CreateLaunchTemplateVersion"):
+            response = self._ec2.create_launch_template_version(
+                LaunchTemplateId=template_id,
+                SourceVersion=str(source_version),
+                VersionDescription=description[:255],
+                LaunchTemplateData={"ImageId": image_id},
+            )
+        return int(response["LaunchTemplateVersion"]["VersionNumber"])
+
+    def delete_launch_template_version(self, template_id: str, version: int) -> None:
+        with aws_call("DeleteLaunchTemplateVersions"):
+            response = self._ec2.delete_launch_template_versions(
+                LaunchTemplateId=template_id, Versions=[str(version)]
+            )
+        failures = response.get("UnsuccessfullyDeletedLaunchTemplateVersions", [])
+        if failures:
+            error = failures[0].get("ResponseError", {})
+            raise AwsCallFailed(
+                "DeleteLaunchTemplateVersions", str(error.get("Code", "")), str(error.get("Message", ""))
+            )
+
+
+def _tag_list(tags: dict[str, str]) -> list[Any]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]

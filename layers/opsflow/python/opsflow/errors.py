@@ -1,0 +1,61 @@
+"""Domain errors. Each carries a message written for the person who asked for the run."""
+
+from __future__ import annotations
+
+
+class OpsflowError(Exception):
+    """Base class: the message says what happened and, where possible, what to do."""
+
+    code = "OpsflowError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(OpsflowError):
+    code = "NotFound"
+
+
+class NotOptedIn(OpsflowError):
+    """The target lacks the opt-in tag: Opsflow will not touch it."""
+
+    code = "NotOptedIn"
+
+
+class Refused(OpsflowError):
+    """A pre-flight check failed: the run would be unsafe or cannot work."""
+
+    code = "Refused"
+
+
+class Busy(OpsflowError):
+    """Another run holds the target."""
+
+    code = "Busy"
+
+
+class IdempotencyConflict(OpsflowError):
+    """The same idempotency key was used for a different request."""
+
+    code = "IdempotencyConflict"
+
+
+class ImageFailed(OpsflowError):
+    """The AMI ended in a state other than `available`."""
+
+    code = "ImageFailed"
+
+
+class ImageTimeout(OpsflowError):
+    code = "ImageTimeout"
+
+
+class AwsCallFailed(OpsflowError):
+    """An AWS call failed with a code the adapters do not map to anything more specific."""
+
+    code = "AwsCallFailed"
+
+    def __init__(self, operation: str, aws_code: str, message: str) -> None:
+        super().__init__(f"{operation} failed: {aws_code}: {message}")
+        self.aws_code = aws_code

@@ -1,0 +1,106 @@
+"""One request model per workflow, shared unchanged by every trigger (API, Chatbot, schedules, pipelines)."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+# Tag keys Opsflow writes itself; a request may not set them.
+RESERVED_TAG_PREFIXES = ("aws:", "opsflow:")
+
+IMAGE_NAME_FIELDS = frozenset({"asg_name", "instance_id", "run_id", "timestamp"})
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    dry_run: bool = Field(default=False, description="Return the plan and change nothing.")
+
+
+class AmiBakeRequest(_Request):
+    """Image an instance, publish the image to an Auto Scaling group's launch template or configuration."""
+
+    workflow: Literal["ami_bake"]
+    instance_id: Annotated[str, Field(pattern=r"^i-[0-9a-f]{8,17}$", description="The instance to image.")]
+    asg_name: Annotated[str, Field(min_length=1, max_length=255, description="The group to publish to.")]
+    image_name: Annotated[
+        str,
+        Field(
+            min_length=3,
+            max_length=128,
+            description="AMI name template; fields: {asg_name}, {instance_id}, {run_id}, {timestamp}.",
+        ),
+    ] = "{asg_name}-{timestamp}"
+    no_reboot: bool = Field(default=True, description="Image without rebooting the instance.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags for the image and snapshots.")
+    keep_images: Annotated[int, Field(ge=1, le=100, description="Images baked for the group to keep.")] = 5
+
+    @field_validator("image_name")
+    @classmethod
+    def _known_fields_only(cls, value: str) -> str:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as error:
+            raise ValueError(f"is not a valid name template: {error}") from error
+        unknown = fields - IMAGE_NAME_FIELDS
+        if unknown:
+            raise ValueError(
+                f"uses unknown field(s) {', '.join(sorted(unknown))}; "
+                f"available: {', '.join('{' + f + '}' for f in sorted(IMAGE_NAME_FIELDS))}"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _no_reserved_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 40:
+            raise ValueError("may hold at most 40 tags (AWS allows 50 per resource; Opsflow adds its own)")
+        for key, tag_value in value.items():
+            if key.lower().startswith(RESERVED_TAG_PREFIXES):
+                raise ValueError(f"tag key {key!r} is reserved (keys starting with aws: or opsflow:)")
+            if not 1 <= len(key) <= 128 or len(tag_value) > 256:
+                raise ValueError(f"tag {key!r}: keys are 1-128 characters, values at most 256")
+        return value
+
+    def target(self) -> str:
+        return f"asg:{self.asg_name}"
+
+
+RunRequest = Annotated[AmiBakeRequest, Field(discriminator="workflow")]
+WORKFLOW_NAMES = ("ami_bake",)
+
+_run_request_adapter: TypeAdapter[AmiBakeRequest] = TypeAdapter(RunRequest)
+
+
+def parse_run_request(payload: Any) -> AmiBakeRequest:
+    """Validate a request from any trigger; raises pydantic's ValidationError."""
+    return _run_request_adapter.validate_python(payload)
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Each problem as `{field, problem}`, worded for a person fixing their request.
+
+    Takes pydantic's error dicts (`ValidationError.errors()`, or Powertools' RequestValidationError)."""
+    problems = []
+    for item in errors:
+        location = ".".join(str(part) for part in item["loc"] if part not in ("body", *WORKFLOW_NAMES))
+        kind = item["type"]
+        if kind == "missing":
+            message = "is required"
+        elif kind == "extra_forbidden":
+            message = "is not a field of this workflow"
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            location = location or "workflow"
+            message = f"must be one of: {', '.join(WORKFLOW_NAMES)}"
+        elif kind in ("json_invalid", "model_attributes_type", "dict_type") and not location:
+            message = "the body must be a JSON object"
+        else:
+            message = item["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            message = message[0].lower() + message[1:] if message else message
+        problems.append({"field": location or "(body)", "problem": message})
+    return problems

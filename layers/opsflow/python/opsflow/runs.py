@@ -1,0 +1,152 @@
+"""Start a run: validate, guard, record, lock, StartExecution. Every trigger ends here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from opsflow.aws.stepfunctions import Execution
+from opsflow.errors import Busy, IdempotencyConflict
+from opsflow.requests import AmiBakeRequest
+from opsflow.store.locks import LockStore
+from opsflow.store.runs import DRY_RUN, RUNNING, Requester, Run, RunExists, RunStore, now_iso
+
+# Requests without an idempotency key that are identical within this window are the same run:
+# a double-clicked button or a retried webhook does not bake twice.
+DEDUP_WINDOW_SECONDS = 60
+
+
+class ExecutionStarter(Protocol):
+    def start_execution(self, state_machine_arn: str, name: str, input: str) -> str:
+        """Start an execution and return its ARN; starting the same name and input again is a no-op."""
+
+
+Preflight = Callable[[AmiBakeRequest], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    run: Run
+    created: bool  # False when an earlier identical request already started it
+
+
+@dataclass
+class RunStarter:
+    runs: RunStore
+    locks: LockStore
+    executions: ExecutionStarter
+    preflight: Preflight
+    state_machine_arns: Mapping[str, str]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    lock_ttl_seconds: int = 6 * 3600
+    clock: Callable[[], float] = time.time
+
+    def start(
+        self, request: AmiBakeRequest, requester: Requester, idempotency_key: str | None = None
+    ) -> StartedRun:
+        request_json = request.model_dump(mode="json")
+        request_hash = _hash(request_json)
+        run_id = self.run_id_for(request, requester, request_hash, idempotency_key)
+
+        existing = self.runs.get(run_id)
+        if existing is not None:
+            return self._replay(existing, request_hash)
+
+        plan = self.preflight(request)
+        stamp = now_iso()
+        run = Run(
+            run_id=run_id,
+            workflow=request.workflow,
+            target=request.target(),
+            status=DRY_RUN if request.dry_run else RUNNING,
+            requester=requester,
+            request=request_json,
+            request_hash=request_hash,
+            created_at=stamp,
+            updated_at=stamp,
+            plan=plan,
+            finished_at=stamp if request.dry_run else None,
+        )
+        if request.dry_run:
+            return self._create(run, request_hash)
+
+        held = self.locks.acquire(run.target, run_id, self.lock_ttl_seconds)
+        if held is not None:
+            raise Busy(
+                f"{_describe_target(run.target)} is busy with run {held.run_id}; wait for it to finish "
+                "(GET /runs/" + held.run_id + ")"
+            )
+        try:
+            started = self._create(run, request_hash)
+            if not started.created:
+                return started
+            execution_arn = self.executions.start_execution(
+                self.state_machine_arns[request.workflow],
+                run_id,
+                json.dumps(
+                    {
+                        "run_id": run_id,
+                        "workflow": request.workflow,
+                        "target": run.target,
+                        "requester": requester.identity,
+                        "request": request_json,
+                        "settings": dict(self.settings),
+                    }
+                ),
+            )
+        except Exception:
+            self.locks.release(run.target, run_id)
+            raise
+        self.runs.set_execution(run_id, execution_arn)
+        return StartedRun(run=replace(run, execution_arn=execution_arn), created=True)
+
+    def run_id_for(
+        self, request: AmiBakeRequest, requester: Requester, request_hash: str, idempotency_key: str | None
+    ) -> str:
+        if idempotency_key:
+            seed = f"{requester.identity}|key|{idempotency_key}"
+        else:
+            bucket = int(self.clock()) // DEDUP_WINDOW_SECONDS
+            seed = f"{requester.identity}|{request_hash}|{bucket}"
+        # Execution names allow 80 characters of [A-Za-z0-9-_].
+        return f"{request.workflow.replace('_', '-')}-{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
+
+    def _create(self, run: Run, request_hash: str) -> StartedRun:
+        try:
+            self.runs.create(run)
+        except RunExists as exists:
+            return self._replay(exists.existing, request_hash)
+        return StartedRun(run=run, created=True)
+
+    @staticmethod
+    def _replay(existing: Run, request_hash: str) -> StartedRun:
+        if existing.request_hash != request_hash:
+            raise IdempotencyConflict(
+                f"this Idempotency-Key was already used for a different request (run {existing.run_id}); "
+                "use a new key for a new request"
+            )
+        return StartedRun(run=existing, created=False)
+
+
+def _hash(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _describe_target(target: str) -> str:
+    kind, _, name = target.partition(":")
+    return {"asg": "Auto Scaling group"}.get(kind, kind) + f" {name}"
+
+
+def run_view(run: Run, execution: Execution | None = None) -> dict[str, Any]:
+    """A run as the API shows it. A run whose record says RUNNING but whose execution has ended
+    without reaching its finish step (aborted, timed out) takes the execution's status."""
+    view = run.as_dict()
+    if execution is not None and run.status == RUNNING and execution.status != RUNNING:
+        view["status"] = execution.status
+        view["error"] = view["error"] or {"error": execution.error, "message": execution.cause}
+    view["output"] = view["result"] if view["status"] != "FAILED" else view["error"]
+    return view

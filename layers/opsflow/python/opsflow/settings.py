@@ -1,0 +1,37 @@
+"""Settings every function shares, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def required_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set; the template should set it")
+    return value
+
+
+@dataclass(frozen=True)
+class OptIn:
+    """The tag that marks a resource as one Opsflow may act on."""
+
+    key: str = "opsflow:managed"
+    value: str = "true"
+
+    @classmethod
+    def from_env(cls) -> OptIn:
+        return cls(
+            key=os.environ.get("OPT_IN_TAG_KEY", cls.key), value=os.environ.get("OPT_IN_TAG_VALUE", cls.value)
+        )
+
+    def allows(self, tags: dict[str, str]) -> bool:
+        return tags.get(self.key, "").lower() == self.value.lower()
+
+    def describe(self) -> str:
+        return f"{self.key}={self.value}"

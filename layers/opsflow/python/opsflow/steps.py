@@ -1,0 +1,65 @@
+"""What every steps Lambda shares: dispatch on `step`, record each outcome, finish the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opsflow.store.locks import LockStore
+from opsflow.store.runs import FAILED, SUCCEEDED, RunStore, StepOutcome, now_iso
+
+Step = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class UnknownStep(ValueError):
+    pass
+
+
+@dataclass
+class StepRunner:
+    """Runs one step for the state machine and returns the execution state with the step's result
+    under the event's `result_key` (the state machine selects it with `OutputPath: $.Payload`).
+
+    Two optional keys of a step's result shape the audit record and are not kept: `summary` (one
+    line for people) and `waiting` (true while a polling loop goes round)."""
+
+    steps: Mapping[str, Step]
+    runs: RunStore
+
+    def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        step = str(event.get("step", ""))
+        state = dict(event.get("state") or {})
+        handler = self.steps.get(step)
+        if handler is None:
+            raise UnknownStep(f"unknown step {step!r}; known: {', '.join(sorted(self.steps))}")
+        try:
+            result = handler(state)
+        except Exception as error:
+            self._record(state, StepOutcome(step, "failed", now_iso(), f"{type(error).__name__}: {error}"))
+            raise
+        summary = str(result.pop("summary", ""))
+        status = "waiting" if result.pop("waiting", False) else "succeeded"
+        self._record(state, StepOutcome(step, status, now_iso(), summary))
+        return {**state, str(event.get("result_key") or step): result}
+
+    def _record(self, state: Mapping[str, Any], outcome: StepOutcome) -> None:
+        run_id = state.get("run_id")
+        if run_id:
+            self.runs.record_step(str(run_id), outcome)
+
+
+def finish_succeeded(
+    state: Mapping[str, Any], result: dict[str, Any], runs: RunStore, locks: LockStore
+) -> dict[str, Any]:
+    runs.finish(state["run_id"], SUCCEEDED, result=result)
+    locks.release(state["target"], state["run_id"])
+    return result
+
+
+def finish_failed(
+    state: Mapping[str, Any], error: dict[str, Any], runs: RunStore, locks: LockStore
+) -> dict[str, Any]:
+    runs.finish(state["run_id"], FAILED, error=error)
+    locks.release(state["target"], state["run_id"])
+    return error

@@ -1,0 +1,156 @@
+"""Call the API function as API Gateway would after IAM authorization: a REST proxy event in,
+a proxy response out. Routes come from the template's Api events; unknown routes get API Gateway's
+own answer (403 Missing Authentication Token)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from opsflow_local.template import ACCOUNT_ID
+
+if TYPE_CHECKING:
+    from opsflow_local.lambdas import LambdaRouter
+    from opsflow_local.template import Template
+
+DEFAULT_PRINCIPAL = f"arn:aws:iam::{ACCOUNT_ID}:user/opsflow-local"
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status_code: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    resource: str
+    pattern: re.Pattern[str]
+    function: str
+
+
+@dataclass
+class ApiClient:
+    router: LambdaRouter
+    routes: list[_Route] = field(default_factory=list)
+    stage: str = "v1"
+    api_id: str = "opsflowlocal"
+
+    @classmethod
+    def from_template(cls, template: Template, router: LambdaRouter) -> ApiClient:
+        routes = []
+        for logical_id in template.resources("AWS::Serverless::Function"):
+            events = template.body["Resources"][logical_id]["Properties"].get("Events") or {}
+            for event in events.values():
+                if event.get("Type") != "Api":
+                    continue
+                path = event["Properties"]["Path"]
+                regex = "^" + re.sub(r"\{([^}/+]+)\}", r"(?P<\1>[^/]+)", path) + "$"
+                routes.append(
+                    _Route(
+                        event["Properties"]["Method"].upper(),
+                        path,
+                        re.compile(regex),
+                        template.physical_name(logical_id),
+                    )
+                )
+        return cls(router=router, routes=routes)
+
+    def post(
+        self,
+        path: str,
+        json: Any = None,
+        principal: str = DEFAULT_PRINCIPAL,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+    ) -> ApiResponse:
+        return self.request("POST", path, json=json, principal=principal, headers=headers, body=body)
+
+    def get(
+        self, path: str, principal: str = DEFAULT_PRINCIPAL, headers: dict[str, str] | None = None
+    ) -> ApiResponse:
+        return self.request("GET", path, principal=principal, headers=headers)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        principal: str = DEFAULT_PRINCIPAL,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+    ) -> ApiResponse:
+        import json as json_module
+
+        path, _, query = path.partition("?")
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if match and route.method == method.upper():
+                break
+        else:
+            return ApiResponse(
+                403,
+                {"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+                '{"message":"Missing Authentication Token"}',
+            )
+        if body is None and json is not None:
+            body = json_module.dumps(json)
+        all_headers = {"Content-Type": "application/json", "Host": "localhost", **(headers or {})}
+        event = {
+            "resource": route.resource,
+            "path": path,
+            "httpMethod": method.upper(),
+            "headers": all_headers,
+            "multiValueHeaders": {key: [value] for key, value in all_headers.items()},
+            "queryStringParameters": _query(query),
+            "multiValueQueryStringParameters": {k: [v] for k, v in (_query(query) or {}).items()} or None,
+            "pathParameters": match.groupdict() or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.resource,
+                "httpMethod": method.upper(),
+                "path": f"/{self.stage}{path}",
+                "stage": self.stage,
+                "accountId": ACCOUNT_ID,
+                "apiId": self.api_id,
+                "requestId": str(uuid.uuid4()),
+                "protocol": "HTTP/1.1",
+                "identity": {
+                    "userArn": principal,
+                    "caller": principal.rsplit("/", 1)[-1],
+                    "user": principal.rsplit("/", 1)[-1],
+                    "accountId": principal.split(":")[4] if principal.count(":") >= 5 else ACCOUNT_ID,
+                    "accessKey": "ASIAEMBEDDEDLOCAL",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": "opsflow-local",
+                },
+            },
+            "body": body,
+            "isBase64Encoded": False,
+        }
+        try:
+            result = self.router.invoke(route.function, event)
+        except Exception:  # API Gateway's answer when the integration fails
+            if os.environ.get("OPSFLOW_LOCAL_DEBUG"):
+                raise
+            return ApiResponse(502, {}, '{"message": "Internal server error"}')
+        response_headers = {key: str(value) for key, value in (result.get("headers") or {}).items()}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            response_headers[key] = ", ".join(str(v) for v in values)
+        return ApiResponse(int(result["statusCode"]), response_headers, result.get("body") or "")
+
+
+def _query(query: str) -> dict[str, str] | None:
+    from urllib.parse import parse_qsl
+
+    pairs = dict(parse_qsl(query))
+    return pairs or None

@@ -1,0 +1,451 @@
+"""EC2 behaviours that moto 5.2.5 lacks or bends, emulated as the EC2 API reference documents them.
+
+- CreateImage (API reference, CreateImage; User Guide, "Create an Amazon EBS-backed AMI"):
+  the image holds one snapshot per EBS volume attached to the instance, and a block device mapping
+  per device with the volume's size, type, IOPS, throughput, encryption and DeleteOnTermination.
+  `BlockDeviceMappings` in the request may exclude a device (`NoDevice`), add a new empty EBS
+  volume or an instance store volume, and change DeleteOnTermination of an existing one; "the only
+  option that can be changed for existing mappings or snapshots is DeleteOnTermination", so a
+  different VolumeSize, VolumeType, Iops, Throughput or Encrypted for an existing volume is refused
+  with InvalidBlockDeviceMapping. `TagSpecifications` tag the image and every snapshot. The image
+  is `pending` for a while, then `available`; a test can make it end `failed` with a StateReason.
+  moto: one 15 GiB snapshot whatever the instance has, `available` at once, snapshot tags raise.
+- RunInstances `BlockDeviceMappings` (API reference, EbsBlockDevice): Iops and Throughput are kept.
+  moto drops them, so an io1/io2 mapping fails and a gp3 one loses its provisioned IOPS.
+- CreateLaunchTemplateVersion `SourceVersion` (API reference): the new version takes the source
+  version's data, and the `LaunchTemplateData` of the request overrides it key by key.
+  moto ignores SourceVersion.
+- DeleteLaunchTemplateVersions (API reference): deletes versions, never the default one; version
+  numbers are never reused. moto has no such call and numbers versions by list position.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import EC2ClientError, InvalidLaunchTemplateVersionNotFound
+from moto.ec2.models import EC2Backend
+from moto.ec2.models.amis import Ami
+from moto.ec2.models.instances import Instance
+from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateVersion
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.launch_templates import LaunchTemplates
+from moto.ec2.utils import random_ami_id
+
+# Volume types whose mappings carry provisioned IOPS / throughput, and gp3's documented baseline.
+_IOPS_TYPES = frozenset({"io1", "io2", "gp3"})
+_GP3_BASELINE = {"Iops": 3000, "Throughput": 125}
+
+
+class EmulatedImage(Ami):
+    """An AMI whose block device mappings are the ones CreateImage recorded."""
+
+    mappings: list[dict[str, Any]]
+
+    @property
+    def block_device_mappings(self) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.mappings)
+
+
+@dataclass
+class _PendingImage:
+    ready_at: float
+    outcome: str
+    reason: str | None
+    snapshot_ids: list[str]
+
+
+@dataclass
+class Ec2Emulation:
+    """Controls for tests and the demo. Durations are AWS seconds, scaled like Wait states."""
+
+    time_scale: float = 1.0
+    image_pending_seconds: float = 60.0
+    _failures: list[str] = field(default_factory=list)
+    _pending: dict[str, _PendingImage] = field(default_factory=dict)
+    _mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next_image(self, reason: str = "Snapshot creation failed: internal error") -> None:
+        """The next CreateImage returns an image that ends `failed` with this StateReason message."""
+        with self._mutex:
+            self._failures.append(reason)
+
+    def _register(self, image_id: str, snapshot_ids: list[str]) -> str:
+        with self._mutex:
+            reason = self._failures.pop(0) if self._failures else None
+            self._pending[image_id] = _PendingImage(
+                ready_at=time.monotonic() + self.image_pending_seconds * self.time_scale,
+                outcome="failed" if reason else "available",
+                reason=reason,
+                snapshot_ids=snapshot_ids,
+            )
+        return "pending"
+
+    def _advance(self, backend: Any) -> None:
+        now = time.monotonic()
+        with self._mutex:
+            due = [image_id for image_id, p in self._pending.items() if p.ready_at <= now]
+            for image_id in due:
+                pending = self._pending.pop(image_id)
+                image = backend.amis.get(image_id)
+                if image is None:
+                    continue
+                image.state = pending.outcome
+                if pending.reason:
+                    image.state_reason = {"Code": "Server.InternalError", "Message": pending.reason}
+                for snapshot_id in pending.snapshot_ids:
+                    snapshot = backend.snapshots.get(snapshot_id)
+                    if snapshot is not None:
+                        snapshot.status = "completed" if pending.outcome == "available" else "error"
+
+    def install(self, stack: ExitStack) -> None:
+        emulation = self
+        original_describe_images = EC2Backend.describe_images
+        original_describe_snapshots = EC2Backend.describe_snapshots
+
+        def describe_images(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            emulation._advance(backend)
+            return original_describe_images(backend, *args, **kwargs)
+
+        def describe_snapshots(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            emulation._advance(backend)
+            return original_describe_snapshots(backend, *args, **kwargs)
+
+        def create_image_backend(
+            backend: Any,
+            instance_id: str,
+            name: str,
+            description: str,
+            tag_specifications: list[dict[str, Any]],
+            block_device_mappings: list[dict[str, Any]] | None = None,
+        ) -> Ami:
+            return _create_image(
+                emulation,
+                backend,
+                instance_id,
+                name,
+                description,
+                tag_specifications,
+                block_device_mappings or [],
+            )
+
+        def create_image_response(response: AmisResponse) -> ActionResult:
+            response.error_on_dryrun()
+            image = response.ec2_backend.create_image(
+                response._get_param("InstanceId"),
+                response._get_param("Name"),
+                response._get_param("Description", ""),
+                tag_specifications=response._get_param("TagSpecifications", []),
+                block_device_mappings=response._get_param("BlockDeviceMappings", []),
+            )
+            return ActionResult({"ImageId": image.id})
+
+        stack.enter_context(mock.patch.object(EC2Backend, "describe_images", describe_images))
+        stack.enter_context(mock.patch.object(EC2Backend, "describe_snapshots", describe_snapshots))
+        stack.enter_context(mock.patch.object(EC2Backend, "create_image", create_image_backend))
+        stack.enter_context(mock.patch.object(AmisResponse, "create_image", create_image_response))
+        _install_run_instances(stack)
+        _install_launch_template_versions(stack)
+
+
+# CreateImage ------------------------------------------------------------------------------------
+
+
+def _invalid_mapping(message: str) -> EC2ClientError:
+    return EC2ClientError("InvalidBlockDeviceMapping", message)
+
+
+def _create_image(
+    emulation: Ec2Emulation,
+    backend: Any,
+    instance_id: str,
+    name: str,
+    description: str,
+    tag_specifications: list[dict[str, Any]],
+    requested: list[dict[str, Any]],
+) -> Ami:
+    instance = backend.get_instance(instance_id)
+    image_tags: dict[str, str] = {}
+    snapshot_tags: dict[str, str] = {}
+    for spec in tag_specifications:
+        tags = {t["Key"]: t["Value"] for t in spec.get("Tags", [])}
+        if spec["ResourceType"] == "image":
+            image_tags.update(tags)
+        elif spec["ResourceType"] == "snapshot":
+            snapshot_tags.update(tags)
+        else:
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"'{spec['ResourceType']}' is not a valid taggable resource type for this operation.",
+            )
+    if name in {ami.name for ami in backend.amis.values()}:
+        raise EC2ClientError(
+            "InvalidAMIName.Duplicate", f"AMI name {name} is already in use by an AMI owned by this account."
+        )
+
+    overrides = {m["DeviceName"]: m for m in requested}
+    attached = dict(instance.get_block_device_mapping)
+    image_id = random_ami_id()
+    mappings: list[dict[str, Any]] = []
+    snapshot_ids: list[str] = []
+    for device, attachment in attached.items():
+        override = overrides.pop(device, None)
+        if override is not None and "NoDevice" in override:
+            continue
+        volume = backend.get_volume(attachment.volume_id)
+        ebs = _existing_volume_mapping(device, volume, attachment.delete_on_termination, override)
+        snapshot = backend.create_snapshot(
+            volume.id, f"Created by CreateImage({instance_id}) for {image_id}", from_ami=image_id
+        )
+        snapshot.status = "pending"
+        snapshot.add_tags(snapshot_tags)
+        snapshot_ids.append(snapshot.id)
+        mappings.append({"DeviceName": device, "Ebs": {"SnapshotId": snapshot.id, **ebs}})
+    for device, added in overrides.items():
+        if "NoDevice" in added:
+            continue
+        if added.get("VirtualName"):
+            mappings.append({"DeviceName": device, "VirtualName": added["VirtualName"]})
+        elif added.get("Ebs"):
+            mappings.append({"DeviceName": device, "Ebs": _new_volume_mapping(device, added["Ebs"])})
+        else:
+            raise _invalid_mapping(
+                f"The block device mapping for {device} needs Ebs, VirtualName or NoDevice."
+            )
+
+    image = EmulatedImage(
+        backend,
+        image_id,
+        instance=instance,
+        source_ami=None,
+        name=name,
+        description=description,
+        owner_id=None,
+        snapshot_description=f"Created by CreateImage({instance_id}) for {image_id}",
+    )
+    # moto's Ami constructor makes a 15 GiB placeholder snapshot of its own; this image has real ones.
+    backend.snapshots.pop(image.ebs_snapshot.id, None)
+    image.mappings = mappings
+    devices = [m["DeviceName"] for m in mappings]
+    if instance.root_device_name in devices or not devices:
+        image.root_device_name = instance.root_device_name
+    else:
+        image.root_device_name = devices[0]
+    image.state = emulation._register(image_id, snapshot_ids)
+    for key, value in image_tags.items():
+        image.add_tag(key, value)
+    backend.amis[image_id] = image
+    return image
+
+
+def _existing_volume_mapping(
+    device: str, volume: Any, delete_on_termination: bool, override: dict[str, Any] | None
+) -> dict[str, Any]:
+    ebs: dict[str, Any] = {
+        "DeleteOnTermination": bool(delete_on_termination),
+        "VolumeSize": volume.size,
+        "VolumeType": volume.volume_type,
+        "Encrypted": bool(volume.encrypted),
+    }
+    if volume.volume_type in _IOPS_TYPES:
+        ebs["Iops"] = volume.iops or _GP3_BASELINE["Iops"]
+    if volume.volume_type == "gp3":
+        ebs["Throughput"] = volume.throughput or _GP3_BASELINE["Throughput"]
+    if volume.kms_key_id:
+        ebs["KmsKeyId"] = volume.kms_key_id
+    requested = (override or {}).get("Ebs") or {}
+    for key in ("VolumeSize", "VolumeType", "Iops", "Throughput", "Encrypted"):
+        if key in requested and requested[key] != ebs.get(key):
+            raise _invalid_mapping(
+                f"{key} of {device} cannot be changed when creating an image: the only option that can be "
+                "changed for existing mappings is DeleteOnTermination."
+            )
+    if "DeleteOnTermination" in requested:
+        ebs["DeleteOnTermination"] = bool(requested["DeleteOnTermination"])
+    return ebs
+
+
+def _new_volume_mapping(device: str, requested: dict[str, Any]) -> dict[str, Any]:
+    if "VolumeSize" not in requested:
+        raise _invalid_mapping(f"A new EBS volume for {device} needs a VolumeSize.")
+    volume_type = requested.get("VolumeType", "gp2")
+    ebs: dict[str, Any] = {
+        "DeleteOnTermination": bool(requested.get("DeleteOnTermination", True)),
+        "VolumeSize": int(requested["VolumeSize"]),
+        "VolumeType": volume_type,
+        "Encrypted": bool(requested.get("Encrypted", False)),
+    }
+    if volume_type in ("io1", "io2") and "Iops" not in requested:
+        raise EC2ClientError(
+            "InvalidParameterDependency", f"The parameter Iops is required for {volume_type} volumes."
+        )
+    if volume_type in _IOPS_TYPES:
+        ebs["Iops"] = int(requested.get("Iops", _GP3_BASELINE["Iops"]))
+    if volume_type == "gp3":
+        ebs["Throughput"] = int(requested.get("Throughput", _GP3_BASELINE["Throughput"]))
+    return ebs
+
+
+# RunInstances block device mappings --------------------------------------------------------------
+
+_requested_devices = threading.local()
+
+
+def _install_run_instances(stack: ExitStack) -> None:
+    original_run_instances = EC2Backend.run_instances
+
+    def run_instances(
+        backend: Any,
+        image_id: str,
+        count: int,
+        user_data: Any,
+        security_group_names: list[str],
+        **kwargs: Any,
+    ) -> Any:
+        mappings = kwargs.get("block_device_mappings")
+        if mappings is None and kwargs.get("launch_template"):
+            mappings = backend._get_template_from_args(kwargs["launch_template"]).data.get(
+                "BlockDeviceMappings"
+            )
+        _requested_devices.ebs = {m["DeviceName"]: m.get("Ebs") or {} for m in mappings or []}
+        try:
+            return original_run_instances(backend, image_id, count, user_data, security_group_names, **kwargs)
+        finally:
+            _requested_devices.ebs = {}
+
+    def add_block_device(
+        instance: Instance,
+        size: int,
+        device_path: str,
+        snapshot_id: str | None,
+        encrypted: bool,
+        delete_on_termination: bool,
+        kms_key_id: str | None,
+        volume_type: str | None,
+    ) -> None:
+        requested = getattr(_requested_devices, "ebs", {}).get(device_path, {})
+        volume = instance.ec2_backend.create_volume(
+            size=size,
+            zone_name=instance._placement.zone,
+            snapshot_id=snapshot_id,
+            encrypted=encrypted,
+            kms_key_id=kms_key_id,
+            volume_type=volume_type,
+            iops=requested.get("Iops"),
+            throughput=requested.get("Throughput"),
+        )
+        instance.ec2_backend.attach_volume(volume.id, instance.id, device_path, delete_on_termination)
+
+    stack.enter_context(mock.patch.object(EC2Backend, "run_instances", run_instances))
+    stack.enter_context(mock.patch.object(Instance, "add_block_device", add_block_device))
+
+
+# Launch template versions -----------------------------------------------------------------------
+
+
+def _install_launch_template_versions(stack: ExitStack) -> None:
+    def create_version(
+        template: LaunchTemplate, data: dict[str, Any], description: str
+    ) -> LaunchTemplateVersion:
+        highest = max(
+            [v.number for v in template.versions] + [getattr(template, "highest_version_number", 0)]
+        )
+        template.highest_version_number = highest + 1  # type: ignore[attr-defined]
+        version = LaunchTemplateVersion(template, highest + 1, data, description)
+        template.versions.append(version)
+        return version
+
+    def get_version(template: LaunchTemplate, number: Any) -> LaunchTemplateVersion:
+        wanted = str(number)
+        if wanted.lower() == "$latest":
+            return max(template.versions, key=lambda v: v.number)
+        if wanted.lower() == "$default":
+            wanted = str(template.default_version_number)
+        for version in template.versions:
+            if str(version.number) == wanted:
+                return version
+        raise InvalidLaunchTemplateVersionNotFound(template_id=template.id, version=wanted)
+
+    def default_version(template: LaunchTemplate) -> LaunchTemplateVersion:
+        return get_version(template, template.default_version_number)
+
+    def latest_version(template: LaunchTemplate) -> LaunchTemplateVersion:
+        return get_version(template, "$Latest")
+
+    def create_launch_template_version(response: LaunchTemplates) -> ActionResult:
+        template = _template_of(response)
+        data = response._get_param("LaunchTemplateData", {})
+        source = response._get_param("SourceVersion")
+        if source is not None:
+            data = {**copy.deepcopy(template.get_version(source).data), **data}
+        response.error_on_dryrun()
+        version = template.create_version(data, response._get_param("VersionDescription"))
+        return ActionResult({"LaunchTemplateVersion": _version_result(response, template, version)})
+
+    def delete_launch_template_versions(response: LaunchTemplates) -> ActionResult:
+        template = _template_of(response)
+        response.error_on_dryrun()
+        deleted, failed = [], []
+        for requested in response._get_param("Versions", []):
+            identity = {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name}
+            match = [v for v in template.versions if str(v.number) == str(requested)]
+            if not match:
+                error = {"Code": "launchTemplateVersionDoesNotExist", "Message": "Version does not exist"}
+            elif match[0].number == template.default_version_number:
+                error = {
+                    "Code": "unexpectedError",
+                    "Message": "The default version of a launch template cannot be deleted.",
+                }
+            else:
+                template.versions.remove(match[0])
+                deleted.append({**identity, "VersionNumber": match[0].number})
+                continue
+            failed.append({**identity, "VersionNumber": int(requested), "ResponseError": error})
+        return ActionResult(
+            {
+                "SuccessfullyDeletedLaunchTemplateVersions": deleted,
+                "UnsuccessfullyDeletedLaunchTemplateVersions": failed,
+            }
+        )
+
+    stack.enter_context(mock.patch.object(LaunchTemplate, "create_version", create_version))
+    stack.enter_context(mock.patch.object(LaunchTemplate, "get_version", get_version))
+    stack.enter_context(mock.patch.object(LaunchTemplate, "default_version", default_version))
+    stack.enter_context(mock.patch.object(LaunchTemplate, "latest_version", latest_version))
+    stack.enter_context(
+        mock.patch.object(LaunchTemplates, "create_launch_template_version", create_launch_template_version)
+    )
+    stack.enter_context(
+        mock.patch.object(
+            LaunchTemplates, "delete_launch_template_versions", delete_launch_template_versions, create=True
+        )
+    )
+
+
+def _template_of(response: LaunchTemplates) -> LaunchTemplate:
+    template_id = response._get_param("LaunchTemplateId")
+    if template_id:
+        return response.ec2_backend.get_launch_template(template_id)
+    return response.ec2_backend.get_launch_template_by_name(response._get_param("LaunchTemplateName"))
+
+
+def _version_result(
+    response: LaunchTemplates, template: LaunchTemplate, version: LaunchTemplateVersion
+) -> dict[str, Any]:
+    return {
+        "CreateTime": version.create_time,
+        "CreatedBy": f"arn:{response.partition}:iam::{response.current_account}:root",
+        "DefaultVersion": template.is_default(version),
+        "LaunchTemplateData": version.data,
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "VersionDescription": version.description,
+        "VersionNumber": version.number,
+    }

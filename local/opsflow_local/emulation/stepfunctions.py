@@ -1,0 +1,40 @@
+"""Step Functions on moto's executing backend, with Wait and Retry time compressed.
+
+AWS behaviour kept: a Wait state waits its `Seconds`/`SecondsPath` and a Retry waits
+IntervalSeconds x BackoffRate^n before attempt n+1; here both are multiplied by `time_scale`, so a
+state machine that polls every 15 s for an hour runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from typing import Any
+from unittest import mock
+
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+
+class _ScaledTime:
+    """Stands in for the `time` module inside moto's retrier: sleeps are scaled, the rest is real."""
+
+    def __init__(self, scale: float) -> None:
+        self._scale = scale
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds * self._scale)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def install(stack: ExitStack, time_scale: float) -> None:
+    def wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:
+        # moto's own version re-enters when fewer whole seconds than asked have passed; a scaled wait
+        # must not, and an execution being stopped sets the event and ends the wait at once.
+        if wait_seconds > 0:
+            env.program_state_event.wait(wait_seconds * time_scale)
+
+    stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
+    stack.enter_context(mock.patch.object(retrier_decl, "time", _ScaledTime(time_scale)))

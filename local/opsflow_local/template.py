@@ -1,0 +1,162 @@
+"""Read template.yaml as CloudFormation would: short-form intrinsics, parameters, Globals, references.
+
+Only the intrinsic functions the template uses are resolved; an unknown one raises, so a template
+change that the embedded runtime cannot honour fails loudly instead of deploying something else.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import cfn_yaml
+
+ACCOUNT_ID = "123456789012"
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass
+class Template:
+    path: Path
+    body: dict[str, Any]
+    region: str
+    stack_name: str = "opsflow"
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, path: Path, region: str, stack_name: str = "opsflow", overrides: dict[str, Any] | None = None
+    ) -> Template:
+        body = _plain(cfn_yaml.load(str(path)))
+        parameters = {
+            name: spec.get("Default") for name, spec in (body.get("Parameters") or {}).items()
+        } | dict(overrides or {})
+        missing = [name for name, value in parameters.items() if value is None]
+        if missing:
+            raise TemplateError(f"template parameters without a value: {', '.join(missing)}")
+        return cls(path=path, body=body, region=region, stack_name=stack_name, parameters=parameters)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {name: res for name, res in self.body["Resources"].items() if res["Type"] == kind}
+
+    def function_properties(self, logical_id: str) -> dict[str, Any]:
+        """A function's properties with the template's Globals merged in, as SAM does."""
+        globals_ = copy.deepcopy((self.body.get("Globals") or {}).get("Function") or {})
+        own = copy.deepcopy(self.body["Resources"][logical_id]["Properties"])
+        merged = {**globals_, **own}
+        global_env = (globals_.get("Environment") or {}).get("Variables") or {}
+        own_env = (own.get("Environment") or {}).get("Variables") or {}
+        merged["Environment"] = {"Variables": {**global_env, **own_env}}
+        return merged
+
+    # Names and ARNs, deterministic so every part of the runtime agrees without a lookup.
+
+    def physical_name(self, logical_id: str) -> str:
+        return f"{self.stack_name}-{logical_id}"[:64]
+
+    def arn(self, logical_id: str) -> str:
+        kind = self.body["Resources"][logical_id]["Type"]
+        name = self.physical_name(logical_id)
+        prefix = f"arn:aws:{{}}:{self.region}:{ACCOUNT_ID}"
+        arns = {
+            "AWS::DynamoDB::Table": f"{prefix.format('dynamodb')}:table/{name}",
+            "AWS::Serverless::Function": f"{prefix.format('lambda')}:function:{name}",
+            "AWS::Serverless::StateMachine": f"{prefix.format('states')}:stateMachine:{name}",
+            "AWS::Serverless::LayerVersion": f"{prefix.format('lambda')}:layer:{name}:1",
+            "AWS::SNS::Topic": f"{prefix.format('sns')}:{name}",
+            "AWS::SQS::Queue": f"{prefix.format('sqs')}:{name}",
+        }
+        if kind not in arns:
+            raise TemplateError(f"no ARN known for {logical_id} ({kind})")
+        return arns[kind]
+
+    def ref(self, name: str) -> Any:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::StackName": self.stack_name,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        kind = self.body["Resources"].get(name, {}).get("Type")
+        if kind in ("AWS::Serverless::StateMachine", "AWS::SNS::Topic", "AWS::Serverless::LayerVersion"):
+            return self.arn(name)
+        if kind in ("AWS::DynamoDB::Table", "AWS::Serverless::Function", "AWS::Serverless::Api"):
+            return self.physical_name(name)
+        raise TemplateError(f"cannot resolve Ref {name}")
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        if attribute == "Arn":
+            return self.arn(logical_id)
+        if attribute == "Name":
+            return self.physical_name(logical_id)
+        raise TemplateError(f"cannot resolve Fn::GetAtt {logical_id}.{attribute}")
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve intrinsic functions in `value`, recursively."""
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                logical_id, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
+                return self.get_att(logical_id, attribute)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::Join":
+                delimiter, items = arg
+                return delimiter.join(str(self.resolve(item)) for item in items)
+            if key.startswith("Fn::"):
+                raise TemplateError(f"the embedded runtime does not resolve {key}")
+        return {key: self.resolve(item) for key, item in value.items()}
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+        resolved = {name: self.resolve(v) for name, v in variables.items()}
+        out, i = [], 0
+        while i < len(text):
+            if text.startswith("${!", i):
+                out.append("${")
+                i += 3
+            elif text.startswith("${", i):
+                end = text.index("}", i)
+                name = text[i + 2 : end]
+                if name in resolved:
+                    out.append(str(resolved[name]))
+                elif "." in name:
+                    out.append(str(self.get_att(*name.split(".", 1))))
+                else:
+                    out.append(str(self.ref(name)))
+                i = end + 1
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out)
+
+
+def _plain(node: Any) -> Any:
+    """cfn-lint's loader returns dict/str subclasses carrying line marks; plain types are easier to copy."""
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
