@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 import zipfile
@@ -95,6 +96,8 @@ class EmbeddedAws:
                 "POWERTOOLS_DEV": "false",
             }
         )
+        # moto logs every failed execution at ERROR with its whole parse tree; the run record says it better.
+        self._quiet("moto.stepfunctions.parser")
         sfn_emulation.install(self._stack, self.time_scale)
         self.emulation.ec2.install(self._stack)
         self.lambdas.install()
@@ -106,6 +109,12 @@ class EmbeddedAws:
         )
         reset_clients()
         self._deploy()
+
+    def _quiet(self, logger_name: str) -> None:
+        logger = logging.getLogger(logger_name)
+        previous = logger.level
+        logger.setLevel(logging.CRITICAL)
+        self._stack.callback(logger.setLevel, previous)
 
     def _set_environment(self, values: dict[str, str]) -> None:
         saved = {key: os.environ.get(key) for key in values}

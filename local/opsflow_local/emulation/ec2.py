@@ -36,6 +36,7 @@ from moto.ec2.models.amis import Ami
 from moto.ec2.models.instances import Instance
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateVersion
 from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import random_ami_id
 
@@ -300,6 +301,19 @@ _requested_devices = threading.local()
 
 def _install_run_instances(stack: ExitStack) -> None:
     original_run_instances = EC2Backend.run_instances
+    original_parse = InstanceResponse._parse_block_device_mapping
+
+    def parse_block_device_mapping(response: InstanceResponse) -> list[dict[str, Any]]:
+        # moto's request parser keeps Iops but drops Throughput.
+        mappings = original_parse(response)
+        requested = {
+            m.get("DeviceName"): m.get("Ebs") or {} for m in response._get_param("BlockDeviceMappings", [])
+        }
+        for mapping in mappings:
+            throughput = requested.get(mapping["DeviceName"], {}).get("Throughput")
+            if throughput is not None:
+                mapping["Ebs"]["Throughput"] = throughput
+        return mappings
 
     def run_instances(
         backend: Any,
@@ -343,6 +357,9 @@ def _install_run_instances(stack: ExitStack) -> None:
         )
         instance.ec2_backend.attach_volume(volume.id, instance.id, device_path, delete_on_termination)
 
+    stack.enter_context(
+        mock.patch.object(InstanceResponse, "_parse_block_device_mapping", parse_block_device_mapping)
+    )
     stack.enter_context(mock.patch.object(EC2Backend, "run_instances", run_instances))
     stack.enter_context(mock.patch.object(Instance, "add_block_device", add_block_device))
 

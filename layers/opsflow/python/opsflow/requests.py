@@ -88,7 +88,11 @@ def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     for item in errors:
         location = ".".join(str(part) for part in item["loc"] if part not in ("body", *WORKFLOW_NAMES))
         kind = item["type"]
-        if kind == "missing":
+        if kind == "json_invalid":
+            location, message = "(body)", "is not valid JSON"
+        elif kind == "missing" and not location:
+            message = "a JSON object with a workflow field is required"
+        elif kind == "missing":
             message = "is required"
         elif kind == "extra_forbidden":
             message = "is not a field of this workflow"

@@ -26,6 +26,8 @@ class StepRunner:
 
     steps: Mapping[str, Step]
     runs: RunStore
+    # Steps that write the run's final record themselves; recording them as steps would add nothing.
+    bookkeeping: frozenset[str] = frozenset({"finish", "finish_failed"})
 
     def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
         step = str(event.get("step", ""))
@@ -45,7 +47,7 @@ class StepRunner:
 
     def _record(self, state: Mapping[str, Any], outcome: StepOutcome) -> None:
         run_id = state.get("run_id")
-        if run_id:
+        if run_id and outcome.step not in self.bookkeeping:
             self.runs.record_step(str(run_id), outcome)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -118,6 +119,9 @@ class AutoScaling:
             if key in source and source[key] not in ("", None, [])
         }
         attributes["ImageId"] = image_id
+        if "UserData" in attributes:
+            # Described base64-encoded; botocore encodes it again on the way in, so pass the raw bytes.
+            attributes["UserData"] = base64.b64decode(attributes["UserData"])
         with aws_call("CreateLaunchConfiguration"):
             self._asg.create_launch_configuration(LaunchConfigurationName=new_name, **attributes)
 

@@ -1,0 +1,227 @@
+"""The EC2 emulation against the EC2 API reference (CreateImage, RunInstances' EbsBlockDevice,
+CreateLaunchTemplateVersion, DeleteLaunchTemplateVersions) and the EC2 User Guide."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from opsflow_local.emulation.ec2 import Ec2Emulation
+
+pytestmark = pytest.mark.usefixtures("ec2_emulation")
+
+THREE_VOLUMES = [
+    {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3", "DeleteOnTermination": True}},
+    {
+        "DeviceName": "/dev/sdb",
+        "Ebs": {"VolumeSize": 100, "VolumeType": "gp3", "Iops": 4000, "Throughput": 250},
+    },
+    {"DeviceName": "/dev/sdc", "Ebs": {"VolumeSize": 50, "VolumeType": "io2", "Iops": 5000}},
+]
+
+
+def ec2() -> Any:
+    return boto3.client("ec2", region_name="us-east-1")
+
+
+def launch(mappings: list[dict[str, Any]] = THREE_VOLUMES) -> str:
+    client = ec2()
+    image_id = client.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    return client.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, BlockDeviceMappings=mappings)[
+        "Instances"
+    ][0]["InstanceId"]
+
+
+def wait_until_not_pending(image_id: str) -> dict[str, Any]:
+    for _ in range(200):
+        image = ec2().describe_images(ImageIds=[image_id])["Images"][0]
+        if image["State"] != "pending":
+            return dict(image)
+        time.sleep(0.005)
+    raise AssertionError("image stayed pending")
+
+
+def by_device(image: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["DeviceName"]: m for m in image["BlockDeviceMappings"]}
+
+
+def test_run_instances_keeps_provisioned_iops_and_throughput() -> None:
+    """EbsBlockDevice: Iops is required for io1/io2 and kept for gp3, Throughput for gp3."""
+    instance_id = launch()
+    volumes = {
+        v["Attachments"][0]["Device"]: v
+        for v in ec2().describe_volumes(
+            Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+        )["Volumes"]
+    }
+    assert (volumes["/dev/sdb"]["Iops"], volumes["/dev/sdb"]["Throughput"]) == (4000, 250)
+    assert (volumes["/dev/sdc"]["VolumeType"], volumes["/dev/sdc"]["Iops"]) == ("io2", 5000)
+
+
+def test_create_image_snapshots_every_volume_and_keeps_its_attributes() -> None:
+    """CreateImage: the AMI has a snapshot of each EBS volume attached to the instance, and its block
+    device mappings describe each volume (size, type, IOPS, throughput, encryption, DeleteOnTermination)."""
+    instance_id = launch()
+    image_id = ec2().create_image(InstanceId=instance_id, Name="three-volumes")["ImageId"]
+    image = wait_until_not_pending(image_id)
+    mappings = by_device(image)
+    assert set(mappings) == {"/dev/xvda", "/dev/sdb", "/dev/sdc"}
+    assert {d: (m["Ebs"]["VolumeSize"], m["Ebs"]["VolumeType"]) for d, m in mappings.items()} == {
+        "/dev/xvda": (8, "gp3"),
+        "/dev/sdb": (100, "gp3"),
+        "/dev/sdc": (50, "io2"),
+    }
+    assert mappings["/dev/sdb"]["Ebs"]["Iops"] == 4000
+    assert mappings["/dev/sdb"]["Ebs"]["Throughput"] == 250
+    assert mappings["/dev/xvda"]["Ebs"]["Iops"] == 3000  # gp3's documented baseline
+    assert mappings["/dev/sdc"]["Ebs"]["Iops"] == 5000
+    assert mappings["/dev/xvda"]["Ebs"]["DeleteOnTermination"] is True
+    assert mappings["/dev/sdc"]["Ebs"]["DeleteOnTermination"] is False
+    snapshot_ids = {m["Ebs"]["SnapshotId"] for m in mappings.values()}
+    assert len(snapshot_ids) == 3
+    snapshots = ec2().describe_snapshots(SnapshotIds=sorted(snapshot_ids))["Snapshots"]
+    assert sorted(s["VolumeSize"] for s in snapshots) == [8, 50, 100]
+    assert all(s["State"] == "completed" for s in snapshots)
+
+
+def test_create_image_is_pending_then_available(ec2_emulation: Ec2Emulation) -> None:
+    """CreateImage: the new AMI is `pending` until its snapshots complete, then `available`."""
+    ec2_emulation.image_pending_seconds = 60
+    image_id = ec2().create_image(InstanceId=launch(), Name="slow")["ImageId"]
+    assert ec2().describe_images(ImageIds=[image_id])["Images"][0]["State"] == "pending"
+    assert wait_until_not_pending(image_id)["State"] == "available"
+
+
+def test_a_failed_image_ends_failed_with_a_state_reason(ec2_emulation: Ec2Emulation) -> None:
+    """DescribeImages: State `failed` with StateReason {Code, Message}."""
+    ec2_emulation.fail_next_image("Snapshot creation failed")
+    image = wait_until_not_pending(ec2().create_image(InstanceId=launch(), Name="doomed")["ImageId"])
+    assert image["State"] == "failed"
+    assert image["StateReason"]["Message"] == "Snapshot creation failed"
+    assert ec2().create_image(InstanceId=launch(), Name="fine")["ImageId"]  # only the next one fails
+
+
+def test_tag_specifications_tag_the_image_and_every_snapshot() -> None:
+    """CreateImage TagSpecifications: ResourceType `image` tags the AMI, `snapshot` tags all its snapshots."""
+    image_id = ec2().create_image(
+        InstanceId=launch(),
+        Name="tagged",
+        TagSpecifications=[
+            {"ResourceType": "image", "Tags": [{"Key": "team", "Value": "web"}]},
+            {"ResourceType": "snapshot", "Tags": [{"Key": "run", "Value": "r1"}]},
+        ],
+    )["ImageId"]
+    image = wait_until_not_pending(image_id)
+    assert {"Key": "team", "Value": "web"} in image["Tags"]
+    snapshots = ec2().describe_snapshots(Filters=[{"Name": "tag:run", "Values": ["r1"]}])["Snapshots"]
+    assert len(snapshots) == 3
+
+
+def test_block_device_mappings_exclude_add_and_change_delete_on_termination() -> None:
+    """CreateImage BlockDeviceMappings: NoDevice leaves a volume out, a new device may be added, and
+    DeleteOnTermination is the only option that can be changed for an existing mapping."""
+    image_id = ec2().create_image(
+        InstanceId=launch(),
+        Name="overrides",
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/sdb", "NoDevice": ""},
+            {"DeviceName": "/dev/sdc", "Ebs": {"DeleteOnTermination": True}},
+            {"DeviceName": "/dev/sdd", "Ebs": {"VolumeSize": 20, "VolumeType": "gp3"}},
+        ],
+    )["ImageId"]
+    mappings = by_device(wait_until_not_pending(image_id))
+    assert set(mappings) == {"/dev/xvda", "/dev/sdc", "/dev/sdd"}
+    assert mappings["/dev/sdc"]["Ebs"]["DeleteOnTermination"] is True
+    assert "SnapshotId" not in mappings["/dev/sdd"]["Ebs"]
+    assert mappings["/dev/sdd"]["Ebs"]["VolumeSize"] == 20
+
+
+def test_changing_the_size_of_an_existing_volume_is_refused() -> None:
+    """CreateImage BlockDeviceMappings: "You can't change the volume size using the VolumeSize parameter"."""
+    with pytest.raises(ClientError) as caught:
+        ec2().create_image(
+            InstanceId=launch(),
+            Name="bigger",
+            BlockDeviceMappings=[{"DeviceName": "/dev/sdb", "Ebs": {"VolumeSize": 200}}],
+        )
+    assert caught.value.response["Error"]["Code"] == "InvalidBlockDeviceMapping"
+
+
+def test_image_names_are_unique_per_account() -> None:
+    """CreateImage: InvalidAMIName.Duplicate when the name is in use by an AMI of this account."""
+    instance_id = launch()
+    ec2().create_image(InstanceId=instance_id, Name="same")
+    with pytest.raises(ClientError) as caught:
+        ec2().create_image(InstanceId=instance_id, Name="same")
+    assert caught.value.response["Error"]["Code"] == "InvalidAMIName.Duplicate"
+
+
+def test_snapshots_of_a_registered_image_cannot_be_deleted_until_it_is_deregistered() -> None:
+    """DeleteSnapshot: a snapshot used by a registered AMI is InvalidSnapshot.InUse."""
+    image_id = ec2().create_image(InstanceId=launch(), Name="in-use")["ImageId"]
+    snapshot_id = by_device(wait_until_not_pending(image_id))["/dev/sdb"]["Ebs"]["SnapshotId"]
+    with pytest.raises(ClientError) as caught:
+        ec2().delete_snapshot(SnapshotId=snapshot_id)
+    assert caught.value.response["Error"]["Code"] == "InvalidSnapshot.InUse"
+    ec2().deregister_image(ImageId=image_id)
+    ec2().delete_snapshot(SnapshotId=snapshot_id)
+
+
+def template(data: dict[str, Any]) -> str:
+    return ec2().create_launch_template(LaunchTemplateName="web", LaunchTemplateData=data)["LaunchTemplate"][
+        "LaunchTemplateId"
+    ]
+
+
+def version_data(template_id: str, version: str) -> dict[str, Any]:
+    return dict(
+        ec2().describe_launch_template_versions(LaunchTemplateId=template_id, Versions=[version])[
+            "LaunchTemplateVersions"
+        ][0]["LaunchTemplateData"]
+    )
+
+
+def test_source_version_is_copied_and_overridden_key_by_key() -> None:
+    """CreateLaunchTemplateVersion SourceVersion: the new version takes the source's launch template data;
+    the data in the request overrides it, and what it does not name is inherited."""
+    source = {"ImageId": "ami-11111111", "InstanceType": "m5.large", "UserData": "ZWNobw==", "KeyName": "ops"}
+    template_id = template(source)
+    created = ec2().create_launch_template_version(
+        LaunchTemplateId=template_id, SourceVersion="1", LaunchTemplateData={"ImageId": "ami-22222222"}
+    )["LaunchTemplateVersion"]
+    assert created["VersionNumber"] == 2
+    assert version_data(template_id, "2") == {**source, "ImageId": "ami-22222222"}
+    plain = ec2().create_launch_template_version(
+        LaunchTemplateId=template_id, LaunchTemplateData={"ImageId": "ami-33333333"}
+    )["LaunchTemplateVersion"]
+    assert version_data(template_id, str(plain["VersionNumber"])) == {"ImageId": "ami-33333333"}
+
+
+def test_delete_versions_never_the_default_and_numbers_are_not_reused() -> None:
+    """DeleteLaunchTemplateVersions: the default version cannot be deleted; deleted version numbers are
+    not reused by later versions."""
+    template_id = template({"ImageId": "ami-11111111"})
+    ec2().create_launch_template_version(
+        LaunchTemplateId=template_id, LaunchTemplateData={"ImageId": "ami-2"}
+    )
+    response = ec2().delete_launch_template_versions(LaunchTemplateId=template_id, Versions=["2", "1", "9"])
+    assert [v["VersionNumber"] for v in response["SuccessfullyDeletedLaunchTemplateVersions"]] == [2]
+    failed = {
+        v["VersionNumber"]: v["ResponseError"]["Code"]
+        for v in response["UnsuccessfullyDeletedLaunchTemplateVersions"]
+    }
+    assert failed[9] == "launchTemplateVersionDoesNotExist"
+    assert 1 in failed
+    with pytest.raises(ClientError) as caught:
+        version_data(template_id, "2")
+    assert caught.value.response["Error"]["Code"] == "InvalidLaunchTemplateId.VersionNotFound"
+    again = ec2().create_launch_template_version(
+        LaunchTemplateId=template_id, LaunchTemplateData={"ImageId": "ami-3"}
+    )
+    assert again["LaunchTemplateVersion"]["VersionNumber"] == 3
+    assert version_data(template_id, "$Latest")["ImageId"] == "ami-3"
+    assert version_data(template_id, "$Default")["ImageId"] == "ami-11111111"

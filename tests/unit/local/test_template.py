@@ -1,0 +1,55 @@
+"""The embedded runtime reads template.yaml as CloudFormation would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opsflow_local.template import Template, TemplateError
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template.load(ROOT / "template.yaml", "eu-west-1")
+
+
+def test_short_form_intrinsics_are_read(template: Template) -> None:
+    env = template.function_properties("ApiFunction")["Environment"]["Variables"]
+    assert env["RUNS_TABLE"] == {"Ref": "RunsTable"}
+    assert template.resolve(env["RUNS_TABLE"]) == "opsflow-RunsTable"
+    assert template.resolve(env["AMI_BAKE_STATE_MACHINE_ARN"]) == (
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:opsflow-AmiBakeStateMachine"
+    )
+
+
+def test_globals_merge_into_each_function(template: Template) -> None:
+    api = template.function_properties("ApiFunction")
+    steps = template.function_properties("AmiBakeStepsFunction")
+    assert api["Runtime"] == steps["Runtime"] == "python3.11"
+    assert "AMI_BAKE_STATE_MACHINE_ARN" in api["Environment"]["Variables"]
+    assert "AMI_BAKE_STATE_MACHINE_ARN" not in steps["Environment"]["Variables"]
+    assert "LOCKS_TABLE" in steps["Environment"]["Variables"]
+    assert api["Timeout"] == 29
+    assert steps["Timeout"] == 120
+
+
+def test_sub_with_attributes_and_pseudo_parameters(template: Template) -> None:
+    assert template.resolve({"Fn::Sub": "${AWS::Region}/${AmiBakeStateMachine.Name}/${!Literal}"}) == (
+        "eu-west-1/opsflow-AmiBakeStateMachine/${Literal}"
+    )
+    assert template.resolve({"Fn::Sub": ["${x}-${AWS::AccountId}", {"x": {"Ref": "LockTtlSeconds"}}]}) == (
+        "21600-123456789012"
+    )
+
+
+def test_parameters_can_be_overridden() -> None:
+    template = Template.load(ROOT / "template.yaml", "us-east-1", overrides={"ImagePollSeconds": 5})
+    assert template.ref("ImagePollSeconds") == 5
+
+
+def test_an_intrinsic_the_runtime_cannot_honour_fails_loudly(template: Template) -> None:
+    with pytest.raises(TemplateError, match="Fn::FindInMap"):
+        template.resolve({"Fn::FindInMap": ["A", "B", "C"]})

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from opsflow.requests import AmiBakeRequest, describe_validation_errors, parse_run_request
+
+VALID = {"workflow": "ami_bake", "instance_id": "i-0123456789abcdef0", "asg_name": "web"}
+
+
+def problems_for(payload: Any) -> dict[str, str]:
+    with pytest.raises(ValidationError) as caught:
+        parse_run_request(payload)
+    return {p["field"]: p["problem"] for p in describe_validation_errors(caught.value.errors())}
+
+
+def test_defaults_are_the_careful_ones() -> None:
+    request = parse_run_request(VALID)
+    assert isinstance(request, AmiBakeRequest)
+    assert request.no_reboot is True
+    assert request.keep_images == 5
+    assert request.dry_run is False
+    assert request.target() == "asg:web"
+
+
+def test_missing_field_is_named() -> None:
+    assert problems_for({"workflow": "ami_bake", "asg_name": "web"}) == {"instance_id": "is required"}
+
+
+def test_unknown_workflow_lists_the_known_ones() -> None:
+    assert problems_for({"workflow": "reboot_everything"}) == {"workflow": "must be one of: ami_bake"}
+
+
+def test_unknown_fields_and_wrong_types_are_refused_not_coerced() -> None:
+    problems = problems_for({**VALID, "keep_images": "5", "colour": "blue"})
+    assert problems["keep_images"] == "input should be a valid integer"
+    assert problems["colour"] == "is not a field of this workflow"
+
+
+def test_instance_id_must_look_like_one() -> None:
+    assert "instance_id" in problems_for({**VALID, "instance_id": "web-1"})
+
+
+@pytest.mark.parametrize("key", ["opsflow:run-id", "aws:cloudformation:stack-name", "OPSFLOW:x"])
+def test_reserved_tag_keys_are_refused(key: str) -> None:
+    assert "is reserved" in problems_for({**VALID, "tags": {key: "x"}})["tags"]
+
+
+def test_image_name_template_fields_are_checked() -> None:
+    problem = problems_for({**VALID, "image_name": "{asg_name}-{colour}"})["image_name"]
+    assert "colour" in problem
+    assert "{timestamp}" in problem
+
+
+def test_keep_images_is_bounded() -> None:
+    assert "keep_images" in problems_for({**VALID, "keep_images": 0})
+
+
+def test_a_body_that_is_not_an_object_is_explained() -> None:
+    assert problems_for([1, 2]) == {"(body)": "the body must be a JSON object"}
