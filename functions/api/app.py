@@ -90,7 +90,7 @@ def requester() -> Requester:
 
 @app.post("/runs")
 def create_run(run_request: Annotated[RunRequest, Body()]) -> Response[dict[str, Any]]:
-    key = app.current_event.get_header_value("Idempotency-Key", case_sensitive=False)
+    key = app.current_event.headers.get("Idempotency-Key")
     started = starter().start(run_request, requester(), key)
     run = started.run
     body: dict[str, Any] = {

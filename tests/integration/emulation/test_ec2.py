@@ -30,7 +30,9 @@ def ec2() -> Any:
 
 def launch(mappings: list[dict[str, Any]] = THREE_VOLUMES) -> str:
     client = ec2()
-    image_id = client.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image_id = client.describe_images(
+        Owners=["amazon"], Filters=[{"Name": "name", "Values": ["al2023-ami-2023*-x86_64"]}]
+    )["Images"][0]["ImageId"]
     return client.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, BlockDeviceMappings=mappings)[
         "Instances"
     ][0]["InstanceId"]

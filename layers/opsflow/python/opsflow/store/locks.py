@@ -74,7 +74,7 @@ class DynamoLockStore:
                     "run_id": {"S": run_id},
                     "expires_at": {"N": str(now + ttl_seconds)},
                 },
-                ConditionExpression="attribute_not_exists(#t) OR run_id = :run OR expires_at < :now",
+                ConditionExpression="attribute_not_exists(#t) OR run_id = :run OR expires_at <= :now",
                 ExpressionAttributeNames={"#t": "target"},
                 ExpressionAttributeValues={":run": {"S": run_id}, ":now": {"N": str(now)}},
             )
