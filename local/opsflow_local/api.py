@@ -10,6 +10,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from opsflow_local.template import ACCOUNT_ID
 
@@ -150,7 +151,5 @@ class ApiClient:
 
 
 def _query(query: str) -> dict[str, str] | None:
-    from urllib.parse import parse_qsl
-
     pairs = dict(parse_qsl(query))
     return pairs or None

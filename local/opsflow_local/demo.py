@@ -19,6 +19,7 @@ PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
 @dataclass
 class Scenario:
     title: str
+    group: str
     expect: str  # SUCCEEDED or FAILED
     run: Callable[[EmbeddedAws], tuple[dict[str, Any], float]]
 
@@ -112,6 +113,7 @@ def main() -> int:
         scenarios = [
             Scenario(
                 "AMI bake -> group on a launch template",
+                "web",
                 "SUCCEEDED",
                 lambda aws: start(
                     aws,
@@ -125,6 +127,7 @@ def main() -> int:
             ),
             Scenario(
                 "AMI bake -> legacy group on a launch configuration",
+                "legacy-batch",
                 "SUCCEEDED",
                 lambda aws: start(
                     aws, {"workflow": "ami_bake", "instance_id": app_server, "asg_name": "legacy-batch"}
@@ -138,8 +141,7 @@ def main() -> int:
         for number, scenario in enumerate(scenarios, 1):
             say()
             say(f"[{number}/{len(scenarios)}] {scenario.title}   (expected: {scenario.expect})")
-            request_group = "legacy-batch" if "legacy" in scenario.title else "web"
-            before = describe_group(aws, request_group)
+            before = describe_group(aws, scenario.group)
             run, seconds = scenario.run(aws)
             report(aws, run, seconds, before)
             if run["status"] != scenario.expect:

@@ -48,7 +48,8 @@ class InMemoryLockStore:
 
     def release(self, target: str, run_id: str) -> None:
         with self._mutex:
-            if self._locks.get(target, Lock("", "", 0)).run_id == run_id:
+            held = self._locks.get(target)
+            if held is not None and held.run_id == run_id:
                 del self._locks[target]
 
     def holder(self, target: str) -> Lock | None:
