@@ -23,6 +23,7 @@ from moto import mock_aws
 from opsflow.aws.clients import reset_clients
 from opsflow_local.api import ApiClient
 from opsflow_local.emulation import stepfunctions as sfn_emulation
+from opsflow_local.emulation.autoscaling import AutoScalingEmulation
 from opsflow_local.emulation.ec2 import Ec2Emulation
 from opsflow_local.lambdas import DeployedFunction, LambdaRouter
 from opsflow_local.template import ACCOUNT_ID, Template
@@ -37,6 +38,7 @@ class Emulations:
 
     def __init__(self, time_scale: float) -> None:
         self.ec2 = Ec2Emulation(time_scale=time_scale)
+        self.autoscaling = AutoScalingEmulation(time_scale=time_scale)
 
 
 class EmbeddedAws:
@@ -100,6 +102,7 @@ class EmbeddedAws:
         self._quiet("moto.stepfunctions.parser")
         sfn_emulation.install(self._stack, self.time_scale)
         self.emulation.ec2.install(self._stack)
+        self.emulation.autoscaling.install(self._stack)
         self.lambdas.install()
         self._stack.callback(self.lambdas.uninstall)
         self._stack.enter_context(
