@@ -11,6 +11,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from opsflow_local.emulation.autoscaling import AutoScalingEmulation
+
 pytestmark = pytest.mark.usefixtures("autoscaling_emulation")
 
 FAST = {"InstanceWarmup": 10, "MinHealthyPercentage": 50}
@@ -230,8 +232,9 @@ def test_rollback_is_refused_when_the_group_uses_latest() -> None:
     assert caught.value.response["Error"]["Code"] == "IrreversibleInstanceRefresh"
 
 
-def test_cancel_stops_the_refresh_and_keeps_what_was_replaced() -> None:
+def test_cancel_stops_the_refresh_and_keeps_what_was_replaced(autoscaling_emulation: AutoScalingEmulation) -> None:
     """CancelInstanceRefresh: Cancelling -> Cancelled; ActiveInstanceRefreshNotFound when none is active."""
+    autoscaling_emulation.pending_seconds = 500  # long enough to observe Cancelling
     template_id, _, _ = group_with_template()
     refresh_id = asg().start_instance_refresh(
         AutoScalingGroupName="web",
