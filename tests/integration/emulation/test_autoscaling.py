@@ -173,7 +173,7 @@ def test_an_alarm_with_auto_rollback_rolls_back_to_the_previous_configuration() 
         AutoScalingGroupName="web",
         DesiredConfiguration=desired(template_id),
         Preferences={
-            "InstanceWarmup": 30,
+            "InstanceWarmup": 300,
             "MinHealthyPercentage": 90,
             "AutoRollback": True,
             "AlarmSpecification": {"Alarms": ["web-5xx"]},
