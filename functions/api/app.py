@@ -18,12 +18,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from opsflow.aws import clients
 from opsflow.aws.stepfunctions import StepFunctions
 from opsflow.errors import Busy, IdempotencyConflict, NotFound, NotOptedIn, OpsflowError, Refused
-from opsflow.requests import RunRequest, describe_validation_errors
+from opsflow.requests import AnyRunRequest, AsgRefreshRequest, RunRequest, describe_validation_errors
 from opsflow.runs import RunStarter, run_view
 from opsflow.settings import OptIn, required_env
 from opsflow.store.locks import DynamoLockStore
 from opsflow.store.runs import DRY_RUN, DynamoRunStore, Requester
-from opsflow.workflows import ami_bake
+from opsflow.workflows import ami_bake, asg_refresh
 
 logger = Logger(service="opsflow-api")
 tracer = Tracer(service="opsflow-api")
@@ -39,17 +39,22 @@ class ApiConfig:
     lock_ttl_seconds: int
     image_poll_seconds: int
     image_max_wait_seconds: int
+    refresh_poll_seconds: int
 
     @classmethod
     def from_env(cls) -> ApiConfig:
         return cls(
             runs_table=required_env("RUNS_TABLE"),
             locks_table=required_env("LOCKS_TABLE"),
-            state_machines={"ami_bake": required_env("AMI_BAKE_STATE_MACHINE_ARN")},
+            state_machines={
+                "ami_bake": required_env("AMI_BAKE_STATE_MACHINE_ARN"),
+                "asg_refresh": required_env("ASG_REFRESH_STATE_MACHINE_ARN"),
+            },
             opt_in=OptIn.from_env(),
             lock_ttl_seconds=int(os.environ.get("LOCK_TTL_SECONDS", "21600")),
             image_poll_seconds=int(os.environ.get("IMAGE_POLL_SECONDS", "15")),
             image_max_wait_seconds=int(os.environ.get("IMAGE_MAX_WAIT_SECONDS", "7200")),
+            refresh_poll_seconds=int(os.environ.get("REFRESH_POLL_SECONDS", "30")),
         )
 
 
@@ -68,16 +73,21 @@ def starter() -> RunStarter:
         runs=runs(),
         locks=DynamoLockStore(clients.client("dynamodb"), settings.locks_table),
         executions=StepFunctions(clients.client("stepfunctions")),
-        preflight=lambda request: ami_bake.preflight(
-            request, ami_bake.BakeAws.from_default_clients(), settings.opt_in
-        ),
+        preflight=lambda request: preflight(request, settings.opt_in),
         state_machine_arns=settings.state_machines,
         settings={
             "image_poll_seconds": settings.image_poll_seconds,
             "image_max_wait_seconds": settings.image_max_wait_seconds,
+            "refresh_poll_seconds": settings.refresh_poll_seconds,
         },
         lock_ttl_seconds=settings.lock_ttl_seconds,
     )
+
+
+def preflight(request: AnyRunRequest, opt_in: OptIn) -> dict[str, Any]:
+    if isinstance(request, AsgRefreshRequest):
+        return asg_refresh.preflight(request, asg_refresh.RefreshAws.from_default_clients(), opt_in)
+    return ami_bake.preflight(request, ami_bake.BakeAws.from_default_clients(), opt_in)
 
 
 def requester() -> Requester:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -24,6 +25,7 @@ tracer = Tracer(service="opsflow-ami-bake")
 class StepsConfig:
     runs_table: str
     locks_table: str
+    event_bus: str
     opt_in: OptIn
 
     @classmethod
@@ -31,6 +33,7 @@ class StepsConfig:
         return cls(
             runs_table=required_env("RUNS_TABLE"),
             locks_table=required_env("LOCKS_TABLE"),
+            event_bus=os.environ.get("EVENT_BUS_NAME", "default"),
             opt_in=OptIn.from_env(),
         )
 
@@ -40,7 +43,7 @@ def runner() -> StepRunner:
     config = StepsConfig.from_env()
     runs = DynamoRunStore(clients.client("dynamodb"), config.runs_table)
     locks = DynamoLockStore(clients.client("dynamodb"), config.locks_table)
-    steps = ami_bake.step_table(ami_bake.BakeAws.from_default_clients(), config.opt_in)
+    steps = ami_bake.step_table(ami_bake.BakeAws.from_default_clients(config.event_bus), config.opt_in)
     steps["finish"] = lambda state: finish_succeeded(state, ami_bake.result_of(state), runs, locks)
     steps["finish_failed"] = lambda state: finish_failed(state, ami_bake.error_of(state), runs, locks)
     return StepRunner(steps=steps, runs=runs)

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from opsflow.requests import AmiBakeRequest, describe_validation_errors, parse_run_request
+from opsflow.requests import AmiBakeRequest, AsgRefreshRequest, describe_validation_errors, parse_run_request
 
 VALID = {"workflow": "ami_bake", "instance_id": "i-0123456789abcdef0", "asg_name": "web"}
 
@@ -30,7 +30,9 @@ def test_missing_field_is_named() -> None:
 
 
 def test_unknown_workflow_lists_the_known_ones() -> None:
-    assert problems_for({"workflow": "reboot_everything"}) == {"workflow": "must be one of: ami_bake"}
+    assert problems_for({"workflow": "reboot_everything"}) == {
+        "workflow": "must be one of: ami_bake, asg_refresh"
+    }
 
 
 def test_unknown_fields_and_wrong_types_are_refused_not_coerced() -> None:
@@ -60,3 +62,29 @@ def test_keep_images_is_bounded() -> None:
 
 def test_a_body_that_is_not_an_object_is_explained() -> None:
     assert problems_for([1, 2]) == {"(body)": "the body must be a JSON object"}
+
+
+REFRESH = {"workflow": "asg_refresh", "asg_name": "web"}
+
+
+def test_refresh_defaults_are_the_careful_ones() -> None:
+    request = parse_run_request(REFRESH)
+    assert isinstance(request, AsgRefreshRequest)
+    assert (request.min_healthy_percentage, request.auto_rollback, request.skip_matching) == (90, True, False)
+    assert request.target() == "asg:web"
+    assert request.refresh_options().auto_rollback is True
+
+
+def test_checkpoints_must_ascend() -> None:
+    problems = problems_for({**REFRESH, "checkpoints": {"percentages": [50, 20]}})
+    assert "ascending" in problems["checkpoints.percentages"]
+
+
+def test_healthy_percentages_are_bounded_together() -> None:
+    problems = problems_for({**REFRESH, "min_healthy_percentage": 0, "max_healthy_percentage": 150})
+    assert "at most 100" in problems["(body)"] or any("at most 100" in p for p in problems.values())
+
+
+def test_a_bake_takes_refresh_options_but_not_a_version_or_group() -> None:
+    problems = problems_for({**VALID, "refresh": {"launch_template_version": 3}})
+    assert problems == {"refresh.launch_template_version": "is not a field of this workflow"}

@@ -232,7 +232,9 @@ def test_rollback_is_refused_when_the_group_uses_latest() -> None:
     assert caught.value.response["Error"]["Code"] == "IrreversibleInstanceRefresh"
 
 
-def test_cancel_stops_the_refresh_and_keeps_what_was_replaced(autoscaling_emulation: AutoScalingEmulation) -> None:
+def test_cancel_stops_the_refresh_and_keeps_what_was_replaced(
+    autoscaling_emulation: AutoScalingEmulation,
+) -> None:
     """CancelInstanceRefresh: Cancelling -> Cancelled; ActiveInstanceRefreshNotFound when none is active."""
     autoscaling_emulation.pending_seconds = 500  # long enough to observe Cancelling
     template_id, _, _ = group_with_template()

@@ -6,7 +6,7 @@ import string
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 # Tag keys Opsflow writes itself; a request may not set them.
 RESERVED_TAG_PREFIXES = ("aws:", "opsflow:")
@@ -18,6 +18,45 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     dry_run: bool = Field(default=False, description="Return the plan and change nothing.")
+
+
+class Checkpoints(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    percentages: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1, max_length=10)]
+    delay_seconds: Annotated[int, Field(ge=0, le=172800)] = 3600
+
+    @field_validator("percentages")
+    @classmethod
+    def _ascending(cls, value: list[int]) -> list[int]:
+        if value != sorted(set(value)):
+            raise ValueError("must be distinct and in ascending order, e.g. [25, 50, 100]")
+        return value
+
+
+class RefreshOptions(BaseModel):
+    """How to roll instances onto a new launch template version with EC2 instance refresh."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    min_healthy_percentage: Annotated[int, Field(ge=0, le=100)] = 90
+    max_healthy_percentage: Annotated[int, Field(ge=100, le=200)] | None = None
+    instance_warmup: Annotated[int, Field(ge=0, le=3600)] | None = None
+    checkpoints: Checkpoints | None = None
+    alarms: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=10)] = (
+        Field(default_factory=list)
+    )
+    skip_matching: bool = False
+    auto_rollback: bool = True
+
+    @model_validator(mode="after")
+    def _healthy_range(self) -> RefreshOptions:
+        if (
+            self.max_healthy_percentage is not None
+            and self.max_healthy_percentage - self.min_healthy_percentage > 100
+        ):
+            raise ValueError("max_healthy_percentage may exceed min_healthy_percentage by at most 100")
+        return self
 
 
 class AmiBakeRequest(_Request):
@@ -37,6 +76,9 @@ class AmiBakeRequest(_Request):
     no_reboot: bool = Field(default=True, description="Image without rebooting the instance.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags for the image and snapshots.")
     keep_images: Annotated[int, Field(ge=1, le=100, description="Images baked for the group to keep.")] = 5
+    refresh: RefreshOptions | None = Field(
+        default=None, description="Roll the group's instances onto the new image with an instance refresh."
+    )
 
     @field_validator("image_name")
     @classmethod
@@ -69,13 +111,31 @@ class AmiBakeRequest(_Request):
         return f"asg:{self.asg_name}"
 
 
-RunRequest = Annotated[AmiBakeRequest, Field(discriminator="workflow")]
-WORKFLOW_NAMES = ("ami_bake",)
+class AsgRefreshRequest(RefreshOptions):
+    """Replace a group's instances with EC2 instance refresh, pinned to a launch template version."""
 
-_run_request_adapter: TypeAdapter[AmiBakeRequest] = TypeAdapter(RunRequest)
+    workflow: Literal["asg_refresh"]
+    asg_name: Annotated[str, Field(min_length=1, max_length=255)]
+    launch_template_version: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="The version to roll onto; default: the version the group uses now."
+    )
+    dry_run: bool = False
+
+    def target(self) -> str:
+        return f"asg:{self.asg_name}"
+
+    def refresh_options(self) -> RefreshOptions:
+        return RefreshOptions.model_validate(self.model_dump(include=set(RefreshOptions.model_fields)))
 
 
-def parse_run_request(payload: Any) -> AmiBakeRequest:
+AnyRunRequest = AmiBakeRequest | AsgRefreshRequest
+RunRequest = Annotated[AnyRunRequest, Field(discriminator="workflow")]
+WORKFLOW_NAMES = ("ami_bake", "asg_refresh")
+
+_run_request_adapter: TypeAdapter[AnyRunRequest] = TypeAdapter(RunRequest)
+
+
+def parse_run_request(payload: Any) -> AnyRunRequest:
     """Validate a request from any trigger; raises pydantic's ValidationError."""
     return _run_request_adapter.validate_python(payload)
 

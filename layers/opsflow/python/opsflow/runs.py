@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from opsflow.aws.stepfunctions import Execution
 from opsflow.errors import Busy, IdempotencyConflict
-from opsflow.requests import AmiBakeRequest
+from opsflow.requests import AnyRunRequest
 from opsflow.store.locks import LockStore
 from opsflow.store.runs import DRY_RUN, RUNNING, Requester, Run, RunExists, RunStore, now_iso
 
@@ -25,7 +25,7 @@ class ExecutionStarter(Protocol):
         """Start an execution and return its ARN; starting the same name and input again is a no-op."""
 
 
-Preflight = Callable[[AmiBakeRequest], dict[str, Any]]
+Preflight = Callable[[AnyRunRequest], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class RunStarter:
     clock: Callable[[], float] = time.time
 
     def start(
-        self, request: AmiBakeRequest, requester: Requester, idempotency_key: str | None = None
+        self, request: AnyRunRequest, requester: Requester, idempotency_key: str | None = None
     ) -> StartedRun:
         request_json = request.model_dump(mode="json")
         request_hash = _hash(request_json)
@@ -105,7 +105,7 @@ class RunStarter:
         return StartedRun(run=replace(run, execution_arn=execution_arn), created=True)
 
     def run_id_for(
-        self, request: AmiBakeRequest, requester: Requester, request_hash: str, idempotency_key: str | None
+        self, request: AnyRunRequest, requester: Requester, request_hash: str, idempotency_key: str | None
     ) -> str:
         if idempotency_key:
             seed = f"{requester.identity}|key|{idempotency_key}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,9 @@ class StepRunner:
     """Runs one step for the state machine and returns the execution state with the step's result
     under the event's `result_key` (the state machine selects it with `OutputPath: $.Payload`).
 
-    Two optional keys of a step's result shape the audit record and are not kept: `summary` (one
-    line for people) and `waiting` (true while a polling loop goes round)."""
+    Three optional keys of a step's result shape the audit record and are not kept: `summary` (one
+    line for people), `waiting` (true while a polling loop goes round) and `milestones` (lines worth
+    their own entry, such as a checkpoint reached)."""
 
     steps: Mapping[str, Step]
     runs: RunStore
@@ -42,6 +44,8 @@ class StepRunner:
             raise
         summary = str(result.pop("summary", ""))
         status = "waiting" if result.pop("waiting", False) else "succeeded"
+        for milestone in result.pop("milestones", []):
+            self._record(state, StepOutcome(step, "milestone", now_iso(), str(milestone)))
         self._record(state, StepOutcome(step, status, now_iso(), summary))
         return {**state, str(event.get("result_key") or step): result}
 
@@ -65,3 +69,17 @@ def finish_failed(
     runs.finish(state["run_id"], FAILED, error=error)
     locks.release(state["target"], state["run_id"])
     return error
+
+
+def describe_failure(error: dict[str, Any] | None) -> str:
+    """Step Functions hands a Catch `{Error, Cause}`; for a Lambda error Cause is JSON with errorMessage."""
+    if not error:
+        return "unknown error"
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        message = parsed.get("errorMessage") or cause
+    except (ValueError, AttributeError):
+        message = cause
+    name = error.get("Error") or "Error"
+    return f"{name}: {message}" if message else name

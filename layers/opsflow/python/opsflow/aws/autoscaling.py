@@ -77,6 +77,31 @@ def _group(raw: Any) -> Group:
     )
 
 
+@dataclass(frozen=True)
+class InstanceRefresh:
+    refresh_id: str
+    status: str
+    status_reason: str
+    percentage_complete: int
+    instances_to_update: int
+    rollback_reason: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+
+
+def _refresh(raw: Any) -> InstanceRefresh:
+    return InstanceRefresh(
+        refresh_id=raw["InstanceRefreshId"],
+        status=raw.get("Status", "Unknown"),
+        status_reason=raw.get("StatusReason", ""),
+        percentage_complete=int(raw.get("PercentageComplete") or 0),
+        instances_to_update=int(raw.get("InstancesToUpdate") or 0),
+        rollback_reason=(raw.get("RollbackDetails") or {}).get("RollbackReason"),
+    )
+
+
 class AutoScaling:
     def __init__(self, client: AutoScalingClient) -> None:
         self._asg = client
@@ -139,3 +164,37 @@ class AutoScaling:
     def use_launch_configuration(self, group_name: str, name: str) -> None:
         with aws_call("UpdateAutoScalingGroup"):
             self._asg.update_auto_scaling_group(AutoScalingGroupName=group_name, LaunchConfigurationName=name)
+
+    # Instance refresh ---------------------------------------------------------------------------
+
+    def instance_refreshes(self, group_name: str, refresh_id: str | None = None) -> list[InstanceRefresh]:
+        """Newest first."""
+        extra: dict[str, Any] = {"InstanceRefreshIds": [refresh_id]} if refresh_id else {}
+        with aws_call("DescribeInstanceRefreshes"):
+            found = self._asg.describe_instance_refreshes(AutoScalingGroupName=group_name, **extra)
+        return [_refresh(raw) for raw in found.get("InstanceRefreshes", [])]
+
+    def start_instance_refresh(
+        self, group_name: str, preferences: dict[str, Any], desired: dict[str, Any] | None
+    ) -> str:
+        extra: dict[str, Any] = {"DesiredConfiguration": desired} if desired else {}
+        with aws_call("StartInstanceRefresh"):
+            return self._asg.start_instance_refresh(
+                AutoScalingGroupName=group_name,
+                Strategy="Rolling",
+                Preferences=cast(Any, preferences),
+                **extra,
+            )["InstanceRefreshId"]
+
+    def rollback_instance_refresh(self, group_name: str) -> str:
+        with aws_call("RollbackInstanceRefresh"):
+            return (
+                self._asg.rollback_instance_refresh(AutoScalingGroupName=group_name)["InstanceRefreshId"]
+                or ""
+            )
+
+    def cancel_instance_refresh(self, group_name: str) -> str:
+        with aws_call("CancelInstanceRefresh"):
+            return (
+                self._asg.cancel_instance_refresh(AutoScalingGroupName=group_name)["InstanceRefreshId"] or ""
+            )

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from typing import Literal
 
     from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=f"opsflow/{__version__}")
@@ -28,6 +30,10 @@ def client(service: Literal["ec2"], region: str | None = None) -> EC2Client: ...
 def client(service: Literal["autoscaling"], region: str | None = None) -> AutoScalingClient: ...
 @overload
 def client(service: Literal["dynamodb"], region: str | None = None) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["cloudwatch"], region: str | None = None) -> CloudWatchClient: ...
+@overload
+def client(service: Literal["events"], region: str | None = None) -> EventBridgeClient: ...
 @overload
 def client(service: Literal["stepfunctions"], region: str | None = None) -> SFNClient: ...
 @overload

@@ -188,6 +188,18 @@ class Ec2:
             )
         return int(response["LaunchTemplateVersion"]["VersionNumber"])
 
+    def set_default_version(self, template_id: str, version: int) -> None:
+        with aws_call("ModifyLaunchTemplate"):
+            self._ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(version))
+
+    def instance_images(self, instance_ids: list[str]) -> dict[str, str]:
+        """Instance id -> image id, for the instances that exist."""
+        if not instance_ids:
+            return {}
+        with aws_call("DescribeInstances"):
+            reservations = self._ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+        return {i["InstanceId"]: i["ImageId"] for r in reservations for i in r.get("Instances", [])}
+
     def delete_launch_template_version(self, template_id: str, version: int) -> None:
         with aws_call("DeleteLaunchTemplateVersions"):
             response = self._ec2.delete_launch_template_versions(

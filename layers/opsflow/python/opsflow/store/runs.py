@@ -109,7 +109,12 @@ class RunStore(Protocol):
 
 
 def merge_step(steps: tuple[StepOutcome, ...], outcome: StepOutcome) -> tuple[StepOutcome, ...]:
-    if steps and steps[-1].step == outcome.step and steps[-1].status == "waiting":
+    if (
+        steps
+        and steps[-1].step == outcome.step
+        and steps[-1].status == "waiting"
+        and outcome.status != "milestone"
+    ):
         return (*steps[:-1], replace(outcome, attempts=steps[-1].attempts + 1))
     return (*steps, outcome)
 

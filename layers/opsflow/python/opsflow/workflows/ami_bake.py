@@ -7,17 +7,18 @@ rollback path belong to the state machine.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from opsflow.aws import clients
 from opsflow.aws.autoscaling import AutoScaling, Group
 from opsflow.aws.ec2 import Ec2, Image
 from opsflow.errors import ImageFailed, ImageTimeout, NotFound, NotOptedIn, OpsflowError, Refused
 from opsflow.requests import AmiBakeRequest
 from opsflow.settings import OptIn
+from opsflow.steps import describe_failure
+from opsflow.workflows import asg_refresh
+from opsflow.workflows.asg_refresh import RefreshAws
 
 CREATED_BY = "opsflow:created-by"
 RUN_ID = "opsflow:run-id"
@@ -33,10 +34,12 @@ FAILED_IMAGE_STATES = frozenset({"failed", "invalid", "deregistered", "error", "
 class BakeAws:
     ec2: Ec2
     autoscaling: AutoScaling
+    refresh: RefreshAws
 
     @classmethod
-    def from_default_clients(cls) -> BakeAws:
-        return cls(ec2=Ec2(clients.client("ec2")), autoscaling=AutoScaling(clients.client("autoscaling")))
+    def from_default_clients(cls, event_bus: str = "default") -> BakeAws:
+        refresh = RefreshAws.from_default_clients(event_bus)
+        return cls(ec2=refresh.ec2, autoscaling=refresh.autoscaling, refresh=refresh)
 
 
 # Pre-flight ---------------------------------------------------------------------------------------
@@ -59,6 +62,11 @@ def preflight(request: AmiBakeRequest, aws: BakeAws, opt_in: OptIn) -> dict[str,
             "will not change it. Tag the group to opt it in."
         )
     source = _publish_source(group, aws)
+    refresh_spec = (
+        asg_refresh.refresh_spec(group, request.refresh, aws.refresh, target_version=None)
+        if request.refresh
+        else None
+    )
     return {
         "instance": {
             "instance_id": instance.instance_id,
@@ -67,7 +75,8 @@ def preflight(request: AmiBakeRequest, aws: BakeAws, opt_in: OptIn) -> dict[str,
         },
         "group": {"name": group.name, "desired_capacity": group.desired_capacity},
         "source": source,
-        "actions": _plan_actions(request, instance.devices, source),
+        "refresh_spec": refresh_spec,
+        "actions": _plan_actions(request, instance.devices, source, refresh_spec),
     }
 
 
@@ -98,7 +107,9 @@ def _publish_source(group: Group, aws: BakeAws) -> dict[str, Any]:
     raise Refused(f"Auto Scaling group {group.name} has neither a launch template nor a launch configuration")
 
 
-def _plan_actions(request: AmiBakeRequest, devices: list[str], source: dict[str, Any]) -> list[str]:
+def _plan_actions(
+    request: AmiBakeRequest, devices: list[str], source: dict[str, Any], refresh_spec: dict[str, Any] | None
+) -> list[str]:
     reboot = "without rebooting it" if request.no_reboot else "rebooting it for a consistent file system"
     actions = [
         f"Create an image of {request.instance_id} ({len(devices)} volume(s): {', '.join(devices) or 'none'}), "
@@ -106,7 +117,13 @@ def _plan_actions(request: AmiBakeRequest, devices: list[str], source: dict[str,
         "Tag the image and each snapshot with the run id, source instance, group and requester",
         "Wait until the image is available",
     ]
-    if source["kind"] == "launch_template":
+    if source["kind"] == "launch_template" and refresh_spec:
+        actions.append(
+            f"Create a version of launch template {source['template_name'] or source['template_id']} copied from "
+            f"version {source['version']}, changing only the image"
+        )
+        actions += asg_refresh.plan_actions({**refresh_spec, "target_version": "<new>"})
+    elif source["kind"] == "launch_template":
         actions += [
             f"Create a version of launch template {source['template_name'] or source['template_id']} copied from "
             f"version {source['version']}, changing only the image",
@@ -308,6 +325,22 @@ def rollback(state: dict[str, Any], aws: BakeAws) -> dict[str, Any]:
     published = state.get("publish")
     undone: list[str] = []
     problems: list[str] = []
+    refresh = state.get("refresh")
+    if refresh and refresh.get("status") == asg_refresh.SUCCESSFUL:
+        # The instances already run the new image: removing it now would do harm, not undo it.
+        return {
+            "undone": [],
+            "problems": [
+                f"instance refresh {refresh.get('refresh_id')} had already succeeded, so group "
+                f"{request['asg_name']} keeps the new image; finish the failed step by hand"
+            ],
+        }
+    try:
+        settled = asg_refresh.settle(request["asg_name"], refresh, aws.refresh)
+        if settled:
+            undone.append(settled)
+    except OpsflowError as error:
+        problems.append(f"stopping the instance refresh: {error}")
 
     def attempt(description: str, action: Any) -> None:
         try:
@@ -379,20 +412,6 @@ def _created_by_run(run_id: str, state: dict[str, Any], aws: BakeAws) -> tuple[l
     return sorted(image_ids), sorted(snapshot_ids)
 
 
-def describe_failure(error: dict[str, Any] | None) -> str:
-    """Step Functions hands a Catch `{Error, Cause}`; for a Lambda error Cause is JSON with errorMessage."""
-    if not error:
-        return "unknown error"
-    cause = error.get("Cause") or ""
-    try:
-        parsed = json.loads(cause)
-        message = parsed.get("errorMessage") or cause
-    except (ValueError, AttributeError):
-        message = cause
-    name = error.get("Error") or "Error"
-    return f"{name}: {message}" if message else name
-
-
 # Step table -------------------------------------------------------------------------------------
 
 
@@ -425,6 +444,7 @@ def result_of(state: dict[str, Any]) -> dict[str, Any]:
             else None,
         },
         "pruned": state.get("prune"),
+        "refresh": asg_refresh.result_of(state["refresh"]) if state.get("refresh") else None,
         "warnings": warnings,
     }
 
@@ -450,7 +470,11 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Any]:
 
     def guard(state: dict[str, Any]) -> dict[str, Any]:
         plan = preflight(request_of(state), aws, opt_in)
-        return {"source": plan["source"], "summary": f"group uses {describe_source(plan['source'])}"}
+        return {
+            "source": plan["source"],
+            "refresh_spec": plan["refresh_spec"],
+            "summary": f"group uses {describe_source(plan['source'])}",
+        }
 
     def create(state: dict[str, Any]) -> dict[str, Any]:
         image = create_image(request_of(state), state["run_id"], state.get("requester", "unknown"), aws)
@@ -479,6 +503,15 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Any]:
         result = point_group(request_of(state).asg_name, state["publish"], aws)
         return {**result, "summary": f"group {result['group']} now uses the new image"}
 
+    def start_refresh(state: dict[str, Any]) -> dict[str, Any]:
+        spec = {**state["guard"]["refresh_spec"], "target_version": state["publish"]["version"]}
+        refresh = asg_refresh.start(spec, aws.refresh)
+        return {
+            **refresh,
+            "summary": f"started instance refresh {refresh['refresh_id']} onto version "
+            f"{spec['target_version']}",
+        }
+
     def prune_step(state: dict[str, Any]) -> dict[str, Any]:
         request = request_of(state)
         result = prune(request.asg_name, request.keep_images, state["image"]["image_id"], aws)
@@ -497,6 +530,8 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Any]:
         "check_image": check,
         "publish": publish_step,
         "point_group": point,
+        "start_refresh": start_refresh,
+        **asg_refresh.watch_steps(aws.refresh),
         "prune": prune_step,
         "rollback": rollback_step,
     }

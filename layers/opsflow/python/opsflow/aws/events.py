@@ -1,0 +1,50 @@
+"""EventBridge adapter: Opsflow's own progress events (source `opsflow`), for notifications to react to."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from opsflow.aws.errors import aws_call
+from opsflow.errors import AwsCallFailed
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+
+SOURCE = "opsflow"
+PROGRESS = "Opsflow Run Progress"
+
+
+class Events:
+    def __init__(self, client: EventBridgeClient, bus_name: str = "default") -> None:
+        self._events = client
+        self._bus = bus_name
+
+    def progress(
+        self, run_id: str, workflow: str, target: str, kind: str, message: str, **detail: Any
+    ) -> None:
+        with aws_call("PutEvents"):
+            response = self._events.put_events(
+                Entries=[
+                    {
+                        "Source": SOURCE,
+                        "DetailType": PROGRESS,
+                        "EventBusName": self._bus,
+                        "Detail": json.dumps(
+                            {
+                                "run_id": run_id,
+                                "workflow": workflow,
+                                "target": target,
+                                "kind": kind,
+                                "message": message,
+                                **detail,
+                            }
+                        ),
+                    }
+                ]
+            )
+        if response.get("FailedEntryCount"):
+            entry = response["Entries"][0]
+            raise AwsCallFailed(
+                "PutEvents", entry.get("ErrorCode", "FailedEntry"), entry.get("ErrorMessage", "")
+            )
