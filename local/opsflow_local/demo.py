@@ -29,13 +29,17 @@ def say(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def start(aws: EmbeddedAws, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    began = time.monotonic()
+def post(aws: EmbeddedAws, request: dict[str, Any]) -> str:
     response = aws.api.post("/runs", json=request, principal=PRINCIPAL)
     if response.status_code != 202:
         raise SystemExit(f"POST /runs answered {response.status_code}: {response.text}")
     say(f"  POST /runs -> {response.status_code}  run {response.json()['run_id']}")
-    run = aws.wait_for_run(response.json()["run_id"], timeout=120)
+    return str(response.json()["run_id"])
+
+
+def start(aws: EmbeddedAws, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    began = time.monotonic()
+    run = aws.wait_for_run(post(aws, request), timeout=180)
     return run, time.monotonic() - began
 
 
@@ -45,8 +49,17 @@ def describe_group(aws: EmbeddedAws, name: str) -> str:
     ][0]
     if group.get("LaunchTemplate"):
         template = group["LaunchTemplate"]
-        return f"launch template {template['LaunchTemplateName']} ({template['LaunchTemplateId']}) version {template['Version']}"
-    return f"launch configuration {group['LaunchConfigurationName']}"
+        config = f"launch template {template['LaunchTemplateName']} ({template['LaunchTemplateId']}) version {template['Version']}"
+    else:
+        config = f"launch configuration {group['LaunchConfigurationName']}"
+    ids = [i["InstanceId"] for i in group["Instances"]]
+    images: dict[str, int] = {}
+    if ids:
+        for reservation in aws.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]:
+            for instance in reservation["Instances"]:
+                images[instance["ImageId"]] = images.get(instance["ImageId"], 0) + 1
+    running = ", ".join(f"{count}x {image}" for image, count in sorted(images.items()))
+    return f"{config}; instances: {running}"
 
 
 def report(aws: EmbeddedAws, run: dict[str, Any], seconds: float, group_before: str) -> None:
@@ -54,21 +67,29 @@ def report(aws: EmbeddedAws, run: dict[str, Any], seconds: float, group_before: 
         f"  status     {run['status']}   ({seconds:.1f} s, with Step Functions waits {1 / aws.time_scale:.0f}x faster than on AWS)"
     )
     say(f"  asked by   {run['requester']['identity']}")
+    output = run["output"] or {}
     if run["status"] == "SUCCEEDED":
-        output = run["output"]
-        say(f"  image      {output['image_id']}  {output['image_name']}")
-        say("  snapshots  device      snapshot                size  type  iops   throughput")
-        for snap in output["snapshots"]:
+        if output.get("image_id"):
+            say(f"  image      {output['image_id']}  {output['image_name']}")
+            say("  snapshots  device      snapshot                size  type  iops   throughput")
+            for snap in output["snapshots"]:
+                say(
+                    f"             {snap['device']:<11} {snap['snapshot_id']:<23} {snap['size_gib']:>3} GiB  "
+                    f"{snap['volume_type']:<4}  {snap['iops'] or '-':<6} {snap['throughput'] or '-'}"
+                )
+            published = output["published"]
+            if published["kind"] == "launch_template":
+                say(f"  published  launch template {published['template_id']} version {published['version']}")
+            else:
+                say(f"  published  launch configuration {published['name']}")
+        refresh = output.get("refresh")
+        if refresh:
+            checkpoints = ", ".join(f"{c}%" for c in refresh["checkpoints_reached"]) or "none"
             say(
-                f"             {snap['device']:<11} {snap['snapshot_id']:<23} {snap['size_gib']:>3} GiB  "
-                f"{snap['volume_type']:<4}  {snap['iops'] or '-':<6} {snap['throughput'] or '-'}"
+                f"  refresh    {refresh['refresh_id']} {refresh['status']}: version {refresh['previous_version']} -> "
+                f"{refresh['version']}, checkpoints reached: {checkpoints}; default version now {refresh['default_version']}"
             )
-        published = output["published"]
-        if published["kind"] == "launch_template":
-            say(f"  published  launch template {published['template_id']} version {published['version']}")
-        else:
-            say(f"  published  launch configuration {published['name']}")
-        for warning in output["warnings"]:
+        for warning in output.get("warnings", []):
             say(f"  warning    {warning}")
     else:
         error = run["error"] or {}
@@ -79,11 +100,73 @@ def report(aws: EmbeddedAws, run: dict[str, Any], seconds: float, group_before: 
             say(f"  NOT rolled back: {problem}")
     say(f"  group      before: {group_before}")
     say(f"             after:  {describe_group(aws, run['request']['asg_name'])}")
-    say("  steps      " + " -> ".join(_step_label(step) for step in run["steps"]))
+    say("  steps      " + " -> ".join(_step_labels(run["steps"])))
+    for step in run["steps"]:
+        if step["status"] == "milestone":
+            say(f"             * {step['summary']}")
 
 
-def _step_label(step: dict[str, Any]) -> str:
-    return f"{step['step']} ({step['attempts']} polls)" if step["attempts"] > 1 else str(step["step"])
+def _step_labels(steps: list[dict[str, Any]]) -> list[str]:
+    """One label per step, with its polls added up across the milestones recorded between them."""
+    merged: list[list[Any]] = []
+    for step in steps:
+        if step["status"] == "milestone":
+            continue
+        if merged and merged[-1][0] == step["step"]:
+            merged[-1][1] += step["attempts"]
+        else:
+            merged.append([step["step"], step["attempts"]])
+    return [f"{name} ({polls} polls)" if polls > 1 else str(name) for name, polls in merged]
+
+
+def refresh_stopped_by_alarm(aws: EmbeddedAws) -> tuple[dict[str, Any], float]:
+    """Publish a version with another image, refresh onto it, and set its alarm once a quarter is done."""
+    ec2 = aws.client("ec2")
+    template = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["fleet"])[
+        "AutoScalingGroups"
+    ][0]["LaunchTemplate"]
+    other_image = seed.base_image_id(aws)
+    version = ec2.create_launch_template_version(
+        LaunchTemplateId=template["LaunchTemplateId"],
+        SourceVersion=template["Version"],
+        LaunchTemplateData={"ImageId": other_image},
+        VersionDescription="hand-built candidate",
+    )["LaunchTemplateVersion"]["VersionNumber"]
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="fleet-5xx",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    began = time.monotonic()
+    run_id = post(
+        aws,
+        {
+            "workflow": "asg_refresh",
+            "asg_name": "fleet",
+            "launch_template_version": version,
+            "instance_warmup": 120,
+            "alarms": ["fleet-5xx"],
+        },
+    )
+    autoscaling = aws.client("autoscaling")
+    while True:
+        refreshes = autoscaling.describe_instance_refreshes(AutoScalingGroupName="fleet")["InstanceRefreshes"]
+        if refreshes and refreshes[0]["PercentageComplete"] >= 25:
+            break
+        time.sleep(0.02)
+    say("  ... 25% replaced: setting alarm fleet-5xx to ALARM (a burst of 5xx from the new instances)")
+    cloudwatch.set_alarm_state(
+        AlarmName="fleet-5xx", StateValue="ALARM", StateReason="5xx burst after deploy"
+    )
+    run = aws.wait_for_run(run_id, timeout=180)
+    cloudwatch.set_alarm_state(AlarmName="fleet-5xx", StateValue="OK", StateReason="recovered")
+    return run, time.monotonic() - began
 
 
 def main() -> int:
@@ -95,8 +178,9 @@ def main() -> int:
         app_server = seed.instance(aws, net, "app-server-1")
         seed.launch_template_group(aws, net, "web", capacity=2)
         seed.launch_configuration_group(aws, net, "legacy-batch")
-        say(f"Seeded: {app_server} (root gp3 8 GiB, data gp3 100 GiB/4000 IOPS, data io2 50 GiB/5000 IOPS),")
-        say("        group web on a launch template, group legacy-batch on a launch configuration.")
+        seed.launch_template_group(aws, net, "fleet", capacity=4)
+        say(f"Seeded: {app_server} (root gp3 8 GiB, data gp3 100 GiB/4000 IOPS, data io2 50 GiB/5000 IOPS);")
+        say("        groups web (launch template), legacy-batch (launch configuration), fleet (4 instances).")
 
         def failing_bake(aws: EmbeddedAws) -> tuple[dict[str, Any], float]:
             aws.emulation.ec2.fail_next_image("Snapshot of /dev/sdc failed: the volume was detached")
@@ -134,8 +218,29 @@ def main() -> int:
                 ),
             ),
             Scenario(
-                "AMI bake whose image fails -> everything it created is removed", "FAILED", failing_bake
+                "AMI bake whose image fails -> everything it created is removed",
+                "web",
+                "FAILED",
+                failing_bake,
             ),
+            Scenario(
+                "AMI bake + instance refresh of 4 instances, checkpoints at 50% and 100%",
+                "fleet",
+                "SUCCEEDED",
+                lambda aws: start(
+                    aws,
+                    {
+                        "workflow": "ami_bake",
+                        "instance_id": app_server,
+                        "asg_name": "fleet",
+                        "refresh": {
+                            "instance_warmup": 60,
+                            "checkpoints": {"percentages": [50, 100], "delay_seconds": 120},
+                        },
+                    },
+                ),
+            ),
+            Scenario("ASG refresh rolled back by an alarm", "fleet", "FAILED", refresh_stopped_by_alarm),
         ]
         unexpected = 0
         for number, scenario in enumerate(scenarios, 1):

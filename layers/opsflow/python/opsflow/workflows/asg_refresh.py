@@ -237,7 +237,7 @@ def check(refresh: dict[str, Any], run: dict[str, str], aws: RefreshAws) -> dict
             )
             milestones.append(message)
     if current.status in UNSUCCESSFUL:
-        reason = current.rollback_reason or current.status_reason or "no reason given"
+        reason = (current.rollback_reason or current.status_reason or "no reason given").rstrip(".")
         raise RefreshFailed(
             f"instance refresh {current.refresh_id} ended {current.status}: {reason}. "
             f"The group now runs {group_now(refresh['group'], aws)}."
