@@ -22,11 +22,17 @@ rollback").
 - CancelInstanceRefresh: `Cancelling` then `Cancelled`; replaced instances stay. With no active
   refresh, ActiveInstanceRefreshNotFound.
 - When the refresh succeeds the group takes the desired configuration.
+- Each change of status, and each checkpoint, sends the event the User Guide documents ("Instance
+  refresh example events and patterns") to the default event bus: source `aws.autoscaling`,
+  detail-type `EC2 Auto Scaling Instance Refresh Started`, `... Checkpoint Reached`, `... Succeeded`,
+  `... Failed`, `... Cancelled`, `... Rollback Started`, `... Rollback Succeeded`, `... Rollback Failed`,
+  with the group's ARN in `resources` and the refresh id and group name in `detail`.
 Durations are AWS seconds multiplied by `time_scale`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -42,8 +48,20 @@ from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.responses import ActionResult
+from moto.events.models import events_backends
 
 ACTIVE = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
+# The status a refresh enters -> the detail-type of the event AWS sends for it.
+_EVENTS = {
+    "InProgress": "EC2 Auto Scaling Instance Refresh Started",
+    "Successful": "EC2 Auto Scaling Instance Refresh Succeeded",
+    "Failed": "EC2 Auto Scaling Instance Refresh Failed",
+    "Cancelled": "EC2 Auto Scaling Instance Refresh Cancelled",
+    "RollbackInProgress": "EC2 Auto Scaling Instance Refresh Rollback Started",
+    "RollbackSuccessful": "EC2 Auto Scaling Instance Refresh Rollback Succeeded",
+    "RollbackFailed": "EC2 Auto Scaling Instance Refresh Rollback Failed",
+}
+CHECKPOINT_REACHED = "EC2 Auto Scaling Instance Refresh Checkpoint Reached"
 
 
 def _error(code: str, message: str) -> AutoscalingClientError:
@@ -215,7 +233,9 @@ class AutoScalingEmulation:
                 raise _error(
                     "ActiveInstanceRefreshNotFound", "No in progress or pending Instance Refresh found."
                 )
-            refresh.status, refresh.status_reason = (
+            self._set_status(
+                _group(backend, group_name),
+                refresh,
                 "Cancelling",
                 "Cancelling the instance refresh at the user's request.",
             )
@@ -237,7 +257,7 @@ class AutoScalingEmulation:
                     "The instance refresh cannot be rolled back: no desired configuration, or the group uses "
                     "$Latest, $Default or an SSM parameter image.",
                 )
-            self._begin_rollback(refresh, "Rollback requested by the user.")
+            self._begin_rollback(group, refresh, "Rollback requested by the user.")
             return refresh
 
     # Progress -----------------------------------------------------------------------------------
@@ -260,20 +280,20 @@ class AutoScalingEmulation:
                 if alarm:
                     reason = f"The instance refresh failed because the alarm {alarm} went into ALARM state."
                     if refresh.preferences.get("AutoRollback"):
-                        self._begin_rollback(refresh, reason)
+                        self._begin_rollback(group, refresh, reason)
                     else:
-                        self._end(refresh, "Failed", reason)
+                        self._end(group, refresh, "Failed", reason)
                     continue
             if time.monotonic() < refresh.next_at:
                 return
             if refresh.status == "Pending":
-                refresh.status, refresh.status_reason = "InProgress", "Replacing instances."
+                self._set_status(group, refresh, "InProgress", "Replacing instances.")
             elif refresh.status == "InProgress":
                 self._step(backend, group, refresh)
             elif refresh.status == "Baking":
                 self._succeed(group, refresh)
             elif refresh.status == "Cancelling":
-                self._end(refresh, "Cancelled", "The instance refresh was cancelled.")
+                self._end(group, refresh, "Cancelled", "The instance refresh was cancelled.")
             elif refresh.status == "RollbackInProgress":
                 self._step_rollback(backend, group, refresh)
 
@@ -295,13 +315,19 @@ class AutoScalingEmulation:
                     f"Checkpoint {max(crossed)}% reached; waiting {delay} seconds before continuing."
                 )
                 refresh.next_at = time.monotonic() + delay * self.time_scale
+                _send(
+                    group,
+                    refresh,
+                    CHECKPOINT_REACHED,
+                    CheckpointPercentage=str(max(crossed)),
+                    CheckpointDelay=str(delay),
+                )
                 return
         if refresh.replaced >= refresh.total:
             bake = int(refresh.preferences.get("BakeTime") or 0)
             if bake > 0:
-                refresh.status, refresh.status_reason = (
-                    "Baking",
-                    f"Baking for {bake} seconds while watching alarms.",
+                self._set_status(
+                    group, refresh, "Baking", f"Baking for {bake} seconds while watching alarms."
                 )
                 refresh.next_at = time.monotonic() + bake * self.time_scale
             else:
@@ -317,7 +343,7 @@ class AutoScalingEmulation:
         self, backend: AutoScalingBackend, group: FakeAutoScalingGroup, refresh: Refresh
     ) -> None:
         if refresh.rolled_back:
-            self._end(refresh, "RollbackSuccessful", refresh.status_reason)
+            self._end(group, refresh, "RollbackSuccessful", refresh.status_reason)
             return
         # The group still holds the configuration it had before the refresh: launch from it.
         still_there = {s.instance.id for s in group.instance_states}
@@ -339,10 +365,10 @@ class AutoScalingEmulation:
             group.provided_launch_template_version = spec.get("Version")
             group.launch_config = None
             group.launch_configuration_name = None
-        self._end(refresh, "Successful", "The instance refresh completed successfully.")
+        self._end(group, refresh, "Successful", "The instance refresh completed successfully.")
 
-    def _begin_rollback(self, refresh: Refresh, reason: str) -> None:
-        refresh.status, refresh.status_reason = "RollbackInProgress", reason
+    def _begin_rollback(self, group: FakeAutoScalingGroup, refresh: Refresh, reason: str) -> None:
+        self._set_status(group, refresh, "RollbackInProgress", reason)
         refresh.rollback = {
             "RollbackReason": reason,
             "RollbackStartTime": datetime.now(UTC),
@@ -352,8 +378,15 @@ class AutoScalingEmulation:
         refresh.in_flight = 0
         refresh.next_at = time.monotonic()
 
-    def _end(self, refresh: Refresh, status: str, reason: str) -> None:
-        refresh.status, refresh.status_reason, refresh.ended_at = status, reason, datetime.now(UTC)
+    def _end(self, group: FakeAutoScalingGroup, refresh: Refresh, status: str, reason: str) -> None:
+        refresh.ended_at = datetime.now(UTC)
+        self._set_status(group, refresh, status, reason)
+
+    @staticmethod
+    def _set_status(group: FakeAutoScalingGroup, refresh: Refresh, status: str, reason: str) -> None:
+        refresh.status, refresh.status_reason = status, reason
+        if status in _EVENTS:
+            _send(group, refresh, _EVENTS[status])
 
 
 def _with_defaults(preferences: dict[str, Any], group: FakeAutoScalingGroup) -> dict[str, Any]:
@@ -455,3 +488,22 @@ def _alarm_in_alarm(backend: AutoScalingBackend, preferences: dict[str, Any]) ->
         if alarm is not None and alarm.state_value == "ALARM":
             return str(name)
     return None
+
+
+def _send(group: FakeAutoScalingGroup, refresh: Refresh, detail_type: str, **detail: str) -> None:
+    events_backends[group.account_id][group.region].put_events(
+        [
+            {
+                "Source": "aws.autoscaling",
+                "DetailType": detail_type,
+                "Resources": [group.arn],
+                "Detail": json.dumps(
+                    {
+                        "InstanceRefreshId": refresh.refresh_id,
+                        "AutoScalingGroupName": refresh.group_name,
+                        **detail,
+                    }
+                ),
+            }
+        ]
+    )

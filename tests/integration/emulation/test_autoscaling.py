@@ -4,6 +4,7 @@ User Guide's instance refresh chapters (checkpoints, alarms, auto rollback)."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -273,3 +274,53 @@ def test_bake_time_holds_the_refresh_in_baking() -> None:
     )["InstanceRefreshId"]
     assert wait_for(refresh_id, {"Baking"})["PercentageComplete"] == 100
     assert wait_for(refresh_id, {"Successful"})["Status"] == "Successful"
+
+
+def test_documented_eventbridge_events_reach_a_rule() -> None:
+    """User Guide, "Instance refresh example events and patterns": source aws.autoscaling, detail-types
+    "EC2 Auto Scaling Instance Refresh Started / Checkpoint Reached / Succeeded", the group's ARN in
+    resources, InstanceRefreshId and AutoScalingGroupName (and for a checkpoint CheckpointPercentage
+    and CheckpointDelay, as strings) in detail."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="refresh-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events = boto3.client("events", region_name="us-east-1")
+    events.put_rule(
+        Name="instance-refresh",
+        EventPattern=json.dumps(
+            {"source": ["aws.autoscaling"], "detail-type": [{"prefix": "EC2 Auto Scaling Instance Refresh"}]}
+        ),
+    )
+    events.put_targets(Rule="instance-refresh", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    template_id, _, _ = group_with_template(capacity=2)
+    refresh_id = asg().start_instance_refresh(
+        AutoScalingGroupName="web",
+        DesiredConfiguration=desired(template_id),
+        Preferences={**FAST, "CheckpointPercentages": [50], "CheckpointDelay": 30},
+    )["InstanceRefreshId"]
+    wait_for(refresh_id, {"Successful"})
+
+    received = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        received += [json.loads(m["Body"]) for m in messages]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+    assert [e["detail-type"] for e in received] == [
+        "EC2 Auto Scaling Instance Refresh Started",
+        "EC2 Auto Scaling Instance Refresh Checkpoint Reached",
+        "EC2 Auto Scaling Instance Refresh Succeeded",
+    ]
+    group_arn = asg().describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0][
+        "AutoScalingGroupARN"
+    ]
+    for event in received:
+        assert event["source"] == "aws.autoscaling"
+        assert event["resources"] == [group_arn]
+        assert event["detail"]["InstanceRefreshId"] == refresh_id
+        assert event["detail"]["AutoScalingGroupName"] == "web"
+    assert received[1]["detail"]["CheckpointPercentage"] == "50"
+    assert received[1]["detail"]["CheckpointDelay"] == "30"
