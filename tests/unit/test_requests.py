@@ -88,3 +88,10 @@ def test_healthy_percentages_are_bounded_together() -> None:
 def test_a_bake_takes_refresh_options_but_not_a_version_or_group() -> None:
     problems = problems_for({**VALID, "refresh": {"launch_template_version": 3}})
     assert problems == {"refresh.launch_template_version": "is not a field of this workflow"}
+
+
+def test_checkpoint_delay_may_be_called_delay() -> None:
+    request = parse_run_request({**REFRESH, "checkpoints": {"percentages": [50], "delay": 120}})
+    assert isinstance(request, AsgRefreshRequest)
+    assert request.checkpoints is not None
+    assert request.checkpoints.delay_seconds == 120

@@ -6,7 +6,7 @@ import string
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 # Tag keys Opsflow writes itself; a request may not set them.
 RESERVED_TAG_PREFIXES = ("aws:", "opsflow:")
@@ -24,7 +24,9 @@ class Checkpoints(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     percentages: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1, max_length=10)]
-    delay_seconds: Annotated[int, Field(ge=0, le=172800)] = 3600
+    delay_seconds: Annotated[
+        int, Field(ge=0, le=172800, validation_alias=AliasChoices("delay_seconds", "delay"))
+    ] = 3600
 
     @field_validator("percentages")
     @classmethod
