@@ -1,0 +1,1 @@
+"""Notifications: one message model built from each event, rendered for Slack and Microsoft Teams."""

@@ -1,0 +1,378 @@
+"""Build one message from one event: Step Functions runs, Opsflow progress, CodePipeline, CloudWatch
+alarms, EC2 Auto Scaling instance refreshes and ECS deployments.
+
+A run's own record (the runs table) says more than the Step Functions event: which step failed, why,
+what was rolled back, who asked. The notify handler passes it in when the event is about a run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from opsflow.notify.message import Link, Message, Severity, Status
+
+WORKFLOW_NAMES = {"ami_bake": "AMI bake", "asg_refresh": "ASG refresh"}
+
+
+def console(region: str, path: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/{path}"
+
+
+def build_message(event: dict[str, Any], run: dict[str, Any] | None = None) -> Message | None:
+    """The message for `event`, or None for events nobody needs to read (e.g. a run starting)."""
+    builder = _BUILDERS.get((event.get("source", ""), event.get("detail-type", "")))
+    if (
+        builder is None
+        and event.get("source") == "aws.autoscaling"
+        and str(event.get("detail-type", "")).startswith("EC2 Auto Scaling Instance Refresh")
+    ):
+        builder = _instance_refresh
+    return builder(event, run) if builder else None
+
+
+# Step Functions -----------------------------------------------------------------------------------
+
+
+def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | None:
+    detail = event["detail"]
+    status = detail.get("status", "")
+    if status == "RUNNING":
+        return None  # the API already answered the person who started it
+    execution_input = _json(detail.get("input"))
+    workflow = (
+        (run or {}).get("workflow")
+        or execution_input.get("workflow")
+        or detail.get("stateMachineArn", "").rsplit(":", 1)[-1]
+    )
+    name = WORKFLOW_NAMES.get(workflow, workflow)
+    target = (run or {}).get("target") or execution_input.get("target") or ""
+    target_name = target.partition(":")[2] or target
+    region = event.get("region", "us-east-1")
+    requester = (
+        ((run or {}).get("requester") or {}).get("identity") or execution_input.get("requester") or "unknown"
+    )
+    facts = [("Requested by", requester)]
+    duration = _duration(detail.get("startDate"), detail.get("stopDate"))
+    if duration:
+        facts.append(("Duration", duration))
+    links = [
+        Link(
+            "Open execution",
+            console(
+                region, f"states/home?region={region}#/v2/executions/details/{detail.get('executionArn', '')}"
+            ),
+        )
+    ]
+    if target.startswith("asg:"):
+        links.append(
+            Link(
+                "Open group",
+                console(region, f"ec2/home?region={region}#AutoScalingGroupDetails:id={quote(target_name)}"),
+            )
+        )
+    run_id = detail.get("name")
+    if status == "SUCCEEDED":
+        output = (run or {}).get("result") or {}
+        facts += _result_facts(output)
+        return Message(
+            title=f"{name} succeeded: {target_name}",
+            status=Status.SUCCEEDED,
+            severity=Severity.INFO,
+            summary=_success_summary(workflow, output, target_name),
+            facts=tuple(facts),
+            links=tuple(links),
+            run_id=run_id,
+            source=f"Opsflow {name}",
+            workflow=workflow,
+        )
+    error = (run or {}).get("error") or {}
+    step = error.get("step")
+    cause = (
+        error.get("message")
+        or _lambda_message(detail.get("cause"))
+        or detail.get("error")
+        or "no cause given"
+    )
+    if step:
+        facts.insert(0, ("Failed step", str(step)))
+    rollback = error.get("rollback") or {}
+    next_step = None
+    if rollback.get("problems"):
+        next_step = "Not everything could be undone: " + "; ".join(rollback["problems"])
+    elif rollback.get("undone"):
+        next_step = f"Rolled back ({len(rollback['undone'])} change(s)); the target is as it was. Fix the cause and run again."
+    verb = {"FAILED": "failed", "TIMED_OUT": "timed out", "ABORTED": "was aborted"}.get(
+        status, status.lower()
+    )
+    return Message(
+        title=f"{name} {verb}: {target_name}",
+        status=Status.FAILED,
+        severity=Severity.CRITICAL if status == "FAILED" else Severity.WARNING,
+        summary=f"The {name} of {target_name or 'its target'} {verb}"
+        + (f" at step {step}." if step else "."),
+        facts=tuple(facts),
+        cause=cause,
+        next_step=next_step,
+        links=tuple(links),
+        run_id=run_id,
+        source=f"Opsflow {name}",
+        workflow=workflow,
+    )
+
+
+def _success_summary(workflow: str, output: dict[str, Any], target: str) -> str:
+    if workflow == "ami_bake" and output.get("image_id"):
+        refresh = output.get("refresh")
+        rolled = " and rolled out to every instance" if refresh else ""
+        return f"Image {output['image_id']} baked for {target}{rolled}."
+    if workflow == "asg_refresh":
+        return f"Every instance of {target} was replaced."
+    return f"{target} done."
+
+
+def _result_facts(output: dict[str, Any]) -> list[tuple[str, str]]:
+    facts: list[tuple[str, str]] = []
+    if output.get("image_id"):
+        facts.append(("Image", f"{output['image_id']} ({len(output.get('snapshots', []))} snapshot(s))"))
+    group = output.get("group") or {}
+    if group.get("after"):
+        facts.append(("Group now uses", str(group["after"])))
+    refresh = output.get("refresh") or {}
+    if refresh.get("refresh_id"):
+        facts.append(
+            (
+                "Instance refresh",
+                f"{refresh['status']}, version {refresh.get('previous_version')} → {refresh.get('version')}",
+            )
+        )
+    for warning in output.get("warnings", []):
+        facts.append(("Warning", str(warning)))
+    return facts
+
+
+# Opsflow progress -------------------------------------------------------------------------------
+
+
+def _progress(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
+    detail = event["detail"]
+    workflow = detail.get("workflow", "")
+    name = WORKFLOW_NAMES.get(workflow, workflow)
+    target = str(detail.get("target", "")).partition(":")[2] or detail.get("target", "")
+    return Message(
+        title=f"{name} {target}: {detail.get('message', detail.get('kind', 'progress'))}",
+        status=Status.IN_PROGRESS,
+        severity=Severity.INFO,
+        run_id=detail.get("run_id"),
+        source=f"Opsflow {name}",
+        workflow=workflow,
+    )
+
+
+# CodePipeline -----------------------------------------------------------------------------------
+
+_PIPELINE_STATUS = {
+    "SUCCEEDED": (Status.SUCCEEDED, Severity.INFO),
+    "FAILED": (Status.FAILED, Severity.CRITICAL),
+    "STOPPED": (Status.WARNING, Severity.WARNING),
+    "SUPERSEDED": (Status.INFO, Severity.INFO),
+    "CANCELED": (Status.WARNING, Severity.WARNING),
+    "STARTED": (Status.IN_PROGRESS, Severity.INFO),
+    "RESUMED": (Status.IN_PROGRESS, Severity.INFO),
+    "STOPPING": (Status.IN_PROGRESS, Severity.WARNING),
+    "ABANDONED": (Status.WARNING, Severity.WARNING),
+}
+
+
+def _pipeline(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
+    detail = event["detail"]
+    region = event.get("region", "us-east-1")
+    pipeline = detail.get("pipeline", "")
+    state = detail.get("state", "")
+    status, severity = _PIPELINE_STATUS.get(state, (Status.INFO, Severity.INFO))
+    where = ""
+    if detail.get("action"):
+        where = f" at {detail.get('stage')} / {detail['action']}"
+    elif detail.get("stage"):
+        where = f" stage {detail['stage']}"
+    result = detail.get("execution-result") or {}
+    cause = None
+    if state == "FAILED":
+        cause = result.get("external-execution-summary") or _failure_summary(detail)
+    facts = [("Execution", str(detail.get("execution-id", "")))]
+    if result.get("error-code"):
+        facts.append(("Error code", str(result["error-code"])))
+    links = [
+        Link(
+            "Open pipeline",
+            console(
+                region,
+                f"codesuite/codepipeline/pipelines/{quote(pipeline)}/executions/{detail.get('execution-id', '')}/timeline?region={region}",
+            ),
+        )
+    ]
+    if result.get("external-execution-url"):
+        links.append(Link("Open action details", str(result["external-execution-url"])))
+    return Message(
+        title=f"Pipeline {pipeline}{where}: {state.lower()}",
+        status=status,
+        severity=severity,
+        facts=tuple(facts),
+        cause=cause,
+        links=tuple(links),
+        source="AWS CodePipeline",
+        pipeline=pipeline,
+    )
+
+
+def _failure_summary(detail: dict[str, Any]) -> str | None:
+    failures = detail.get("failure-details") or detail.get("failureDetails")
+    if isinstance(failures, dict):
+        return str(failures.get("message") or failures)
+    return None
+
+
+# CloudWatch alarms ------------------------------------------------------------------------------
+
+
+def _alarm(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
+    detail = event["detail"]
+    region = event.get("region", "us-east-1")
+    name = detail.get("alarmName", "")
+    state = (detail.get("state") or {}).get("value", "")
+    previous = (detail.get("previousState") or {}).get("value", "")
+    status, severity = {
+        "ALARM": (Status.FAILED, Severity.CRITICAL),
+        "OK": (Status.SUCCEEDED, Severity.INFO),
+    }.get(state, (Status.WARNING, Severity.WARNING))
+    description = ((detail.get("configuration") or {}).get("description")) or ""
+    return Message(
+        title=f"{state}: {name}" + (f" (was {previous})" if previous else ""),
+        status=status,
+        severity=severity,
+        summary=description,
+        cause=(detail.get("state") or {}).get("reason"),
+        links=(
+            Link(
+                "Open alarm", console(region, f"cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name)}")
+            ),
+        ),
+        source="Amazon CloudWatch",
+    )
+
+
+# EC2 Auto Scaling instance refresh ----------------------------------------------------------------
+
+
+def _instance_refresh(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
+    detail = event["detail"]
+    region = event.get("region", "us-east-1")
+    group = detail.get("AutoScalingGroupName", "")
+    what = str(event.get("detail-type", "")).removeprefix("EC2 Auto Scaling Instance Refresh ").strip()
+    status, severity = {
+        "Succeeded": (Status.SUCCEEDED, Severity.INFO),
+        "Failed": (Status.FAILED, Severity.CRITICAL),
+        "Cancelled": (Status.WARNING, Severity.WARNING),
+        "Rollback Started": (Status.WARNING, Severity.WARNING),
+        "Rollback Succeeded": (Status.WARNING, Severity.WARNING),
+        "Rollback Failed": (Status.FAILED, Severity.CRITICAL),
+    }.get(what, (Status.IN_PROGRESS, Severity.INFO))
+    facts = [("Instance refresh", str(detail.get("InstanceRefreshId", "")))]
+    if detail.get("CheckpointPercentage"):
+        facts.append(
+            (
+                "Checkpoint",
+                f"{detail['CheckpointPercentage']}%, then waits {detail.get('CheckpointDelay', '?')} s",
+            )
+        )
+    return Message(
+        title=f"Instance refresh of {group}: {what.lower()}",
+        status=status,
+        severity=severity,
+        facts=tuple(facts),
+        links=(
+            Link(
+                "Open group",
+                console(
+                    region,
+                    f"ec2/home?region={region}#AutoScalingGroupDetails:id={quote(group)};view=instanceRefresh",
+                ),
+            ),
+        ),
+        source="Amazon EC2 Auto Scaling",
+    )
+
+
+# ECS deployments --------------------------------------------------------------------------------
+
+
+def _ecs_deployment(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
+    detail = event["detail"]
+    region = event.get("region", "us-east-1")
+    service_arn = (event.get("resources") or [""])[0]
+    # arn:aws:ecs:region:account:service/cluster/service
+    parts = service_arn.split(":", 5)[-1].split("/")
+    cluster, service = (parts[1], parts[2]) if len(parts) == 3 else ("", parts[-1])
+    name = str(detail.get("eventName", ""))
+    status, severity = {
+        "SERVICE_DEPLOYMENT_COMPLETED": (Status.SUCCEEDED, Severity.INFO),
+        "SERVICE_DEPLOYMENT_FAILED": (Status.FAILED, Severity.CRITICAL),
+    }.get(name, (Status.IN_PROGRESS, Severity.INFO))
+    return Message(
+        title=f"ECS service {service}: {name.removeprefix('SERVICE_').replace('_', ' ').lower()}",
+        status=status,
+        severity=severity,
+        facts=(("Cluster", cluster), ("Deployment", str(detail.get("deploymentId", "")))),
+        cause=detail.get("reason") if status == Status.FAILED else None,
+        summary="" if status == Status.FAILED else str(detail.get("reason") or ""),
+        links=(
+            Link(
+                "Open service",
+                console(
+                    region, f"ecs/v2/clusters/{quote(cluster)}/services/{quote(service)}?region={region}"
+                ),
+            ),
+        ),
+        source="Amazon ECS",
+    )
+
+
+# Helpers ----------------------------------------------------------------------------------------
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value) if value else {}
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _lambda_message(cause: Any) -> str | None:
+    parsed = _json(cause)
+    return str(parsed.get("errorMessage")) if parsed.get("errorMessage") else (str(cause) if cause else None)
+
+
+def _duration(start: Any, stop: Any) -> str | None:
+    try:
+        seconds = (int(stop) - int(start)) / 1000
+    except (TypeError, ValueError):
+        return None
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+_BUILDERS: dict[tuple[str, str], Callable[[dict[str, Any], dict[str, Any] | None], Message | None]] = {
+    ("aws.states", "Step Functions Execution Status Change"): _execution,
+    ("opsflow", "Opsflow Run Progress"): _progress,
+    ("aws.codepipeline", "CodePipeline Pipeline Execution State Change"): _pipeline,
+    ("aws.codepipeline", "CodePipeline Stage Execution State Change"): _pipeline,
+    ("aws.codepipeline", "CodePipeline Action Execution State Change"): _pipeline,
+    ("aws.cloudwatch", "CloudWatch Alarm State Change"): _alarm,
+    ("aws.ecs", "ECS Deployment State Change"): _ecs_deployment,
+}
