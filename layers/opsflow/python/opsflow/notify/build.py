@@ -8,6 +8,7 @@ what was rolled back, who asked. The notify handler passes it in when the event 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -45,11 +46,11 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     workflow = (
         (run or {}).get("workflow")
         or execution_input.get("workflow")
-        or detail.get("stateMachineArn", "").rsplit(":", 1)[-1]
+        or _workflow_of_state_machine(detail.get("stateMachineArn", ""))
     )
     name = WORKFLOW_NAMES.get(workflow, workflow)
     target = (run or {}).get("target") or execution_input.get("target") or ""
-    target_name = target.partition(":")[2] or target
+    target_name = target.partition(":")[2] or target or f"run {detail.get('name', '?')}"
     region = event.get("region", "us-east-1")
     requester = (
         ((run or {}).get("requester") or {}).get("identity") or execution_input.get("requester") or "unknown"
@@ -94,7 +95,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
         error.get("message")
         or _lambda_message(detail.get("cause"))
         or detail.get("error")
-        or "no cause given"
+        or "Step Functions gave no reason; the execution history shows the last state entered."
     )
     if step:
         facts.insert(0, ("Failed step", str(step)))
@@ -340,6 +341,12 @@ def _ecs_deployment(event: dict[str, Any], run: dict[str, Any] | None) -> Messag
 
 
 # Helpers ----------------------------------------------------------------------------------------
+
+
+def _workflow_of_state_machine(arn: str) -> str:
+    """`...:stateMachine:opsflow-AmiBakeStateMachine` -> `ami_bake` (the template's logical id, snake-cased)."""
+    name = arn.rsplit(":", 1)[-1].rsplit("-", 1)[-1].removesuffix("StateMachine")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def _json(value: Any) -> dict[str, Any]:
