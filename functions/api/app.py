@@ -115,6 +115,11 @@ def create_run(run_request: Annotated[RunRequest, Body()]) -> Response[dict[str,
     if run.status == DRY_RUN:
         body["message"] = "Dry run: nothing was changed. The plan lists what a real run would do."
         status = HTTPStatus.OK
+    elif not started.created:
+        body["message"] = (
+            f"This request was already made: run {run.run_id} is {run.status}. Follow it at GET /runs/{run.run_id}."
+        )
+        status = HTTPStatus.ACCEPTED if run.status == "RUNNING" else HTTPStatus.OK
     else:
         body["message"] = f"Run {run.run_id} started; follow it at GET /runs/{run.run_id}."
         status = HTTPStatus.ACCEPTED

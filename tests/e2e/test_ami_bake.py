@@ -272,3 +272,25 @@ def test_old_images_beyond_keep_images_are_pruned_unless_in_use(aws: EmbeddedAws
 def test_an_unknown_run_is_404_and_an_unknown_route_is_api_gateways_403(aws: EmbeddedAws) -> None:
     assert aws.api.get("/runs/ami-bake-000").status_code == 404
     assert aws.api.get("/nowhere").status_code == 403
+
+
+def test_a_template_with_snapshot_backed_volumes_keeps_them(aws: EmbeddedAws, net: seed.Network) -> None:
+    ec2 = aws.client("ec2")
+    volume_id = ec2.create_volume(Size=20, AvailabilityZone="us-east-1a")["VolumeId"]
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    template_id = seed.launch_template_group(aws, net, "web")
+    ec2.create_launch_template_version(
+        LaunchTemplateId=template_id,
+        SourceVersion="1",
+        LaunchTemplateData={
+            "BlockDeviceMappings": [{"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": snapshot_id}}]
+        },
+    )
+    aws.client("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName="web", LaunchTemplate={"LaunchTemplateId": template_id, "Version": "2"}
+    )
+    run = bake(aws, instance_id=seed.instance(aws, net, "app-1"), asg_name="web")
+    assert run["status"] == "SUCCEEDED", run["error"]
+    data = versions(aws, template_id)
+    assert data[3] == {**data[2], "ImageId": run["output"]["image_id"]}
+    assert data[3]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snapshot_id

@@ -115,12 +115,16 @@ def test_identical_requests_without_key_are_deduplicated_within_the_window_only(
     assert len(h.executions.started) == 2
 
 
-def test_a_busy_target_is_refused_and_nothing_is_recorded() -> None:
+def test_a_busy_target_is_refused_before_the_preflight_and_nothing_is_recorded() -> None:
     h = Harness()
     first = h.starter.start(request(), ALICE)
+    second = request(keep_images=3)
     with pytest.raises(Busy, match=first.run.run_id):
-        h.starter.start(request(keep_images=3), BOB)
+        h.starter.start(second, BOB)
     assert len(h.executions.started) == 1
+    assert h.preflights == 1
+    assert h.runs.get(h.starter.run_id_for(second, BOB, "x", "k")) is None
+    assert [r.run_id for r in h.runs._runs.values()] == [first.run.run_id]
 
 
 def test_a_refused_preflight_creates_nothing() -> None:
@@ -140,8 +144,13 @@ def test_dry_run_records_the_plan_and_starts_nothing() -> None:
     assert h.locks.holder("asg:web") is None
 
 
-def test_a_failed_start_releases_the_lock() -> None:
+def test_a_failed_start_releases_the_lock_and_the_record_says_so() -> None:
     h = Harness(fail_start=True)
     with pytest.raises(RuntimeError):
-        h.starter.start(request(), ALICE)
+        h.starter.start(request(), ALICE, idempotency_key="k")
     assert h.locks.holder("asg:web") is None
+    replay = h.starter.start(request(), ALICE, idempotency_key="k")
+    assert not replay.created
+    assert replay.run.status == "FAILED"
+    assert replay.run.error is not None
+    assert "StartExecution throttled" in replay.run.error["message"]

@@ -229,7 +229,7 @@ class AutoScalingEmulation:
         with self._mutex:
             self.advance(backend)
             refresh = self._active(group_name)
-            if refresh is None or refresh.status in ("Cancelling", "RollbackInProgress"):
+            if refresh is None or refresh.status == "Cancelling":
                 raise _error(
                     "ActiveInstanceRefreshNotFound", "No in progress or pending Instance Refresh found."
                 )
@@ -315,13 +315,14 @@ class AutoScalingEmulation:
                     f"Checkpoint {max(crossed)}% reached; waiting {delay} seconds before continuing."
                 )
                 refresh.next_at = time.monotonic() + delay * self.time_scale
-                _send(
-                    group,
-                    refresh,
-                    CHECKPOINT_REACHED,
-                    CheckpointPercentage=str(max(crossed)),
-                    CheckpointDelay=str(delay),
-                )
+                if max(crossed) < 100:  # AWS documents no event for a checkpoint at 100%
+                    _send(
+                        group,
+                        refresh,
+                        CHECKPOINT_REACHED,
+                        CheckpointPercentage=str(max(crossed)),
+                        CheckpointDelay=str(delay),
+                    )
                 return
         if refresh.replaced >= refresh.total:
             bake = int(refresh.preferences.get("BakeTime") or 0)
@@ -334,7 +335,11 @@ class AutoScalingEmulation:
                 self._succeed(group, refresh)
             return
         batch = refresh.to_replace[refresh.replaced : refresh.replaced + self._batch_size(group, refresh)]
-        refresh.launched += _replace(backend, group, batch, refresh.desired)
+        try:
+            refresh.launched += _replace(backend, group, batch, refresh.desired)
+        except Exception as error:  # noqa: BLE001 - e.g. the desired version was deleted: AWS fails the refresh
+            self._end(group, refresh, "Failed", f"Failed to launch replacement instances: {error}")
+            return
         refresh.in_flight = len(batch)
         refresh.status_reason = "Replacing instances."
         refresh.next_at = time.monotonic() + refresh.preferences["InstanceWarmup"] * self.time_scale

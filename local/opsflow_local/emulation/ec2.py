@@ -13,7 +13,8 @@
 - RunInstances `BlockDeviceMappings` (API reference, EbsBlockDevice): Iops and Throughput are kept.
   moto drops them, so an io1/io2 mapping fails and a gp3 one loses its provisioned IOPS.
 - CreateLaunchTemplateVersion `SourceVersion` (API reference): the new version takes the source
-  version's data, and the `LaunchTemplateData` of the request overrides it key by key.
+  version's data, and the `LaunchTemplateData` of the request overrides it key by key; "snapshots
+  applied to the block device mapping are ignored ... unless they are explicitly included".
   moto ignores SourceVersion.
 - DeleteLaunchTemplateVersions (API reference): deletes versions, never the default one; version
   numbers are never reused. moto has no such call and numbers versions by list position.
@@ -401,7 +402,10 @@ def _install_launch_template_versions(stack: ExitStack) -> None:
         data = response._get_param("LaunchTemplateData", {})
         source = response._get_param("SourceVersion")
         if source is not None:
-            data = {**copy.deepcopy(template.get_version(source).data), **data}
+            inherited = copy.deepcopy(template.get_version(source).data)
+            for mapping in inherited.get("BlockDeviceMappings") or []:
+                (mapping.get("Ebs") or {}).pop("SnapshotId", None)
+            data = {**inherited, **data}
         response.error_on_dryrun()
         version = template.create_version(data, response._get_param("VersionDescription"))
         return ActionResult({"LaunchTemplateVersion": _version_result(response, template, version)})

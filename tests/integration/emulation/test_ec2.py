@@ -227,3 +227,23 @@ def test_delete_versions_never_the_default_and_numbers_are_not_reused() -> None:
     assert again["LaunchTemplateVersion"]["VersionNumber"] == 3
     assert version_data(template_id, "$Latest")["ImageId"] == "ami-3"
     assert version_data(template_id, "$Default")["ImageId"] == "ami-11111111"
+
+
+def test_source_version_snapshots_are_dropped_unless_passed_again() -> None:
+    """CreateLaunchTemplateVersion SourceVersion: "Snapshots applied to the block device mapping are ignored
+    when creating a new version unless they are explicitly included"."""
+    client = ec2()
+    volume_id = client.create_volume(Size=10, AvailabilityZone="us-east-1a")["VolumeId"]
+    snapshot_id = client.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    mappings = [{"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": snapshot_id, "VolumeSize": 10}}]
+    template_id = template({"ImageId": "ami-11111111", "BlockDeviceMappings": mappings})
+    client.create_launch_template_version(
+        LaunchTemplateId=template_id, SourceVersion="1", LaunchTemplateData={"ImageId": "ami-2"}
+    )
+    client.create_launch_template_version(
+        LaunchTemplateId=template_id,
+        SourceVersion="1",
+        LaunchTemplateData={"ImageId": "ami-3", "BlockDeviceMappings": mappings},
+    )
+    assert "SnapshotId" not in version_data(template_id, "2")["BlockDeviceMappings"][0]["Ebs"]
+    assert version_data(template_id, "3")["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snapshot_id

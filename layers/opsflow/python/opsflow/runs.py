@@ -13,7 +13,7 @@ from opsflow.aws.stepfunctions import Execution
 from opsflow.errors import Busy, IdempotencyConflict
 from opsflow.requests import AnyRunRequest
 from opsflow.store.locks import LockStore
-from opsflow.store.runs import DRY_RUN, RUNNING, Requester, Run, RunExists, RunStore, now_iso
+from opsflow.store.runs import DRY_RUN, FAILED, RUNNING, Requester, Run, RunExists, RunStore, now_iso
 
 # Requests without an idempotency key that are identical within this window are the same run:
 # a double-clicked button or a retried webhook does not bake twice.
@@ -56,6 +56,10 @@ class RunStarter:
         if existing is not None:
             return self._replay(existing, request_hash)
 
+        if not request.dry_run:
+            # Before the pre-flight: a run of ours on the target explains the target's state better
+            # than anything the pre-flight would find (an instance refresh it is driving, say).
+            self._refuse_if_held(request.target(), run_id)
         plan = self.preflight(request)
         stamp = now_iso()
         run = Run(
@@ -76,14 +80,13 @@ class RunStarter:
 
         held = self.locks.acquire(run.target, run_id, self.lock_ttl_seconds)
         if held is not None:
-            raise Busy(
-                f"{_describe_target(run.target)} is busy with run {held.run_id}; wait for it to finish "
-                "(GET /runs/" + held.run_id + ")"
-            )
+            raise _busy(run.target, held.run_id)
+        created = False
         try:
             started = self._create(run, request_hash)
             if not started.created:
                 return started
+            created = True
             execution_arn = self.executions.start_execution(
                 self.state_machine_arns[request.workflow],
                 run_id,
@@ -98,11 +101,21 @@ class RunStarter:
                     }
                 ),
             )
-        except Exception:
+        except Exception as error:
             self.locks.release(run.target, run_id)
+            if created:
+                # Never leave a RUNNING record without an execution: a replay would report it as started.
+                self.runs.finish(
+                    run_id, FAILED, error={"step": "start", "message": f"the run could not start: {error}"}
+                )
             raise
         self.runs.set_execution(run_id, execution_arn)
         return StartedRun(run=replace(run, execution_arn=execution_arn), created=True)
+
+    def _refuse_if_held(self, target: str, run_id: str) -> None:
+        held = self.locks.holder(target)
+        if held is not None and held.run_id != run_id:
+            raise _busy(target, held.run_id)
 
     def run_id_for(
         self, request: AnyRunRequest, requester: Requester, request_hash: str, idempotency_key: str | None
@@ -134,6 +147,12 @@ class RunStarter:
 
 def _hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _busy(target: str, holder: str) -> Busy:
+    return Busy(
+        f"{_describe_target(target)} is busy with run {holder}; wait for it to finish (GET /runs/{holder})"
+    )
 
 
 def _describe_target(target: str) -> str:

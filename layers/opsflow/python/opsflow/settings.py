@@ -31,7 +31,9 @@ class OptIn:
         )
 
     def allows(self, tags: dict[str, str]) -> bool:
-        return tags.get(self.key, "").lower() == self.value.lower()
+        # Exact, as the IAM conditions (StringEquals) compare it: a guard that said yes where IAM says
+        # no would let a run start and then fail half-way.
+        return tags.get(self.key) == self.value
 
     def describe(self) -> str:
         return f"{self.key}={self.value}"

@@ -58,16 +58,17 @@ class StepRunner:
 def finish_succeeded(
     state: Mapping[str, Any], result: dict[str, Any], runs: RunStore, locks: LockStore
 ) -> dict[str, Any]:
-    runs.finish(state["run_id"], SUCCEEDED, result=result)
+    # The lock first: a run whose record could not be written must still free its target.
     locks.release(state["target"], state["run_id"])
+    runs.finish(state["run_id"], SUCCEEDED, result=result)
     return result
 
 
 def finish_failed(
     state: Mapping[str, Any], error: dict[str, Any], runs: RunStore, locks: LockStore
 ) -> dict[str, Any]:
-    runs.finish(state["run_id"], FAILED, error=error)
     locks.release(state["target"], state["run_id"])
+    runs.finish(state["run_id"], FAILED, error=error)
     return error
 
 

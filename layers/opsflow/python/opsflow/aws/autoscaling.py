@@ -57,7 +57,11 @@ class Group:
 
 
 def _group(raw: Any) -> Group:
-    template = raw.get("LaunchTemplate")
+    template = raw.get("LaunchTemplate") or (
+        ((raw.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}).get(
+            "LaunchTemplateSpecification"
+        )
+    )
     return Group(
         name=raw["AutoScalingGroupName"],
         tags=tags_of(raw),
@@ -85,6 +89,8 @@ class InstanceRefresh:
     percentage_complete: int
     instances_to_update: int
     rollback_reason: str | None
+    desired_template_id: str | None = None
+    desired_version: str | None = None
 
     @property
     def active(self) -> bool:
@@ -99,6 +105,10 @@ def _refresh(raw: Any) -> InstanceRefresh:
         percentage_complete=int(raw.get("PercentageComplete") or 0),
         instances_to_update=int(raw.get("InstancesToUpdate") or 0),
         rollback_reason=(raw.get("RollbackDetails") or {}).get("RollbackReason"),
+        desired_template_id=((raw.get("DesiredConfiguration") or {}).get("LaunchTemplate") or {}).get(
+            "LaunchTemplateId"
+        ),
+        desired_version=((raw.get("DesiredConfiguration") or {}).get("LaunchTemplate") or {}).get("Version"),
     )
 
 

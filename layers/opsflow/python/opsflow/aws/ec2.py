@@ -176,15 +176,20 @@ class Ec2:
         )
 
     def create_launch_template_version(
-        self, *, template_id: str, source_version: int, image_id: str, description: str
+        self, *, template_id: str, source: LaunchTemplateVersion, image_id: str, description: str
     ) -> int:
-        """A new version that differs from `source_version` only by its image."""
+        """A new version that differs from `source` only by its image."""
+        data: dict[str, Any] = {"ImageId": image_id}
+        mappings = source.data.get("BlockDeviceMappings") or []
+        if any((m.get("Ebs") or {}).get("SnapshotId") for m in mappings):
+            # SourceVersion drops the snapshots of the source's mappings unless they are passed again.
+            data["BlockDeviceMappings"] = mappings
         with aws_call("CreateLaunchTemplateVersion"):
             response = self._ec2.create_launch_template_version(
                 LaunchTemplateId=template_id,
-                SourceVersion=str(source_version),
+                SourceVersion=str(source.version),
                 VersionDescription=description[:255],
-                LaunchTemplateData={"ImageId": image_id},
+                LaunchTemplateData=cast(Any, data),
             )
         return int(response["LaunchTemplateVersion"]["VersionNumber"])
 

@@ -62,6 +62,10 @@ def preflight(request: AmiBakeRequest, aws: BakeAws, opt_in: OptIn) -> dict[str,
             "will not change it. Tag the group to opt it in."
         )
     source = _publish_source(group, aws)
+    if source["kind"] == "launch_template" and not request.refresh:
+        # A refresh someone else runs would put its own configuration on the group when it succeeds,
+        # silently undoing what this bake publishes.
+        asg_refresh.ensure_no_refresh_running(group.name, aws.refresh)
     refresh_spec = (
         asg_refresh.refresh_spec(group, request.refresh, aws.refresh, target_version=None)
         if request.refresh
@@ -237,7 +241,7 @@ def publish(
     if source["kind"] == "launch_template":
         version = aws.ec2.create_launch_template_version(
             template_id=source["template_id"],
-            source_version=source["version"],
+            source=aws.ec2.launch_template_version(source["template_id"], str(source["version"])),
             image_id=image_id,
             description=f"Opsflow run {run_id}: image {image_id}",
         )
@@ -325,22 +329,40 @@ def rollback(state: dict[str, Any], aws: BakeAws) -> dict[str, Any]:
     published = state.get("publish")
     undone: list[str] = []
     problems: list[str] = []
+    group_name = request["asg_name"]
+    # The refresh this run started, or (if its start's answer was lost) the one it was about to start.
     refresh = state.get("refresh")
-    if refresh and refresh.get("status") == asg_refresh.SUCCESSFUL:
-        # The instances already run the new image: removing it now would do harm, not undo it.
-        return {
-            "undone": [],
-            "problems": [
-                f"instance refresh {refresh.get('refresh_id')} had already succeeded, so group "
-                f"{request['asg_name']} keeps the new image; finish the failed step by hand"
-            ],
-        }
+    spec = (state.get("guard") or {}).get("refresh_spec")
+    if not refresh and spec and published and published.get("kind") == "launch_template":
+        refresh = {**spec, "target_version": published["version"]}
+    if refresh and refresh.get("refresh_id"):
+        status = asg_refresh.current_status(group_name, refresh["refresh_id"], aws.refresh)
+        if status == asg_refresh.SUCCESSFUL:
+            # AWS, not the run's last reading, decides: the instances already run the new image, and
+            # removing it now would do harm, not undo anything.
+            return {
+                "undone": [],
+                "problems": [
+                    f"instance refresh {refresh['refresh_id']} had already succeeded, so group {group_name} "
+                    "keeps the new image; finish the failed step by hand"
+                ],
+            }
     try:
-        settled = asg_refresh.settle(request["asg_name"], refresh, aws.refresh)
+        settled = asg_refresh.settle(group_name, refresh, aws.refresh)
         if settled:
             undone.append(settled)
     except OpsflowError as error:
         problems.append(f"stopping the instance refresh: {error}")
+    new_image = (state.get("image") or {}).get("image_id")
+    still_running = _instances_running(group_name, new_image, aws) if refresh and new_image else 0
+    if still_running:
+        # A refresh that failed without rolling back (or is rolling back now) left instances on the new
+        # image: keep it and its launch template version, and say so.
+        problems.append(
+            f"{still_running} instance(s) of group {group_name} run image {new_image} (the instance refresh "
+            f"did not put them back); the image and launch template version are kept"
+        )
+        return {"undone": undone, "problems": problems}
 
     def attempt(description: str, action: Any) -> None:
         try:
@@ -375,6 +397,11 @@ def rollback(state: dict[str, Any], aws: BakeAws) -> dict[str, Any]:
             lambda snapshot_id=snapshot_id: aws.ec2.delete_snapshot(snapshot_id),
         )
     return {"undone": undone, "problems": problems}
+
+
+def _instances_running(group_name: str, image_id: str, aws: BakeAws) -> int:
+    group = aws.autoscaling.describe_group(group_name)
+    return sum(1 for image in aws.ec2.instance_images(group.instance_ids).values() if image == image_id)
 
 
 def _restore_group(group_name: str, source: dict[str, Any], published: dict[str, Any], aws: BakeAws) -> bool:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opsflow.aws import clients
-from opsflow.aws.autoscaling import AutoScaling, Group
+from opsflow.aws.autoscaling import AutoScaling, Group, InstanceRefresh
 from opsflow.aws.cloudwatch import CloudWatch
 from opsflow.aws.ec2 import Ec2
 from opsflow.aws.events import Events
@@ -180,12 +180,22 @@ def preferences(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def start(spec: dict[str, Any], aws: RefreshAws) -> dict[str, Any]:
-    # Checked again here: another refresh may have started since the pre-flight.
-    ensure_no_refresh_running(spec["group"], aws)
-    desired = {
-        "LaunchTemplate": {"LaunchTemplateId": spec["template_id"], "Version": str(spec["target_version"])}
-    }
-    refresh_id = aws.autoscaling.start_instance_refresh(spec["group"], preferences(spec["options"]), desired)
+    # A retried start (its first answer lost) adopts the refresh it already started; any other running
+    # refresh is someone else's, and is refused.
+    mine = running_refresh_of(spec, aws)
+    if mine is not None:
+        refresh_id = mine.refresh_id
+    else:
+        ensure_no_refresh_running(spec["group"], aws)
+        desired = {
+            "LaunchTemplate": {
+                "LaunchTemplateId": spec["template_id"],
+                "Version": str(spec["target_version"]),
+            }
+        }
+        refresh_id = aws.autoscaling.start_instance_refresh(
+            spec["group"], preferences(spec["options"]), desired
+        )
     return {
         **spec,
         "refresh_id": refresh_id,
@@ -211,6 +221,14 @@ def check(refresh: dict[str, Any], run: dict[str, str], aws: RefreshAws) -> dict
         "status_reason": current.status_reason,
     }
     milestones: list[str] = []
+
+    def publish(kind: str, message: str, **detail: Any) -> None:
+        # Progress events feed notifications; losing one must never fail or roll back the refresh.
+        try:
+            aws.events.progress(run["run_id"], run["workflow"], run["target"], kind, message, **detail)
+        except OpsflowError as error:
+            milestones.append(f"(progress event not sent: {error})")
+
     checkpoints = (refresh["options"].get("checkpoints") or {}).get("percentages", [])
     for checkpoint in checkpoints:
         if current.percentage_complete >= checkpoint and checkpoint not in updated["checkpoints_reached"]:
@@ -218,23 +236,13 @@ def check(refresh: dict[str, Any], run: dict[str, str], aws: RefreshAws) -> dict
             message = (
                 f"checkpoint {checkpoint}% reached: {current.percentage_complete}% of instances replaced"
             )
-            aws.events.progress(
-                run["run_id"],
-                run["workflow"],
-                run["target"],
-                "checkpoint",
-                message,
-                checkpoint=checkpoint,
-                percentage=current.percentage_complete,
-            )
+            publish("checkpoint", message, checkpoint=checkpoint, percentage=current.percentage_complete)
             milestones.append(message)
     for quarter in QUARTERS:
         if current.percentage_complete >= quarter and quarter not in updated["quarters_reported"]:
             updated["quarters_reported"] = [*updated["quarters_reported"], quarter]
             message = f"{quarter}% of instances replaced"
-            aws.events.progress(
-                run["run_id"], run["workflow"], run["target"], "progress", message, percentage=quarter
-            )
+            publish("progress", message, percentage=quarter)
             milestones.append(message)
     if current.status in UNSUCCESSFUL:
         reason = (current.rollback_reason or current.status_reason or "no reason given").rstrip(".")
@@ -250,20 +258,45 @@ def make_default(refresh: dict[str, Any], aws: RefreshAws) -> dict[str, Any]:
     return {**refresh, "default_version": refresh["target_version"]}
 
 
+def running_refresh_of(spec: dict[str, Any], aws: RefreshAws) -> InstanceRefresh | None:
+    """The active refresh of the group that moves it onto this spec's template version, if any."""
+    for refresh in aws.autoscaling.instance_refreshes(spec["group"]):
+        if (
+            refresh.active
+            and refresh.desired_template_id == spec["template_id"]
+            and str(refresh.desired_version) == str(spec["target_version"])
+        ):
+            return refresh
+    return None
+
+
+def current_status(group_name: str, refresh_id: str, aws: RefreshAws) -> str | None:
+    found = aws.autoscaling.instance_refreshes(group_name, refresh_id)
+    return found[0].status if found else None
+
+
 def settle(group_name: str, refresh: dict[str, Any] | None, aws: RefreshAws) -> str | None:
     """After a failure elsewhere, never leave a refresh running unattended: roll it back (or, where AWS
-    cannot, cancel it). Returns what was done, or None if no refresh of this run was active."""
-    if not refresh or not refresh.get("refresh_id"):
+    cannot, cancel it). `refresh` is the run's refresh state, or the spec it was about to start (a
+    start whose answer was lost is found by its desired configuration). Returns what was done, or None
+    if no refresh of this run was active."""
+    if not refresh:
         return None
-    found = aws.autoscaling.instance_refreshes(group_name, refresh["refresh_id"])
-    if not found or not found[0].active or found[0].status in ("Cancelling", "RollbackInProgress"):
+    if refresh.get("refresh_id"):
+        found = aws.autoscaling.instance_refreshes(group_name, refresh["refresh_id"])
+        active = found[0] if found and found[0].active else None
+    elif refresh.get("template_id") and refresh.get("target_version") is not None:
+        active = running_refresh_of({**refresh, "group": group_name}, aws)
+    else:
+        active = None
+    if active is None or active.status in ("Cancelling", "RollbackInProgress"):
         return None
     try:
         aws.autoscaling.rollback_instance_refresh(group_name)
-        return f"rolled back instance refresh {refresh['refresh_id']}"
+        return f"rolled back instance refresh {active.refresh_id}"
     except OpsflowError:
         aws.autoscaling.cancel_instance_refresh(group_name)
-        return f"cancelled instance refresh {refresh['refresh_id']} (AWS could not roll it back)"
+        return f"cancelled instance refresh {active.refresh_id} (AWS could not roll it back)"
 
 
 def group_now(group_name: str, aws: RefreshAws) -> str:
@@ -344,7 +377,16 @@ def step_table(aws: RefreshAws, opt_in: OptIn) -> dict[str, Any]:
 
     def rollback_step(state: dict[str, Any]) -> dict[str, Any]:
         group = request_of(state).asg_name
-        done = settle(group, state.get("refresh"), aws)
+        refresh = state.get("refresh") or (state.get("guard") or {}).get("spec")
+        try:
+            done = settle(group, refresh, aws)
+        except OpsflowError as error:
+            return {
+                "undone": [],
+                "problems": [f"stopping the instance refresh: {error}"],
+                "group_now": None,
+                "summary": "could not stop the instance refresh",
+            }
         return {
             "undone": [done] if done else [],
             "problems": [],
@@ -357,11 +399,17 @@ def step_table(aws: RefreshAws, opt_in: OptIn) -> dict[str, Any]:
 
 def run_result(state: dict[str, Any], aws: RefreshAws) -> dict[str, Any]:
     group = state["request"]["asg_name"]
-    return {"refresh": result_of(state.get("refresh") or {}), "group_now": group_now(group, aws)}
+    try:
+        now = group_now(group, aws)
+    except OpsflowError as error:  # a report, not a reason to fail a refresh that succeeded
+        now = f"unknown ({error})"
+    return {"refresh": result_of(state.get("refresh") or {}), "group_now": now}
 
 
 def run_error(state: dict[str, Any]) -> dict[str, Any]:
     rollback = state.get("rollback") or {}
+    if state.get("rollback_error"):
+        rollback = {"undone": [], "problems": [describe_failure(state["rollback_error"])]}
     return {
         "step": state.get("failed_step", "unknown"),
         "error": (state.get("error") or {}).get("Error", "Error"),
