@@ -26,6 +26,7 @@ class StepsConfig:
     runs_table: str
     locks_table: str
     event_bus: str
+    lock_ttl_seconds: int
     opt_in: OptIn
 
     @classmethod
@@ -34,6 +35,7 @@ class StepsConfig:
             runs_table=required_env("RUNS_TABLE"),
             locks_table=required_env("LOCKS_TABLE"),
             event_bus=os.environ.get("EVENT_BUS_NAME", "default"),
+            lock_ttl_seconds=int(os.environ.get("LOCK_TTL_SECONDS", "21600")),
             opt_in=OptIn.from_env(),
         )
 
@@ -47,7 +49,7 @@ def runner() -> StepRunner:
     steps = asg_refresh.step_table(aws, config.opt_in)
     steps["finish"] = lambda state: finish_succeeded(state, asg_refresh.run_result(state, aws), runs, locks)
     steps["finish_failed"] = lambda state: finish_failed(state, asg_refresh.run_error(state), runs, locks)
-    return StepRunner(steps=steps, runs=runs)
+    return StepRunner(steps=steps, runs=runs, locks=locks, lock_ttl_seconds=config.lock_ttl_seconds)
 
 
 @logger.inject_lambda_context(correlation_id_path="state.run_id")

@@ -294,3 +294,28 @@ def test_a_template_with_snapshot_backed_volumes_keeps_them(aws: EmbeddedAws, ne
     data = versions(aws, template_id)
     assert data[3] == {**data[2], "ImageId": run["output"]["image_id"]}
     assert data[3]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snapshot_id
+
+
+def test_an_old_image_another_group_uses_is_not_pruned(aws: EmbeddedAws, net: seed.Network) -> None:
+    seed.launch_template_group(aws, net, "web")
+    instance_id = seed.instance(aws, net, "app-1")
+    first = bake(aws, instance_id=instance_id, asg_name="web", keep_images=1)
+    first_image = first["output"]["image_id"]
+    other_template = aws.client("ec2").create_launch_template(
+        LaunchTemplateName="reports", LaunchTemplateData={"ImageId": first_image, "InstanceType": "t3.micro"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    aws.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName="reports",
+        LaunchTemplate={"LaunchTemplateId": other_template, "Version": "1"},
+        MinSize=0,
+        MaxSize=1,
+        VPCZoneIdentifier=net.subnet_id,
+    )
+    second = bake(
+        aws, instance_id=instance_id, asg_name="web", keep_images=1, image_name="web-second-{timestamp}"
+    )
+
+    assert second["status"] == "SUCCEEDED", second["error"]
+    assert second["output"]["pruned"]["kept_in_use"] == [first_image]
+    assert second["output"]["pruned"]["deregistered"] == []
+    assert {image["ImageId"] for image in own_images(aws)} == {first_image, second["output"]["image_id"]}

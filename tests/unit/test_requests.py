@@ -95,3 +95,10 @@ def test_checkpoint_delay_may_be_called_delay() -> None:
     assert isinstance(request, AsgRefreshRequest)
     assert request.checkpoints is not None
     assert request.checkpoints.delay_seconds == 120
+
+
+def test_checkpoint_waits_are_bounded() -> None:
+    problems = problems_for(
+        {**REFRESH, "checkpoints": {"percentages": [10, 20, 30, 40], "delay_seconds": 43200}}
+    )
+    assert "at most 12 hours" in problems["checkpoints"]

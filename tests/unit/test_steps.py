@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from opsflow.errors import ImageFailed
+from opsflow.errors import Busy, ImageFailed
 from opsflow.steps import StepRunner, UnknownStep
+from opsflow.store.locks import InMemoryLockStore
 from opsflow.store.runs import RUNNING, InMemoryRunStore, Requester, Run
 
 
@@ -55,3 +57,24 @@ def test_a_failing_step_is_recorded_and_re_raised_with_its_own_type() -> None:
 def test_an_unknown_step_names_the_known_ones() -> None:
     with pytest.raises(UnknownStep, match="create_image"):
         StepRunner({"create_image": lambda s: {}}, store_with_run())({"step": "nope", "state": {}})
+
+
+def test_every_step_renews_the_runs_lock() -> None:
+    locks = InMemoryLockStore()
+    assert locks.acquire("asg:web", "r1", 1) is None
+    runner = StepRunner({"check_image": lambda s: {}}, store_with_run(), locks=locks, lock_ttl_seconds=3600)
+    runner({"step": "check_image", "state": {"run_id": "r1", "target": "asg:web"}})
+    held = locks.holder("asg:web")
+    assert held is not None
+    assert held.run_id == "r1"
+    assert held.expires_at > time.time() + 3000
+
+
+def test_a_run_that_lost_its_lock_stops_before_acting() -> None:
+    locks = InMemoryLockStore()
+    assert locks.acquire("asg:web", "someone-else", 3600) is None
+    acted = []
+    runner = StepRunner({"publish": lambda s: acted.append(1) or {}}, store_with_run(), locks=locks)
+    with pytest.raises(Busy, match="someone-else"):
+        runner({"step": "publish", "state": {"run_id": "r1", "target": "asg:web"}})
+    assert acted == []

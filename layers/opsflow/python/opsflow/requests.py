@@ -25,8 +25,18 @@ class Checkpoints(BaseModel):
 
     percentages: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1, max_length=10)]
     delay_seconds: Annotated[
-        int, Field(ge=0, le=172800, validation_alias=AliasChoices("delay_seconds", "delay"))
+        int, Field(ge=0, le=43200, validation_alias=AliasChoices("delay_seconds", "delay"))
     ] = 3600
+
+    @model_validator(mode="after")
+    def _bounded_wait(self) -> Checkpoints:
+        # Every poll adds events to the execution's history, which Step Functions caps at 25,000;
+        # half a day of checkpoints leaves room for the replacements themselves.
+        if len(self.percentages) * self.delay_seconds > 12 * 3600:
+            raise ValueError(
+                "checkpoints may pause for at most 12 hours in all (percentages x delay_seconds)"
+            )
+        return self
 
     @field_validator("percentages")
     @classmethod

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from opsflow.errors import Busy
 from opsflow.store.locks import LockStore
 from opsflow.store.runs import FAILED, SUCCEEDED, RunStore, StepOutcome, now_iso
 
@@ -28,6 +29,11 @@ class StepRunner:
 
     steps: Mapping[str, Step]
     runs: RunStore
+    # With a lock store, every step first renews the run's lock on its target, so a run that outlives
+    # the lock's TTL keeps it, and a run that lost it (its TTL expired, another run took the target)
+    # stops instead of acting on a target someone else now holds.
+    locks: LockStore | None = None
+    lock_ttl_seconds: int = 6 * 3600
     # Steps that write the run's final record themselves; recording them as steps would add nothing.
     bookkeeping: frozenset[str] = frozenset({"finish", "finish_failed"})
 
@@ -38,6 +44,7 @@ class StepRunner:
         if handler is None:
             raise UnknownStep(f"unknown step {step!r}; known: {', '.join(sorted(self.steps))}")
         try:
+            self._renew_lock(step, state)
             result = handler(state)
         except Exception as error:
             self._record(state, StepOutcome(step, "failed", now_iso(), f"{type(error).__name__}: {error}"))
@@ -48,6 +55,18 @@ class StepRunner:
             self._record(state, StepOutcome(step, "milestone", now_iso(), str(milestone)))
         self._record(state, StepOutcome(step, status, now_iso(), summary))
         return {**state, str(event.get("result_key") or step): result}
+
+    def _renew_lock(self, step: str, state: Mapping[str, Any]) -> None:
+        if self.locks is None or step in self.bookkeeping or step == "rollback":
+            return
+        run_id, target = state.get("run_id"), state.get("target")
+        if not run_id or not target:
+            return
+        held = self.locks.acquire(str(target), str(run_id), self.lock_ttl_seconds)
+        if held is not None:
+            raise Busy(
+                f"this run lost its lock on {target} to run {held.run_id}; stopping rather than act on it"
+            )
 
     def _record(self, state: Mapping[str, Any], outcome: StepOutcome) -> None:
         run_id = state.get("run_id")
