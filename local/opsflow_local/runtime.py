@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from opsflow.aws.clients import reset_clients
@@ -111,6 +112,9 @@ class EmbeddedAws:
             )
         )
         reset_clients()
+        # Powertools caches parameters and secrets process-wide; a fresh account must not see stale ones.
+        parameters.clear_caches()
+        self._stack.callback(parameters.clear_caches)
         self._deploy()
 
     def _quiet(self, logger_name: str) -> None:
@@ -138,6 +142,8 @@ class EmbeddedAws:
         template = self.template
         for logical_id, resource in template.resources("AWS::DynamoDB::Table").items():
             self._create_table(template.physical_name(logical_id), template.resolve(resource["Properties"]))
+        for logical_id in template.resources("AWS::SQS::Queue"):
+            self.client("sqs").create_queue(QueueName=template.physical_name(logical_id))
         role_arn = self.client("iam").create_role(
             RoleName=_LAMBDA_ROLE,
             AssumeRolePolicyDocument=json.dumps(

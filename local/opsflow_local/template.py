@@ -96,6 +96,8 @@ class Template:
             return self.arn(name)
         if kind in ("AWS::DynamoDB::Table", "AWS::Serverless::Function", "AWS::Serverless::Api"):
             return self.physical_name(name)
+        if kind == "AWS::SQS::Queue":
+            return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{self.physical_name(name)}"
         raise TemplateError(f"cannot resolve Ref {name}")
 
     def get_att(self, logical_id: str, attribute: str) -> Any:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=f"opsflow/{__version__}")
@@ -34,6 +35,8 @@ def client(service: Literal["dynamodb"], region: str | None = None) -> DynamoDBC
 def client(service: Literal["cloudwatch"], region: str | None = None) -> CloudWatchClient: ...
 @overload
 def client(service: Literal["events"], region: str | None = None) -> EventBridgeClient: ...
+@overload
+def client(service: Literal["sqs"], region: str | None = None) -> SQSClient: ...
 @overload
 def client(service: Literal["stepfunctions"], region: str | None = None) -> SFNClient: ...
 @overload

@@ -1,0 +1,79 @@
+"""Post a rendered message to a webhook: retry 429 and 5xx, honouring Retry-After, and never put the
+URL (a secret) in an error."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opsflow.errors import OpsflowError
+
+
+class DeliveryFailed(OpsflowError):
+    code = "DeliveryFailed"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: str
+
+
+Poster = Callable[[str, bytes, Mapping[str, str]], HttpResponse]
+
+
+def urllib_post(url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return HttpResponse(
+                response.status, dict(response.headers), response.read(2048).decode(errors="replace")
+            )
+    except urllib.error.HTTPError as error:
+        return HttpResponse(error.code, dict(error.headers or {}), error.read(2048).decode(errors="replace"))
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to backoff
+
+
+def deliver(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    post: Poster = urllib_post,
+    sleep: Callable[[float], None] = time.sleep,
+    max_attempts: int = 4,
+    max_wait_seconds: float = 30.0,
+) -> int:
+    """Deliver once; returns the number of attempts it took. Raises DeliveryFailed."""
+    body = json.dumps(payload).encode()
+    problem = "not attempted"
+    for attempt in range(1, max_attempts + 1):
+        wait = min(2.0 ** (attempt - 1), max_wait_seconds)
+        try:
+            response = post(url, body, {"Content-Type": "application/json"})
+        except (urllib.error.URLError, OSError) as error:
+            problem = f"could not connect ({type(error).__name__})"
+        else:
+            if 200 <= response.status < 300:
+                return attempt
+            problem = f"HTTP {response.status}: {response.body[:200]}"
+            if response.status != 429 and response.status < 500:
+                raise DeliveryFailed(f"the webhook refused the message ({problem}); not retried")
+            asked = retry_after(response.headers)
+            if asked is not None:
+                wait = min(asked, max_wait_seconds)
+        if attempt < max_attempts:
+            sleep(wait)
+    raise DeliveryFailed(f"gave up after {max_attempts} attempts: {problem}")

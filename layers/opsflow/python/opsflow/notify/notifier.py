@@ -1,0 +1,91 @@
+"""From an event to delivered messages: build, route, render, deliver; park what cannot be delivered in
+a dead-letter queue, from which `redrive` delivers it later. A delivery problem is never raised: a
+notification must not fail or block anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opsflow.errors import OpsflowError
+from opsflow.notify import slack, teams
+from opsflow.notify.build import build_message
+from opsflow.notify.channels import Channel, routes
+from opsflow.notify.delivery import Poster, deliver, urllib_post
+from opsflow.store.runs import RunStore
+
+RENDERERS: dict[str, Callable[[Any], dict[str, Any]]] = {"slack": slack.payload, "teams": teams.payload}
+
+
+class DeadLetters(Protocol):
+    def send(self, body: dict[str, Any]) -> None: ...
+
+    def receive(self) -> list[tuple[str, dict[str, Any]]]:
+        """Up to a batch of (receipt, body)."""
+
+    def delete(self, receipt: str) -> None: ...
+
+
+@dataclass
+class Notifier:
+    channels: list[Channel]
+    webhook_url: Callable[[Channel], str]
+    dead_letters: DeadLetters
+    runs: RunStore | None = None
+    post: Poster = urllib_post
+    sleep: Callable[[float], None] = field(default=lambda seconds: None)
+
+    def notify(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """One outcome per channel the message went to: delivered (with attempts) or dead-lettered."""
+        message = build_message(event, run=self._run_of(event))
+        if message is None:
+            return []
+        outcomes = []
+        for channel in routes(message, self.channels):
+            payload = RENDERERS[channel.platform](message)
+            outcomes.append(self._deliver(channel, payload, event_id=str(event.get("id", ""))))
+        return outcomes
+
+    def redrive(self) -> dict[str, int]:
+        """Deliver what the dead-letter queue holds; what fails again stays there."""
+        delivered = failed = 0
+        by_name = {channel.name: channel for channel in self.channels}
+        while batch := self.dead_letters.receive():
+            for receipt, body in batch:
+                channel = by_name.get(body.get("channel", ""))
+                if channel is None:
+                    failed += 1
+                    continue
+                try:
+                    deliver(self.webhook_url(channel), body["payload"], post=self.post, sleep=self.sleep)
+                except OpsflowError:
+                    failed += 1
+                    continue
+                self.dead_letters.delete(receipt)
+                delivered += 1
+            if failed:
+                break  # what is left failed again now; leave it for the next redrive
+        return {"delivered": delivered, "failed": failed}
+
+    def _deliver(self, channel: Channel, payload: dict[str, Any], event_id: str) -> dict[str, Any]:
+        try:
+            attempts = deliver(self.webhook_url(channel), payload, post=self.post, sleep=self.sleep)
+            return {"channel": channel.name, "outcome": "delivered", "attempts": attempts}
+        except OpsflowError as error:
+            self.dead_letters.send(
+                {
+                    "channel": channel.name,
+                    "platform": channel.platform,
+                    "event_id": event_id,
+                    "error": error.message,
+                    "payload": payload,
+                }
+            )
+            return {"channel": channel.name, "outcome": "dead-lettered", "error": error.message}
+
+    def _run_of(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        if self.runs is None or event.get("source") != "aws.states":
+            return None
+        run = self.runs.get(str((event.get("detail") or {}).get("name", "")))
+        return run.as_dict() if run else None

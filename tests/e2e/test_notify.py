@@ -1,0 +1,100 @@
+"""The notify function from the template, on the embedded runtime, posting to real HTTP webhooks on
+127.0.0.1: retries that honour Retry-After, the dead-letter queue and redrive, and no secret in logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsflow_local import EmbeddedAws
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+FUNCTION = "opsflow-NotifyFunction"
+
+
+class Hook:
+    """A webhook on 127.0.0.1 that answers with the statuses it is given, then 200."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, dict[str, str]]] = []
+        self.requests: list[tuple[float, dict[str, Any]]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                hook.requests.append((time.monotonic(), body))
+                status, headers = hook.script.pop(0) if hook.script else (200, {})
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else b"try later")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/secret-token-1234"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    server = Hook()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture
+def aws(hook: Hook) -> Iterator[EmbeddedAws]:
+    channels = [{"name": "ops", "platform": "slack", "webhook_secret": "opsflow/slack-ops"}]
+    with EmbeddedAws(
+        parameters={"NotifyChannels": json.dumps(channels)}, function_log_level="INFO"
+    ) as embedded:
+        embedded.client("secretsmanager").create_secret(Name="opsflow/slack-ops", SecretString=hook.url)
+        yield embedded
+
+
+def notify(aws: EmbeddedAws, name: str) -> dict[str, Any]:
+    return dict(aws.lambdas.invoke(FUNCTION, json.loads((EVENTS / name).read_text())))
+
+
+def test_429_then_200_gets_one_message_after_the_wait_it_asked_for(aws: EmbeddedAws, hook: Hook) -> None:
+    hook.script = [(429, {"Retry-After": "1"})]
+    result = notify(aws, "cloudwatch/alarm_state_change.json")
+    assert result["outcomes"] == [{"channel": "ops", "outcome": "delivered", "attempts": 2}]
+    (refused_at, _), (delivered_at, message) = hook.requests
+    assert delivered_at - refused_at >= 0.95
+    assert message["text"].startswith("❌ ALARM: ServerCpuTooHigh")
+
+
+def test_a_webhook_that_always_fails_ends_in_the_dead_letter_queue_and_redrive_delivers(
+    aws: EmbeddedAws, hook: Hook, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # as the function runs: Powertools at INFO, botocore at its default
+    hook.script = [(500, {"Retry-After": "0"})] * 4
+    result = notify(aws, "ecs/deployment_failed.json")
+    assert result["outcomes"][0]["outcome"] == "dead-lettered"
+    sqs = aws.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=aws.resource_name("NotifyDeadLetterQueue"))["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "1"
+
+    assert aws.lambdas.invoke(FUNCTION, {"redrive": True}) == {"delivered": 1, "failed": 0}
+    assert len(hook.requests) == 5
+    assert hook.requests[-1][1]["text"].startswith("❌ ECS service servicetest")
+
+    logged = [json.dumps(record.__dict__, default=str) for record in caplog.records]
+    assert any(
+        '"notified"' in line and "dead-lettered" in line for line in logged
+    )  # it logged the outcome...
+    assert not [line for line in logged if "secret-token-1234" in line]  # ...never the webhook URL
