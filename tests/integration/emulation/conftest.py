@@ -23,7 +23,8 @@ def ec2_emulation() -> Iterator[Ec2Emulation]:
 @pytest.fixture
 def autoscaling_emulation() -> Iterator[AutoScalingEmulation]:
     """moto with instance refresh emulated; one AWS second lasts a millisecond."""
-    emulation = AutoScalingEmulation(time_scale=0.001)
+    # Pending (and Cancelling) for 200 AWS seconds = 0.2 s: long enough to observe on a busy machine.
+    emulation = AutoScalingEmulation(time_scale=0.001, pending_seconds=200)
     with ExitStack() as stack:
         Ec2Emulation(time_scale=0.001).install(stack)
         emulation.install(stack)
