@@ -274,7 +274,9 @@ def test_an_unknown_run_is_404_and_an_unknown_route_is_api_gateways_403(aws: Emb
     assert aws.api.get("/nowhere").status_code == 403
 
 
-def test_a_template_with_snapshot_backed_volumes_keeps_them(aws: EmbeddedAws, net: seed.Network) -> None:
+def test_template_snapshots_are_kept_only_for_devices_the_image_lacks(
+    aws: EmbeddedAws, net: seed.Network
+) -> None:
     ec2 = aws.client("ec2")
     volume_id = ec2.create_volume(Size=20, AvailabilityZone="us-east-1a")["VolumeId"]
     snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
@@ -283,7 +285,10 @@ def test_a_template_with_snapshot_backed_volumes_keeps_them(aws: EmbeddedAws, ne
         LaunchTemplateId=template_id,
         SourceVersion="1",
         LaunchTemplateData={
-            "BlockDeviceMappings": [{"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": snapshot_id}}]
+            "BlockDeviceMappings": [
+                {"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": snapshot_id}},
+                {"DeviceName": "/dev/sdb", "Ebs": {"SnapshotId": snapshot_id, "VolumeSize": 200}},
+            ]
         },
     )
     aws.client("autoscaling").update_auto_scaling_group(
@@ -292,8 +297,15 @@ def test_a_template_with_snapshot_backed_volumes_keeps_them(aws: EmbeddedAws, ne
     run = bake(aws, instance_id=seed.instance(aws, net, "app-1"), asg_name="web")
     assert run["status"] == "SUCCEEDED", run["error"]
     data = versions(aws, template_id)
-    assert data[3] == {**data[2], "ImageId": run["output"]["image_id"]}
-    assert data[3]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snapshot_id
+    mappings = {m["DeviceName"]: m["Ebs"] for m in data[3]["BlockDeviceMappings"]}
+    # A device only the template provides keeps its snapshot; for a device the new image has, the
+    # image's freshly baked snapshot applies and the template's other settings stay.
+    assert mappings["/dev/sdf"] == {"SnapshotId": snapshot_id}
+    assert mappings["/dev/sdb"] == {"VolumeSize": 200}
+    assert {k: v for k, v in data[3].items() if k != "BlockDeviceMappings"} == {
+        **{k: v for k, v in data[2].items() if k != "BlockDeviceMappings"},
+        "ImageId": run["output"]["image_id"],
+    }
 
 
 def test_an_old_image_another_group_uses_is_not_pruned(aws: EmbeddedAws, net: seed.Network) -> None:

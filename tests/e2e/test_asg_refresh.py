@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
+from opsflow.workflows import asg_refresh
 from opsflow_local import EmbeddedAws, seed
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
@@ -197,3 +200,53 @@ def test_refresh_alone_onto_a_chosen_version(aws: EmbeddedAws, net: seed.Network
     assert instance_images(aws) == [other] * 4
     assert default_version(aws, template_id) == 2
     assert "version 2" in run["output"]["group_now"]
+
+
+def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
+    aws: EmbeddedAws, net: seed.Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template_id = four_instance_group(aws, net)
+    old_images = instance_images(aws)
+    real_check = asg_refresh.check
+    calls: list[int] = []
+
+    def check_then_break(refresh: dict[str, Any], run: dict[str, str], refresh_aws: Any) -> dict[str, Any]:
+        result = real_check(refresh, run, refresh_aws)
+        calls.append(result["percentage"])
+        if result["percentage"] >= 25:
+            raise asg_refresh.RefreshFailed("the progress check broke (injected)")
+        return result
+
+    monkeypatch.setattr(asg_refresh, "check", check_then_break)
+    run = aws.wait_for_run(
+        start(
+            aws,
+            {
+                "workflow": "ami_bake",
+                "instance_id": seed.instance(aws, net, "app-1"),
+                "asg_name": "web",
+                "refresh": {"instance_warmup": 100},
+            },
+        ),
+        timeout=120,
+    )
+
+    assert run["status"] == "FAILED"
+    assert run["error"]["step"] == "refresh"
+    undone = run["error"]["rollback"]["undone"]
+    assert any(u.startswith("rolled back instance refresh") for u in undone)
+    assert any("launch template" in u for u in undone)
+    assert run["error"]["rollback"]["problems"] == []
+    assert any(s["step"] == "rollback" and s["attempts"] > 1 for s in run["steps"])  # it waited for AWS
+    refreshes = aws.client("autoscaling").describe_instance_refreshes(AutoScalingGroupName="web")[
+        "InstanceRefreshes"
+    ]
+    assert refreshes[0]["Status"] == "RollbackSuccessful"
+    assert instance_images(aws) == old_images
+    assert [
+        v["VersionNumber"]
+        for v in aws.client("ec2").describe_launch_template_versions(LaunchTemplateId=template_id)[
+            "LaunchTemplateVersions"
+        ]
+    ] == [1]
+    assert aws.client("ec2").describe_images(Owners=["self"])["Images"] == []

@@ -29,6 +29,14 @@ class FakeExecutions:
         self.started.append((state_machine_arn, name, json.loads(input)))
         return f"arn:aws:states:us-east-1:123456789012:execution:opsflow-AmiBake:{name}"
 
+    def find_execution(self, state_machine_arn: str, name: str) -> str | None:
+        started = [n for _, n, _ in self.started]
+        return (
+            f"arn:aws:states:us-east-1:123456789012:execution:opsflow-AmiBake:{name}"
+            if name in started
+            else None
+        )
+
 
 def request(**overrides: Any) -> AmiBakeRequest:
     return AmiBakeRequest.model_validate(
@@ -154,3 +162,18 @@ def test_a_failed_start_releases_the_lock_and_the_record_says_so() -> None:
     assert replay.run.status == "FAILED"
     assert replay.run.error is not None
     assert "StartExecution throttled" in replay.run.error["message"]
+
+
+def test_a_start_whose_answer_was_lost_is_not_marked_failed() -> None:
+    h = Harness()
+
+    def started_but_answer_lost(state_machine_arn: str, name: str, input: str) -> str:
+        h.executions.started.append((state_machine_arn, name, json.loads(input)))
+        raise TimeoutError("read timed out")
+
+    h.executions.start_execution = started_but_answer_lost  # type: ignore[method-assign]
+    started = h.starter.start(request(), ALICE)
+    assert started.run.status == RUNNING
+    assert started.run.execution_arn is not None
+    assert started.run.execution_arn.endswith(started.run.run_id)
+    assert h.locks.holder("asg:web").run_id == started.run.run_id  # type: ignore[union-attr]

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from opsflow.errors import Busy, ImageFailed
+from opsflow.errors import ImageFailed, LockLost
 from opsflow.steps import StepRunner, UnknownStep
 from opsflow.store.locks import InMemoryLockStore
 from opsflow.store.runs import RUNNING, InMemoryRunStore, Requester, Run
@@ -75,6 +75,6 @@ def test_a_run_that_lost_its_lock_stops_before_acting() -> None:
     assert locks.acquire("asg:web", "someone-else", 3600) is None
     acted = []
     runner = StepRunner({"publish": lambda s: acted.append(1) or {}}, store_with_run(), locks=locks)
-    with pytest.raises(Busy, match="someone-else"):
+    with pytest.raises(LockLost, match="someone-else"):
         runner({"step": "publish", "state": {"run_id": "r1", "target": "asg:web"}})
     assert acted == []

@@ -35,6 +35,12 @@ class Busy(OpsflowError):
     code = "Busy"
 
 
+class LockLost(OpsflowError):
+    """A run's lock on its target expired and another run took it: the run must not act any more."""
+
+    code = "LockLost"
+
+
 class IdempotencyConflict(OpsflowError):
     """The same idempotency key was used for a different request."""
 

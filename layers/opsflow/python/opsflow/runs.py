@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -23,6 +24,9 @@ DEDUP_WINDOW_SECONDS = 60
 class ExecutionStarter(Protocol):
     def start_execution(self, state_machine_arn: str, name: str, input: str) -> str:
         """Start an execution and return its ARN; starting the same name and input again is a no-op."""
+
+    def find_execution(self, state_machine_arn: str, name: str) -> str | None:
+        """The ARN of the execution of that name, if it exists."""
 
 
 Preflight = Callable[[AnyRunRequest], dict[str, Any]]
@@ -102,15 +106,33 @@ class RunStarter:
                 ),
             )
         except Exception as error:
+            found = self._find_execution(request.workflow, run_id) if created else None
+            if found:
+                # The start went through; only its answer was lost.
+                self.runs.set_execution(run_id, found)
+                return StartedRun(run=replace(run, execution_arn=found), created=True)
             self.locks.release(run.target, run_id)
             if created:
                 # Never leave a RUNNING record without an execution: a replay would report it as started.
-                self.runs.finish(
-                    run_id, FAILED, error={"step": "start", "message": f"the run could not start: {error}"}
-                )
+                with contextlib.suppress(Exception):  # the original error is the one to report
+                    self.runs.finish(
+                        run_id,
+                        FAILED,
+                        error={
+                            "step": "start",
+                            "message": f"the run could not start: {error}. Send the request again with a new "
+                            "Idempotency-Key to retry.",
+                        },
+                    )
             raise
         self.runs.set_execution(run_id, execution_arn)
         return StartedRun(run=replace(run, execution_arn=execution_arn), created=True)
+
+    def _find_execution(self, workflow: str, run_id: str) -> str | None:
+        try:
+            return self.executions.find_execution(self.state_machine_arns[workflow], run_id)
+        except Exception:  # noqa: BLE001 - unknown is treated as not started
+            return None
 
     def _refuse_if_held(self, target: str, run_id: str) -> None:
         held = self.locks.holder(target)

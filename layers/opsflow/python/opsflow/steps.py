@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opsflow.errors import Busy
+from opsflow.errors import AwsCallFailed, LockLost
 from opsflow.store.locks import LockStore
 from opsflow.store.runs import FAILED, SUCCEEDED, RunStore, StepOutcome, now_iso
 
@@ -62,9 +62,14 @@ class StepRunner:
         run_id, target = state.get("run_id"), state.get("target")
         if not run_id or not target:
             return
-        held = self.locks.acquire(str(target), str(run_id), self.lock_ttl_seconds)
+        try:
+            held = self.locks.acquire(str(target), str(run_id), self.lock_ttl_seconds)
+        except AwsCallFailed:
+            # A throttled renewal is no reason to stop a healthy run: the lock still has hours to go,
+            # and the next step renews it.
+            return
         if held is not None:
-            raise Busy(
+            raise LockLost(
                 f"this run lost its lock on {target} to run {held.run_id}; stopping rather than act on it"
             )
 

@@ -176,14 +176,32 @@ class Ec2:
         )
 
     def create_launch_template_version(
-        self, *, template_id: str, source: LaunchTemplateVersion, image_id: str, description: str
+        self,
+        *,
+        template_id: str,
+        source: LaunchTemplateVersion,
+        image_id: str,
+        image_devices: set[str],
+        description: str,
     ) -> int:
-        """A new version that differs from `source` only by its image."""
+        """A new version that differs from `source` only by its image.
+
+        SourceVersion drops the snapshots of the source's block device mappings unless they are passed
+        again. For a device the new image has, that is right (its snapshot holds what was just baked;
+        the mapping's other settings still apply). A device only the template provides keeps its snapshot.
+        """
         data: dict[str, Any] = {"ImageId": image_id}
         mappings = source.data.get("BlockDeviceMappings") or []
-        if any((m.get("Ebs") or {}).get("SnapshotId") for m in mappings):
-            # SourceVersion drops the snapshots of the source's mappings unless they are passed again.
-            data["BlockDeviceMappings"] = mappings
+        if any(
+            (m.get("Ebs") or {}).get("SnapshotId") and m.get("DeviceName") not in image_devices
+            for m in mappings
+        ):
+            data["BlockDeviceMappings"] = [
+                {**m, "Ebs": {k: v for k, v in m["Ebs"].items() if k != "SnapshotId"}}
+                if m.get("Ebs") and m.get("DeviceName") in image_devices
+                else m
+                for m in mappings
+            ]
         with aws_call("CreateLaunchTemplateVersion"):
             response = self._ec2.create_launch_template_version(
                 LaunchTemplateId=template_id,

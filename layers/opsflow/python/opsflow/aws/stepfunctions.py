@@ -36,6 +36,16 @@ class StepFunctions:
                 return execution_arn_for(state_machine_arn, name)
             raise
 
+    def find_execution(self, state_machine_arn: str, name: str) -> str | None:
+        arn = execution_arn_for(state_machine_arn, name)
+        try:
+            self._sfn.describe_execution(executionArn=arn)
+        except ClientError as error:
+            if error_code(error) == "ExecutionDoesNotExist":
+                return None
+            raise
+        return arn
+
     def describe(self, execution_arn: str) -> Execution:
         with aws_call("DescribeExecution", not_found=f"execution {execution_arn} does not exist"):
             raw = self._sfn.describe_execution(executionArn=execution_arn)

@@ -243,6 +243,7 @@ def publish(
             template_id=source["template_id"],
             source=aws.ec2.launch_template_version(source["template_id"], str(source["version"])),
             image_id=image_id,
+            image_devices={m["DeviceName"] for m in aws.ec2.describe_image(image_id).block_device_mappings},
             description=f"Opsflow run {run_id}: image {image_id}",
         )
         return {"kind": "launch_template", "template_id": source["template_id"], "version": version}
@@ -327,42 +328,63 @@ def rollback(state: dict[str, Any], aws: BakeAws) -> dict[str, Any]:
     request = state["request"]
     source = (state.get("guard") or {}).get("source")
     published = state.get("publish")
-    undone: list[str] = []
-    problems: list[str] = []
     group_name = request["asg_name"]
+    # A second pass, after waiting for AWS to roll an instance refresh back, keeps the first's account.
+    undone: list[str] = list((state.get("rollback") or {}).get("undone", []))
+    problems: list[str] = []
+    created = _describe_created(state)
+    if (state.get("error") or {}).get("Error") == "LockLost":
+        return {
+            "undone": [],
+            "problems": [
+                f"this run lost its lock on group {group_name} to another run, so nothing was rolled back that "
+                f"could interfere with it; remove {created} by hand once nothing uses them"
+            ],
+        }
     # The refresh this run started, or (if its start's answer was lost) the one it was about to start.
     refresh = state.get("refresh")
     spec = (state.get("guard") or {}).get("refresh_spec")
     if not refresh and spec and published and published.get("kind") == "launch_template":
         refresh = {**spec, "target_version": published["version"]}
-    if refresh and refresh.get("refresh_id"):
-        status = asg_refresh.current_status(group_name, refresh["refresh_id"], aws.refresh)
-        if status == asg_refresh.SUCCESSFUL:
-            # AWS, not the run's last reading, decides: the instances already run the new image, and
-            # removing it now would do harm, not undo anything.
+    if refresh:
+        try:
+            refresh_id = refresh.get("refresh_id") or getattr(
+                asg_refresh.running_refresh_of({**refresh, "group": group_name}, aws.refresh),
+                "refresh_id",
+                None,
+            )
+            status = asg_refresh.current_status(group_name, refresh_id, aws.refresh) if refresh_id else None
+            if status == asg_refresh.SUCCESSFUL:
+                # AWS, not the run's last reading, decides: the instances already run the new image, and
+                # removing it now would do harm, not undo anything.
+                return {
+                    "undone": undone,
+                    "problems": [
+                        f"instance refresh {refresh_id} had already succeeded, so group {group_name} keeps the "
+                        "new image; finish the failed step by hand"
+                    ],
+                }
+            settled = asg_refresh.settle(
+                group_name, {**refresh, "refresh_id": refresh_id} if refresh_id else refresh, aws.refresh
+            )
+            if settled:
+                undone.append(settled)
+            status = asg_refresh.current_status(group_name, refresh_id, aws.refresh) if refresh_id else None
+            if status in asg_refresh.ACTIVE:
+                # AWS is putting the instances back: wait for it (the state machine calls again), then clean up.
+                return {"undone": undone, "problems": [], "refresh_rolling_back": True}
+            still_running = _instances_running(group_name, (state.get("image") or {}).get("image_id"), aws)
+        except OpsflowError as error:
             return {
-                "undone": [],
-                "problems": [
-                    f"instance refresh {refresh['refresh_id']} had already succeeded, so group {group_name} "
-                    "keeps the new image; finish the failed step by hand"
-                ],
+                "undone": undone,
+                "problems": [f"could not check the instance refresh ({error}); {created} are kept"],
             }
-    try:
-        settled = asg_refresh.settle(group_name, refresh, aws.refresh)
-        if settled:
-            undone.append(settled)
-    except OpsflowError as error:
-        problems.append(f"stopping the instance refresh: {error}")
-    new_image = (state.get("image") or {}).get("image_id")
-    still_running = _instances_running(group_name, new_image, aws) if refresh and new_image else 0
-    if still_running:
-        # A refresh that failed without rolling back (or is rolling back now) left instances on the new
-        # image: keep it and its launch template version, and say so.
-        problems.append(
-            f"{still_running} instance(s) of group {group_name} run image {new_image} (the instance refresh "
-            f"did not put them back); the image and launch template version are kept"
-        )
-        return {"undone": undone, "problems": problems}
+        if still_running:
+            problems.append(
+                f"instance refresh {refresh_id} ended {status} and left {still_running} instance(s) of group "
+                f"{group_name} on the new image; {created} are kept"
+            )
+            return {"undone": undone, "problems": problems}
 
     def attempt(description: str, action: Any) -> None:
         try:
@@ -399,7 +421,19 @@ def rollback(state: dict[str, Any], aws: BakeAws) -> dict[str, Any]:
     return {"undone": undone, "problems": problems}
 
 
-def _instances_running(group_name: str, image_id: str, aws: BakeAws) -> int:
+def _describe_created(state: dict[str, Any]) -> str:
+    published = state.get("publish") or {}
+    image = (state.get("image") or {}).get("image_id", "the image")
+    if published.get("kind") == "launch_template":
+        return f"image {image} and launch template {published['template_id']} version {published['version']}"
+    if published.get("kind") == "launch_configuration":
+        return f"image {image} and launch configuration {published['name']}"
+    return f"image {image}"
+
+
+def _instances_running(group_name: str, image_id: str | None, aws: BakeAws) -> int:
+    if not image_id:
+        return 0
     group = aws.autoscaling.describe_group(group_name)
     return sum(1 for image in aws.ec2.instance_images(group.instance_ids).values() if image == image_id)
 
@@ -546,6 +580,8 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Any]:
 
     def rollback_step(state: dict[str, Any]) -> dict[str, Any]:
         result = rollback(state, aws)
+        if result.get("refresh_rolling_back"):
+            return {**result, "waiting": True, "summary": "waiting for AWS to roll the instance refresh back"}
         summary = f"undid {len(result['undone'])} change(s)"
         if result["problems"]:
             summary += f"; {len(result['problems'])} could not be undone"

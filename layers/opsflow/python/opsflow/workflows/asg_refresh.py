@@ -24,6 +24,7 @@ from opsflow.settings import OptIn
 from opsflow.steps import describe_failure
 
 SUCCESSFUL = "Successful"
+ACTIVE = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
 UNSUCCESSFUL = frozenset({"Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"})
 QUARTERS = (25, 50, 75, 100)
 
@@ -226,7 +227,7 @@ def check(refresh: dict[str, Any], run: dict[str, str], aws: RefreshAws) -> dict
         # Progress events feed notifications; losing one must never fail or roll back the refresh.
         try:
             aws.events.progress(run["run_id"], run["workflow"], run["target"], kind, message, **detail)
-        except OpsflowError as error:
+        except Exception as error:  # noqa: BLE001 - whatever breaks, the refresh goes on
             milestones.append(f"(progress event not sent: {error})")
 
     checkpoints = (refresh["options"].get("checkpoints") or {}).get("percentages", [])
