@@ -133,16 +133,7 @@ def refresh_stopped_by_alarm(aws: EmbeddedAws) -> tuple[dict[str, Any], float]:
         VersionDescription="hand-built candidate",
     )["LaunchTemplateVersion"]["VersionNumber"]
     cloudwatch = aws.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName="fleet-5xx",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Namespace="AWS/ApplicationELB",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    seed.alarm(aws, "fleet-5xx")
     began = time.monotonic()
     run_id = post(
         aws,

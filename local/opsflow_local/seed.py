@@ -119,3 +119,18 @@ def launch_configuration_group(aws: EmbeddedAws, net: Network, name: str, capaci
         Tags=[{**OPT_IN, "PropagateAtLaunch": False}],
     )
     return configuration
+
+
+def alarm(aws: EmbeddedAws, name: str) -> str:
+    """A CloudWatch alarm on a load balancer's 5xx count, in state OK until a test sets it."""
+    aws.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    return name

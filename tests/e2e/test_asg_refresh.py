@@ -43,19 +43,6 @@ def default_version(aws: EmbeddedAws, template_id: str) -> int:
     )
 
 
-def alarm(aws: EmbeddedAws, name: str) -> None:
-    aws.client("cloudwatch").put_metric_alarm(
-        AlarmName=name,
-        MetricName="HTTPCode_Target_5XX_Count",
-        Namespace="AWS/ApplicationELB",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanThreshold",
-    )
-
-
 def test_bake_with_refresh_rolls_all_four_instances_onto_the_new_image(
     aws: EmbeddedAws, net: seed.Network
 ) -> None:
@@ -95,7 +82,7 @@ def test_an_alarm_mid_refresh_rolls_back_and_the_bake_fails_naming_it(
 ) -> None:
     template_id = four_instance_group(aws, net)
     old_images = instance_images(aws)
-    alarm(aws, "web-5xx")
+    seed.alarm(aws, "web-5xx")
     run_id = start(
         aws,
         {

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from opsflow.aws import clients
 from opsflow.errors import AwsCallFailed, LockLost
-from opsflow.store.locks import LockStore
-from opsflow.store.runs import FAILED, SUCCEEDED, RunStore, StepOutcome, now_iso
+from opsflow.settings import OptIn, required_env
+from opsflow.store.locks import DynamoLockStore, LockStore
+from opsflow.store.runs import FAILED, SUCCEEDED, DynamoRunStore, RunStore, StepOutcome, now_iso
 
 Step = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -108,3 +111,41 @@ def describe_failure(error: dict[str, Any] | None) -> str:
         message = cause
     name = error.get("Error") or "Error"
     return f"{name}: {message}" if message else name
+
+
+@dataclass(frozen=True)
+class StepsConfig:
+    """What every steps Lambda reads from its environment."""
+
+    runs_table: str
+    locks_table: str
+    event_bus: str
+    lock_ttl_seconds: int
+    opt_in: OptIn
+
+    @classmethod
+    def from_env(cls) -> StepsConfig:
+        return cls(
+            runs_table=required_env("RUNS_TABLE"),
+            locks_table=required_env("LOCKS_TABLE"),
+            event_bus=os.environ.get("EVENT_BUS_NAME", "default"),
+            lock_ttl_seconds=int(os.environ.get("LOCK_TTL_SECONDS", "21600")),
+            opt_in=OptIn.from_env(),
+        )
+
+
+def build_runner(
+    config: StepsConfig,
+    steps: dict[str, Step],
+    result_of: Callable[[dict[str, Any]], dict[str, Any]],
+    error_of: Callable[[dict[str, Any]], dict[str, Any]],
+) -> StepRunner:
+    """A workflow's steps, plus the finish steps every state machine ends with."""
+    runs = DynamoRunStore(clients.client("dynamodb"), config.runs_table)
+    locks = DynamoLockStore(clients.client("dynamodb"), config.locks_table)
+    steps = {
+        **steps,
+        "finish": lambda state: finish_succeeded(state, result_of(state), runs, locks),
+        "finish_failed": lambda state: finish_failed(state, error_of(state), runs, locks),
+    }
+    return StepRunner(steps=steps, runs=runs, locks=locks, lock_ttl_seconds=config.lock_ttl_seconds)
