@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opsflow_local import EmbeddedAws, seed
+from opsflow_local.sink import Notification
 
 PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
 
@@ -104,6 +105,20 @@ def report(aws: EmbeddedAws, run: dict[str, Any], seconds: float, group_before: 
     for step in run["steps"]:
         if step["status"] == "milestone":
             say(f"             * {step['summary']}")
+
+
+def show_notifications(notifications: list[Notification]) -> None:
+    """The Slack messages a run produced, as the channel shows them (Teams received the same as cards)."""
+    slack = [n for n in notifications if n.platform == "slack"]
+    teams = sum(1 for n in notifications if n.platform == "teams")
+    say(f"  messages   {len(slack)} to Slack, {teams} to Teams:")
+    for notification in slack:
+        say(f"             {notification.text}")
+        for block in notification.payload["attachments"][0]["blocks"]:
+            text = (block.get("text") or {}).get("text", "")
+            if block["type"] == "section" and text.startswith(("*Why*", "*Next*")):
+                label, _, body = text.partition("\n")
+                say(f"               {label.strip('*')}: {body}")
 
 
 def _step_labels(steps: list[dict[str, Any]]) -> list[str]:
@@ -238,8 +253,10 @@ def main() -> int:
             say()
             say(f"[{number}/{len(scenarios)}] {scenario.title}   (expected: {scenario.expect})")
             before = describe_group(aws, scenario.group)
+            sent = len(aws.notifications)
             run, seconds = scenario.run(aws)
             report(aws, run, seconds, before)
+            show_notifications(aws.notifications[sent:])
             if run["status"] != scenario.expect:
                 unexpected += 1
                 say(f"  !! expected {scenario.expect}, got {run['status']}")

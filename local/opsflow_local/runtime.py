@@ -26,7 +26,9 @@ from opsflow_local.api import ApiClient
 from opsflow_local.emulation import stepfunctions as sfn_emulation
 from opsflow_local.emulation.autoscaling import AutoScalingEmulation
 from opsflow_local.emulation.ec2 import Ec2Emulation
+from opsflow_local.emulation.events import EventDelivery
 from opsflow_local.lambdas import DeployedFunction, LambdaRouter
+from opsflow_local.sink import Notification, NotificationSink
 from opsflow_local.template import ACCOUNT_ID, Template
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -63,11 +65,23 @@ class EmbeddedAws:
         self.region = region
         self.account_id = ACCOUNT_ID
         self.time_scale = time_scale
-        self.template = Template.load(Path(template), region, overrides=parameters)
+        self.sink = NotificationSink()
+        overrides = dict(parameters or {})
+        # Unless told otherwise, notifications go to one Slack and one Teams channel on the local sink.
+        self._local_channels = "NotifyChannels" not in overrides
+        if self._local_channels:
+            overrides["NotifyChannels"] = json.dumps(
+                [
+                    {"name": f"local-{p}", "platform": p, "webhook_secret": f"opsflow/local/{p}"}
+                    for p in ("slack", "teams")
+                ]
+            )
+        self.template = Template.load(Path(template), region, overrides=overrides)
         self.emulation = Emulations(time_scale)
         self._function_log_level = function_log_level
         self._stack = ExitStack()
         self.lambdas = LambdaRouter(base_environment={})
+        self.events = EventDelivery(lambda arn, event: self.lambdas.invoke(arn.rsplit(":", 1)[-1], event))
         self.api = ApiClient.from_template(self.template, self.lambdas)
 
     # Lifecycle ----------------------------------------------------------------------------------
@@ -82,6 +96,7 @@ class EmbeddedAws:
 
     def __exit__(self, *exc: object) -> None:
         try:
+            self.events.wait(timeout=10)
             self._stop_running_executions()
         finally:
             self._stack.close()
@@ -106,6 +121,9 @@ class EmbeddedAws:
         self.emulation.autoscaling.install(self._stack)
         self.lambdas.install()
         self._stack.callback(self.lambdas.uninstall)
+        self.events.install(self._stack)
+        self.sink.start()
+        self._stack.callback(self.sink.stop)
         self._stack.enter_context(
             mock_aws(
                 config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -114,6 +132,7 @@ class EmbeddedAws:
         reset_clients()
         # Powertools caches parameters and secrets process-wide; a fresh account must not see stale ones.
         parameters.clear_caches()
+        _forget_powertools_loggers()
         self._stack.callback(parameters.clear_caches)
         self._deploy()
 
@@ -163,6 +182,15 @@ class EmbeddedAws:
             self._create_function(logical_id, role_arn)
         for logical_id, resource in template.resources("AWS::Serverless::StateMachine").items():
             self._create_state_machine(logical_id, resource["Properties"], role_arn)
+        for logical_id in template.resources("AWS::Serverless::Function"):
+            self._create_rules(logical_id)
+        if self._local_channels:
+            secrets = self.client("secretsmanager")
+            for platform in ("slack", "teams"):
+                secrets.create_secret(
+                    Name=f"opsflow/local/{platform}",
+                    SecretString=self.sink.url(platform, f"local-{platform}"),
+                )
 
     def _create_table(self, name: str, properties: dict[str, Any]) -> None:
         ddb = self.client("dynamodb")
@@ -210,6 +238,18 @@ class EmbeddedAws:
             )
         )
 
+    def _create_rules(self, logical_id: str) -> None:
+        """A function's EventBridgeRule events become rules on the default bus targeting it."""
+        events = self.template.body["Resources"][logical_id]["Properties"].get("Events") or {}
+        client = self.client("events")
+        for event_name, event in events.items():
+            if event.get("Type") != "EventBridgeRule":
+                continue
+            rule = f"{self.template.physical_name(logical_id)}-{event_name}"[:64]
+            pattern = self.template.resolve(event["Properties"]["Pattern"])
+            client.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+            client.put_targets(Rule=rule, Targets=[{"Id": "function", "Arn": self.template.arn(logical_id)}])
+
     def _create_state_machine(self, logical_id: str, properties: dict[str, Any], role_arn: str) -> None:
         definition = (self.template.root / properties["DefinitionUri"]).read_text()
         for key, value in self.template.resolve(properties.get("DefinitionSubstitutions") or {}).items():
@@ -233,6 +273,13 @@ class EmbeddedAws:
 
     def state_machine_arn(self, logical_id: str) -> str:
         return self.template.arn(logical_id)
+
+    @property
+    def notifications(self) -> list[Notification]:
+        """Every message the local Slack and Teams channels received (each with `channel`, `platform`,
+        `payload` and a `text` summary), once the deliveries under way have settled."""
+        self.events.wait(timeout=10)
+        return list(self.sink.received)
 
     def wait_for_run(self, run_id: str, timeout: float = 60) -> dict[str, Any]:
         """Wait until the run has ended, and return it as `GET /runs/{run_id}` shows it: a dict with
@@ -265,3 +312,19 @@ class EmbeddedAws:
                 stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
             )["executions"]:
                 sfn.stop_execution(executionArn=execution["executionArn"], cause="embedded runtime stopped")
+
+
+def _forget_powertools_loggers() -> None:
+    """Powertools configures a service's logger once per process and keeps its level and handlers; a new
+    deployment is a new cold start, so its functions must configure their loggers afresh."""
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and getattr(logger, "init", False):
+            logger.handlers.clear()
+            for marker in (
+                "init",
+                "powertools_handler",
+                "powertools_buffer_config",
+                "powertools_buffer_cache",
+            ):
+                if hasattr(logger, marker):
+                    delattr(logger, marker)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from opsflow_local import EmbeddedAws
+from opsflow_local import EmbeddedAws, seed
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 FUNCTION = "opsflow-NotifyFunction"
@@ -98,3 +98,26 @@ def test_a_webhook_that_always_fails_ends_in_the_dead_letter_queue_and_redrive_d
         '"notified"' in line and "dead-lettered" in line for line in logged
     )  # it logged the outcome...
     assert not [line for line in logged if "secret-token-1234" in line]  # ...never the webhook URL
+
+
+def test_a_failed_bake_is_announced_in_slack_and_teams_naming_the_step_and_error() -> None:
+    with EmbeddedAws() as aws:
+        net = seed.network(aws)
+        seed.launch_template_group(aws, net, "web")
+        instance_id = seed.instance(aws, net, "app-1")
+        aws.emulation.ec2.fail_next_image("Snapshot of /dev/sdc failed: the volume was detached")
+        response = aws.api.post(
+            "/runs", json={"workflow": "ami_bake", "instance_id": instance_id, "asg_name": "web"}
+        )
+        run = aws.wait_for_run(response.json()["run_id"])
+        notifications = aws.notifications
+
+    assert run["status"] == "FAILED"
+    by_platform = {n.platform: n for n in notifications}
+    assert set(by_platform) == {"slack", "teams"}
+    for notification in by_platform.values():
+        rendered = json.dumps(notification.payload)
+        assert notification.text.endswith("AMI bake failed: web")
+        assert "check_image" in rendered
+        assert "Snapshot of /dev/sdc failed: the volume was detached" in rendered
+        assert run["run_id"] in rendered
