@@ -40,12 +40,14 @@ class NotifyConfig:
         )
 
 
-def webhook_url(channel: Channel) -> str:
-    """The secret holds the URL, or JSON with a `url` key. Cached for five minutes across invocations."""
-    secret = str(parameters.get_secret(channel.webhook_secret, max_age=300))
-    if secret.lstrip().startswith("{"):
-        return str(json.loads(secret)["url"])
-    return secret.strip()
+def secret(channel: Channel) -> str:
+    """The webhook URL or bot token: the secret's text, or JSON with a `url` or `token` key. Cached for
+    five minutes across invocations."""
+    value = str(parameters.get_secret(channel.secret, max_age=300)).strip()
+    if value.startswith("{"):
+        parsed = json.loads(value)
+        return str(parsed.get("url") or parsed.get("token"))
+    return value
 
 
 @cache
@@ -53,9 +55,10 @@ def notifier() -> Notifier:
     config = NotifyConfig.from_env()
     return Notifier(
         channels=config.channels,
-        webhook_url=webhook_url,
+        secret=secret,
         dead_letters=Queue(clients.client("sqs"), config.dead_letter_queue_url),
-        runs=DynamoRunStore(clients.client("dynamodb"), config.runs_table),
+        runs=(runs := DynamoRunStore(clients.client("dynamodb"), config.runs_table)),
+        threads=runs,
         sleep=time.sleep,
     )
 

@@ -69,6 +69,11 @@ class EmbeddedAws:
         overrides = dict(parameters or {})
         # Unless told otherwise, notifications go to one Slack and one Teams channel on the local sink.
         self._local_channels = "NotifyChannels" not in overrides
+        if not self._local_channels:
+            # Channels of the caller's may point at the local sink, e.g. "slack_api_url": "{local_sink}/api/".
+            overrides["NotifyChannels"] = str(overrides["NotifyChannels"]).replace(
+                "{local_sink}", self.sink.base_url
+            )
         if self._local_channels:
             overrides["NotifyChannels"] = json.dumps(
                 [

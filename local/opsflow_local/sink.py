@@ -1,5 +1,6 @@
-"""A real HTTP server on 127.0.0.1 standing in for Slack and Teams webhooks: it answers 200 and keeps
-every message, so tests and the demo can read what a channel would have shown."""
+"""A real HTTP server on 127.0.0.1 standing in for Slack and Teams webhooks, and for Slack's Web API
+`chat.postMessage` (answering `{"ok": true, "ts": ...}` as Slack does): it keeps every message, so tests
+and the demo can read what a channel would have shown."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ class Notification:
     channel: str
     platform: str
     payload: dict[str, Any]
+    ts: str | None = None  # for messages posted through Slack's Web API
+
+    @property
+    def thread_ts(self) -> str | None:
+        value = self.payload.get("thread_ts")
+        return str(value) if value else None
 
     @property
     def text(self) -> str:
@@ -35,12 +42,28 @@ class NotificationSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.endswith("/chat.postMessage"):
+                    self._slack_api(payload)
+                    return
                 _, platform, channel = ([*self.path.split("/"), "", ""])[:3]
                 with sink._lock:
                     sink.received.append(Notification(channel=channel, platform=platform, payload=payload))
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"ok")
+
+            def _slack_api(self, payload: dict[str, Any]) -> None:
+                with sink._lock:
+                    ts = f"1800000000.{len(sink.received) + 1:06d}"
+                    posted = Notification(
+                        channel=str(payload.get("channel")), platform="slack", payload=payload, ts=ts
+                    )
+                    sink.received.append(posted)
+                answer = json.dumps({"ok": True, "channel": payload.get("channel"), "ts": ts}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -55,6 +78,10 @@ class NotificationSink:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def url(self, platform: str, channel: str) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/{platform}/{channel}"

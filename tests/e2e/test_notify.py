@@ -121,3 +121,35 @@ def test_a_failed_bake_is_announced_in_slack_and_teams_naming_the_step_and_error
         assert "check_image" in rendered
         assert "Snapshot of /dev/sdc failed: the volume was detached" in rendered
         assert run["run_id"] in rendered
+
+
+def test_with_a_bot_token_the_messages_of_a_run_share_one_thread() -> None:
+    channels = [
+        {
+            "name": "ops-bot",
+            "platform": "slack",
+            "bot_token_secret": "opsflow/slack-bot",
+            "slack_channel": "C0OPS",
+            "slack_api_url": "{local_sink}/api/",
+        }
+    ]
+    aws = EmbeddedAws(parameters={"NotifyChannels": json.dumps(channels)})
+    with aws:
+        aws.client("secretsmanager").create_secret(
+            Name="opsflow/slack-bot", SecretString="xoxb-0000-test-token"
+        )
+        net = seed.network(aws)
+        seed.launch_template_group(aws, net, "web", capacity=2)
+        run_id = aws.api.post(
+            "/runs", json={"workflow": "asg_refresh", "asg_name": "web", "instance_warmup": 30}
+        ).json()["run_id"]
+        run = aws.wait_for_run(run_id, timeout=60)
+        posted = [n for n in aws.notifications if n.channel == "C0OPS"]
+
+    assert run["status"] == "SUCCEEDED", run["error"]
+    of_run = [n for n in posted if run_id in json.dumps(n.payload)]
+    assert len(of_run) >= 3  # progress at 25/50/.../100 % and the end of the run
+    first, *replies = of_run
+    assert first.thread_ts is None
+    assert all(reply.thread_ts == first.ts for reply in replies)
+    assert of_run[-1].payload["text"].startswith("✅ ASG refresh succeeded: web")

@@ -70,7 +70,7 @@ def url(channel: Channel) -> str:
 
 
 def notifier(webhooks: Webhooks, queue: Queue) -> Notifier:
-    return Notifier(channels=CHANNELS, webhook_url=url, dead_letters=queue, post=webhooks)
+    return Notifier(channels=CHANNELS, secret=url, dead_letters=queue, post=webhooks)
 
 
 def test_each_channel_gets_what_its_filters_let_through() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from opsflow.notify.message import Message, Severity
 
@@ -16,13 +16,31 @@ class Channel(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
     platform: Literal["slack", "teams"]
-    webhook_secret: Annotated[
-        str, Field(min_length=1, description="Secrets Manager name or ARN of the webhook URL")
-    ]
+    webhook_secret: str | None = Field(
+        default=None, description="Secrets Manager secret holding the webhook URL"
+    )
+    bot_token_secret: str | None = Field(
+        default=None,
+        description="Slack only: secret holding a bot token; messages of a run then share a thread",
+    )
+    slack_channel: str | None = Field(default=None, description="Slack channel id, with bot_token_secret")
+    slack_api_url: str = "https://slack.com/api/"
     workflows: tuple[str, ...] = ()
     environments: tuple[str, ...] = ()
     pipelines: tuple[str, ...] = ()
     min_severity: Severity = Severity.INFO
+
+    @model_validator(mode="after")
+    def _one_way_to_post(self) -> Channel:
+        if bool(self.webhook_secret) == bool(self.bot_token_secret):
+            raise ValueError(f"channel {self.name}: give either webhook_secret or bot_token_secret")
+        if self.bot_token_secret and (self.platform != "slack" or not self.slack_channel):
+            raise ValueError(f"channel {self.name}: a bot token is for Slack, with slack_channel set")
+        return self
+
+    @property
+    def secret(self) -> str:
+        return str(self.webhook_secret or self.bot_token_secret)
 
     def wants(self, message: Message) -> bool:
         """Every filter a channel sets narrows what it gets; a channel with none gets everything."""

@@ -228,6 +228,34 @@ class DynamoRunStore:
             names={"#status": "status", "#result": "result", "#error": "error"},
         )
 
+    def thread(self, run_id: str, channel: str) -> str | None:
+        """The Slack thread of a run in a channel (the ts of its first message there)."""
+        with aws_call("GetItem"):
+            item = self._ddb.get_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                ProjectionExpression="slack_threads",
+            ).get("Item")
+        threads = json.loads(item["slack_threads"]["S"]) if item and "slack_threads" in item else {}
+        return threads.get(channel)
+
+    def set_thread(self, run_id: str, channel: str, ts: str) -> None:
+        # Read-modify-write is fine: a run's notifications arrive one at a time per channel, and a lost
+        # race only starts a second thread.
+        threads = {}
+        with aws_call("GetItem"):
+            item = self._ddb.get_item(TableName=self._table, Key={"run_id": {"S": run_id}}).get("Item")
+        if not item:
+            return
+        if "slack_threads" in item:
+            threads = json.loads(item["slack_threads"]["S"])
+        threads[channel] = ts
+        self._update(
+            run_id,
+            "SET slack_threads = :threads, updated_at = :now",
+            {":threads": {"S": json.dumps(threads)}},
+        )
+
     def _update(
         self, run_id: str, expression: str, values: dict[str, Any], names: dict[str, str] | None = None
     ) -> None:

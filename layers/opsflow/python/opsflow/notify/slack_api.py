@@ -1,0 +1,38 @@
+"""Slack's Web API with a bot token: chat.postMessage, so that the messages of a run share a thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from opsflow.notify.delivery import DeliveryFailed
+
+
+def post_message(
+    *, api_url: str, token: str, channel: str, payload: dict[str, Any], thread_ts: str | None = None
+) -> str:
+    """Post `payload` (a Slack webhook body) and return the message's ts. Rate limits are retried as
+    Slack asks (Retry-After) by slack_sdk's retry handlers."""
+    client = WebClient(
+        token=token,
+        base_url=api_url,
+        timeout=10,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+    try:
+        response = client.chat_postMessage(
+            channel=channel, text=payload["text"], attachments=payload.get("attachments"), thread_ts=thread_ts
+        )
+    except SlackApiError as error:
+        raise DeliveryFailed(
+            f"Slack refused the message: {error.response.get('error', 'unknown error')}"
+        ) from error
+    except (SlackClientError, OSError) as error:
+        raise DeliveryFailed(f"could not reach Slack ({type(error).__name__})") from error
+    return str(response["ts"])
