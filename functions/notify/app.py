@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from opsflow.aws import clients
 from opsflow.aws.sqs import Queue
 from opsflow.notify.channels import Channel, parse_channels
+from opsflow.notify.delivery import DeliveryFailed
 from opsflow.notify.notifier import Notifier
 from opsflow.settings import required_env
 from opsflow.store.runs import DynamoRunStore
@@ -43,10 +44,12 @@ class NotifyConfig:
 def secret(channel: Channel) -> str:
     """The webhook URL or bot token: the secret's text, or JSON with a `url` or `token` key. Cached for
     five minutes across invocations."""
-    value = str(parameters.get_secret(channel.secret, max_age=300)).strip()
-    if value.startswith("{"):
-        parsed = json.loads(value)
-        return str(parsed.get("url") or parsed.get("token"))
+    try:
+        value = str(parameters.get_secret(channel.secret, max_age=300)).strip()
+        if value.startswith("{"):
+            value = str(json.loads(value).get("url") or json.loads(value).get("token") or "")
+    except Exception as error:  # noqa: BLE001 - say which secret, never what it holds
+        raise DeliveryFailed(f"secret {channel.secret} could not be read ({type(error).__name__})") from None
     return value
 
 
@@ -70,7 +73,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result = notifier().redrive()
         logger.info("redrive", extra=result)
         return result
-    outcomes = notifier().notify(event)
+    # Stop retrying ten seconds before the function would time out: what is left goes to the dead letters.
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 10
+    outcomes = notifier().notify(event, deadline=deadline)
     # Channel names and outcomes only: never a payload or a URL.
     logger.info(
         "notified",

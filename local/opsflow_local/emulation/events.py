@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,19 @@ class EventDelivery:
                 self._in_flight -= 1
                 self._settled.notify_all()
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Count a delivery as under way before its event exists (an execution ending), so that no one
+        sees the run over and the notifications settled in between."""
+        with self._settled:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._settled:
+                self._in_flight -= 1
+                self._settled.notify_all()
+
     def wait(self, timeout: float) -> bool:
         with self._settled:
             return self._settled.wait_for(lambda: self._in_flight == 0, timeout)
@@ -69,18 +83,19 @@ class EventDelivery:
                 delivery.deliver(target["Arn"], dict(original_event))
 
         def terminated(worker: BaseExecutionWorkerCommunication) -> None:
-            original_terminated(worker)
-            execution = worker.execution
-            events_backends[execution.account_id][execution.region_name].put_events(
-                [
-                    {
-                        "Source": "aws.states",
-                        "DetailType": "Step Functions Execution Status Change",
-                        "Resources": [execution.exec_arn],
-                        "Detail": json.dumps(_status_change(execution)),
-                    }
-                ]
-            )
+            with delivery.held():
+                original_terminated(worker)
+                execution = worker.execution
+                events_backends[execution.account_id][execution.region_name].put_events(
+                    [
+                        {
+                            "Source": "aws.states",
+                            "DetailType": "Step Functions Execution Status Change",
+                            "Resources": [execution.exec_arn],
+                            "Detail": json.dumps(_status_change(execution)),
+                        }
+                    ]
+                )
 
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))

@@ -57,3 +57,23 @@ def test_a_connection_error_is_retried() -> None:
         return HttpResponse(200, {}, "ok")
 
     assert deliver(SECRET_URL, {}, post=flaky, sleep=lambda s: None) == 2
+
+
+def test_an_invalid_url_is_reported_without_quoting_it() -> None:
+    def refuse(url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
+        raise ValueError(f"unknown url type: {url!r}")
+
+    with pytest.raises(DeliveryFailed) as failed:
+        deliver("hooks.slack.com/services/T0/B0/very-secret-token", {}, post=refuse, sleep=lambda s: None)
+    assert "very-secret-token" not in str(failed.value)
+    assert "not valid" in failed.value.message
+
+
+def test_no_retry_waits_past_the_deadline() -> None:
+    webhook = Webhook(*[HttpResponse(429, {"Retry-After": "20"}, "slow down")] * 4)
+    waits: list[float] = []
+    now = [100.0]
+    with pytest.raises(DeliveryFailed, match="no time left"):
+        deliver(SECRET_URL, {}, post=webhook, sleep=waits.append, deadline=110.0, clock=lambda: now[0])
+    assert waits == []
+    assert len(webhook.received) == 1

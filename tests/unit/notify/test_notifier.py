@@ -100,3 +100,37 @@ def test_an_undeliverable_message_is_parked_without_its_url_and_redrive_delivers
     assert notifier(webhooks, queue).redrive() == {"delivered": 1, "failed": 0}
     assert queue.messages == {}
     assert webhooks.received[url(CHANNELS[0])][0]["text"].startswith("❌ ECS service")
+
+
+def test_an_unexpected_error_is_parked_by_its_type_only() -> None:
+    queue = Queue()
+
+    def broken_secret(channel: Channel) -> str:
+        raise RuntimeError(f"cannot read {url(channel)}")
+
+    outcomes = Notifier(channels=CHANNELS[:1], secret=broken_secret, dead_letters=queue).notify(
+        event("cloudwatch/alarm_state_change.json")
+    )
+    assert outcomes == [{"channel": "ops", "outcome": "dead-lettered", "error": "unexpected RuntimeError"}]
+    assert "secret-token" not in json.dumps(queue.messages)
+
+
+def test_a_failing_dead_letter_queue_never_fails_the_function() -> None:
+    class Broken(Queue):
+        def send(self, body: dict[str, Any]) -> None:
+            raise OSError("SQS is down")
+
+    webhooks = Webhooks()
+    webhooks.down.add(url(CHANNELS[0]))
+    outcomes = Notifier(channels=CHANNELS[:1], secret=url, dead_letters=Broken(), post=webhooks).notify(
+        event("ecs/deployment_failed.json")
+    )
+    assert outcomes[0]["outcome"] == "lost"
+
+
+def test_redrive_sends_raw_events_that_eventbridge_parked() -> None:
+    webhooks, queue = Webhooks(), Queue()
+    queue.send(event("ecs/deployment_completed.json"))
+    assert notifier(webhooks, queue).redrive() == {"delivered": 1, "failed": 0}
+    assert queue.messages == {}
+    assert webhooks.received[url(CHANNELS[0])][0]["text"].startswith("✅ ECS service")

@@ -75,6 +75,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
             )
         )
     run_id = detail.get("name")
+    environment = ((run or {}).get("request") or execution_input.get("request") or {}).get("environment")
     if status == "SUCCEEDED":
         output = (run or {}).get("result") or {}
         facts += _result_facts(output)
@@ -88,6 +89,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
             run_id=run_id,
             source=f"Opsflow {name}",
             workflow=workflow,
+            environment=environment,
         )
     error = (run or {}).get("error") or {}
     step = error.get("step")
@@ -121,6 +123,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
         run_id=run_id,
         source=f"Opsflow {name}",
         workflow=workflow,
+        environment=environment,
     )
 
 
@@ -169,6 +172,7 @@ def _progress(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
         run_id=detail.get("run_id"),
         source=f"Opsflow {name}",
         workflow=workflow,
+        environment=detail.get("environment"),
     )
 
 

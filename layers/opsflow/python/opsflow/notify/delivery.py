@@ -55,14 +55,19 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
     max_attempts: int = 4,
     max_wait_seconds: float = 30.0,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Deliver once; returns the number of attempts it took. Raises DeliveryFailed."""
+    """Deliver once; returns the number of attempts it took. Raises DeliveryFailed, never with the URL.
+    `deadline` (a `clock` reading) stops retrying where a wait would outlast the time left."""
     body = json.dumps(payload).encode()
     problem = "not attempted"
     for attempt in range(1, max_attempts + 1):
         wait = min(2.0 ** (attempt - 1), max_wait_seconds)
         try:
             response = post(url, body, {"Content-Type": "application/json"})
+        except ValueError as error:  # urllib's message would quote the URL, a secret
+            raise DeliveryFailed(f"the webhook URL is not valid ({type(error).__name__})") from None
         except (urllib.error.URLError, OSError) as error:
             problem = f"could not connect ({type(error).__name__})"
         else:
@@ -75,5 +80,7 @@ def deliver(
             if asked is not None:
                 wait = min(asked, max_wait_seconds)
         if attempt < max_attempts:
+            if deadline is not None and clock() + wait > deadline:
+                raise DeliveryFailed(f"no time left to wait {wait:.0f} s for a retry: {problem}")
             sleep(wait)
     raise DeliveryFailed(f"gave up after {max_attempts} attempts: {problem}")

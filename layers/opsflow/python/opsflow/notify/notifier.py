@@ -4,6 +4,7 @@ notification must not fail or block anything."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -12,7 +13,7 @@ from opsflow.errors import OpsflowError
 from opsflow.notify import slack, slack_api, teams
 from opsflow.notify.build import build_message
 from opsflow.notify.channels import Channel, routes
-from opsflow.notify.delivery import Poster, deliver, urllib_post
+from opsflow.notify.delivery import DeliveryFailed, Poster, deliver, urllib_post
 from opsflow.store.runs import RunStore
 
 RENDERERS: dict[str, Callable[[Any], dict[str, Any]]] = {"slack": slack.payload, "teams": teams.payload}
@@ -45,8 +46,10 @@ class Notifier:
     post: Poster = urllib_post
     sleep: Callable[[float], None] = field(default=lambda seconds: None)
 
-    def notify(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """One outcome per channel the message went to: delivered (with attempts) or dead-lettered."""
+    def notify(self, event: dict[str, Any], deadline: float | None = None) -> list[dict[str, Any]]:
+        """One outcome per channel the message went to: delivered, dead-lettered, or (if even the
+        dead-letter queue failed) lost. Never raises: a failed invocation would be retried by Lambda and
+        send the channels that already got the message a second copy."""
         message = build_message(event, run=self._run_of(event))
         if message is None:
             return []
@@ -54,63 +57,99 @@ class Notifier:
         for channel in routes(message, self.channels):
             payload = RENDERERS[channel.platform](message)
             outcomes.append(
-                self._deliver(channel, payload, event_id=str(event.get("id", "")), run_id=message.run_id)
+                self._deliver(channel, payload, str(event.get("id", "")), message.run_id, deadline)
             )
         return outcomes
 
     def redrive(self) -> dict[str, int]:
-        """Deliver what the dead-letter queue holds; what fails again stays there."""
+        """Deliver what the dead-letter queue holds: messages this function parked, and raw events
+        EventBridge parked when it could not invoke it. What fails again stays, for the next redrive."""
         delivered = failed = 0
         by_name = {channel.name: channel for channel in self.channels}
         while batch := self.dead_letters.receive():
+            delivered_now = 0
             for receipt, body in batch:
-                channel = by_name.get(body.get("channel", ""))
-                if channel is None:
-                    failed += 1
-                    continue
                 try:
-                    self._post(channel, body["payload"], body.get("run_id"))
-                except OpsflowError:
+                    if "detail-type" in body:  # a raw event: notify as if it had just arrived
+                        outcomes = self.notify(body)
+                        ok = all(o["outcome"] == "delivered" for o in outcomes)
+                    else:
+                        channel = by_name.get(body.get("channel", ""))
+                        ok = channel is not None and self._try_post(
+                            channel, body["payload"], body.get("run_id")
+                        )
+                except Exception:  # noqa: BLE001 - one bad message must not stop the redrive
+                    ok = False
+                if ok:
+                    self.dead_letters.delete(receipt)
+                    delivered += 1
+                    delivered_now += 1
+                else:
                     failed += 1
-                    continue
-                self.dead_letters.delete(receipt)
-                delivered += 1
-            if failed:
-                break  # what is left failed again now; leave it for the next redrive
+            if delivered_now == 0:
+                break  # everything visible failed again: leave it for the next redrive
         return {"delivered": delivered, "failed": failed}
 
+    def _try_post(self, channel: Channel, payload: dict[str, Any], run_id: str | None) -> bool:
+        try:
+            self._post(channel, payload, run_id, deadline=None)
+        except OpsflowError:
+            return False
+        return True
+
     def _deliver(
-        self, channel: Channel, payload: dict[str, Any], event_id: str, run_id: str | None
+        self,
+        channel: Channel,
+        payload: dict[str, Any],
+        event_id: str,
+        run_id: str | None,
+        deadline: float | None,
     ) -> dict[str, Any]:
         try:
-            attempts = self._post(channel, payload, run_id)
+            attempts = self._post(channel, payload, run_id, deadline)
             return {"channel": channel.name, "outcome": "delivered", "attempts": attempts}
         except OpsflowError as error:
-            self.dead_letters.send(
-                {
-                    "channel": channel.name,
-                    "platform": channel.platform,
-                    "event_id": event_id,
-                    "run_id": run_id,
-                    "error": error.message,
-                    "payload": payload,
-                }
-            )
-            return {"channel": channel.name, "outcome": "dead-lettered", "error": error.message}
+            problem = error.message
+        except Exception as error:  # noqa: BLE001 - only its type: a message could quote a secret
+            problem = f"unexpected {type(error).__name__}"
+        parked = {
+            "channel": channel.name,
+            "platform": channel.platform,
+            "event_id": event_id,
+            "run_id": run_id,
+            "error": problem,
+            "payload": payload,
+        }
+        try:
+            self.dead_letters.send(parked)
+        except Exception as error:  # noqa: BLE001 - nothing left to try; say so in the outcome
+            return {
+                "channel": channel.name,
+                "outcome": "lost",
+                "error": f"{problem}; dead-letter queue: {type(error).__name__}",
+            }
+        return {"channel": channel.name, "outcome": "dead-lettered", "error": problem}
 
-    def _post(self, channel: Channel, payload: dict[str, Any], run_id: str | None) -> int:
+    def _post(
+        self, channel: Channel, payload: dict[str, Any], run_id: str | None, deadline: float | None
+    ) -> int:
+        secret = self.secret(channel)
+        if not secret or secret == "None":
+            raise DeliveryFailed(f"secret {channel.secret} holds no webhook URL or token")
         if not channel.bot_token_secret:
-            return deliver(self.secret(channel), payload, post=self.post, sleep=self.sleep)
+            return deliver(secret, payload, post=self.post, sleep=self.sleep, deadline=deadline)
         thread = self.threads.thread(run_id, channel.name) if self.threads and run_id else None
         ts = slack_api.post_message(
             api_url=channel.slack_api_url,
-            token=self.secret(channel),
+            token=secret,
             channel=str(channel.slack_channel),
             payload=payload,
             thread_ts=thread,
         )
         if self.threads and run_id and thread is None:
-            self.threads.set_thread(run_id, channel.name, ts)
+            # The message is out; failing to remember its thread must not send it again.
+            with contextlib.suppress(Exception):
+                self.threads.set_thread(run_id, channel.name, ts)
         return 1
 
     def _run_of(self, event: dict[str, Any]) -> dict[str, Any] | None:

@@ -6,7 +6,11 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 
 from opsflow.notify.delivery import DeliveryFailed
 
@@ -14,14 +18,15 @@ from opsflow.notify.delivery import DeliveryFailed
 def post_message(
     *, api_url: str, token: str, channel: str, payload: dict[str, Any], thread_ts: str | None = None
 ) -> str:
-    """Post `payload` (a Slack webhook body) and return the message's ts. Rate limits are retried as
-    Slack asks (Retry-After) by slack_sdk's retry handlers."""
+    """Post `payload` (a Slack webhook body) and return the message's ts. 429 (as Slack's Retry-After
+    asks), 5xx and connection errors are retried by slack_sdk's retry handlers."""
     client = WebClient(
         token=token,
         base_url=api_url,
         timeout=10,
         retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=3),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=3),
             ConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
@@ -32,7 +37,7 @@ def post_message(
     except SlackApiError as error:
         raise DeliveryFailed(
             f"Slack refused the message: {error.response.get('error', 'unknown error')}"
-        ) from error
-    except (SlackClientError, OSError) as error:
-        raise DeliveryFailed(f"could not reach Slack ({type(error).__name__})") from error
+        ) from None
+    except (SlackClientError, OSError, ValueError) as error:
+        raise DeliveryFailed(f"could not reach Slack ({type(error).__name__})") from None
     return str(response["ts"])
