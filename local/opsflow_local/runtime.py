@@ -103,6 +103,10 @@ class EmbeddedAws:
         try:
             self.events.wait(timeout=10)
             self._stop_running_executions()
+            # Stopped executions end on their own threads; their end events must arrive while the
+            # runtime's patches are still in place.
+            self._wait_until_no_execution_runs(timeout=10)
+            self.events.wait(timeout=10)
         finally:
             self._stack.close()
             reset_clients()
@@ -309,6 +313,21 @@ class EmbeddedAws:
         if response.status_code != 200:
             raise LookupError(f"run {run_id}: {response.status_code} {response.text}")
         return dict(response.json())
+
+    def _wait_until_no_execution_runs(self, timeout: float) -> None:
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = [
+                execution
+                for machine in sfn.list_state_machines()["stateMachines"]
+                for execution in sfn.list_executions(
+                    stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+                )["executions"]
+            ]
+            if not running:
+                return
+            time.sleep(0.02)
 
     def _stop_running_executions(self) -> None:
         sfn = self.client("stepfunctions")

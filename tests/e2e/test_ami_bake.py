@@ -331,3 +331,20 @@ def test_an_old_image_another_group_uses_is_not_pruned(aws: EmbeddedAws, net: se
     assert second["output"]["pruned"]["kept_in_use"] == [first_image]
     assert second["output"]["pruned"]["deregistered"] == []
     assert {image["ImageId"] for image in own_images(aws)} == {first_image, second["output"]["image_id"]}
+
+
+def test_an_aborted_run_frees_the_group_at_once(aws: EmbeddedAws, net: seed.Network) -> None:
+    seed.launch_template_group(aws, net, "web")
+    request = {"workflow": "ami_bake", "instance_id": seed.instance(aws, net, "app-1"), "asg_name": "web"}
+    aws.emulation.ec2.image_pending_seconds = 3600
+    first = aws.api.post("/runs", json=request, principal=ALICE).json()
+    aws.client("stepfunctions").stop_execution(
+        executionArn=first["execution_arn"], cause="operator stopped it"
+    )
+    run = aws.wait_for_run(first["run_id"])
+    assert aws.notifications is not None  # lets the run-ended delivery settle
+
+    assert aws.api.get(f"/runs/{first['run_id']}").json()["status"] == "ABORTED"
+    assert run["status"] == "ABORTED"
+    again = aws.api.post("/runs", json={**request, "keep_images": 4}, principal=ALICE)
+    assert again.status_code == 202, again.json()

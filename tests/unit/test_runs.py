@@ -9,7 +9,7 @@ import pytest
 
 from opsflow.errors import Busy, IdempotencyConflict, NotOptedIn
 from opsflow.requests import AmiBakeRequest
-from opsflow.runs import DEDUP_WINDOW_SECONDS, RunStarter
+from opsflow.runs import DEDUP_WINDOW_SECONDS, RunStarter, settle_ended_run
 from opsflow.store.locks import InMemoryLockStore
 from opsflow.store.runs import DRY_RUN, RUNNING, InMemoryRunStore, Requester
 
@@ -177,3 +177,26 @@ def test_a_start_whose_answer_was_lost_is_not_marked_failed() -> None:
     assert started.run.execution_arn is not None
     assert started.run.execution_arn.endswith(started.run.run_id)
     assert h.locks.holder("asg:web").run_id == started.run.run_id  # type: ignore[union-attr]
+
+
+def test_an_aborted_execution_frees_its_target_and_says_how_it_ended() -> None:
+    h = Harness()
+    run = h.starter.start(request(), ALICE).run
+    assert settle_ended_run(run.run_id, "ABORTED", None, h.runs, h.locks)
+    settled = h.runs.get(run.run_id)
+    assert settled is not None
+    assert settled.status == "ABORTED"
+    assert settled.error is not None
+    assert "ended ABORTED" in settled.error["message"]
+    assert h.locks.holder("asg:web") is None
+    assert not settle_ended_run(run.run_id, "ABORTED", None, h.runs, h.locks)  # only once
+
+
+def test_a_run_that_finished_itself_is_left_alone() -> None:
+    h = Harness()
+    run = h.starter.start(request(), ALICE).run
+    h.runs.finish(run.run_id, "FAILED", error={"step": "publish", "message": "boom"})
+    assert not settle_ended_run(run.run_id, "FAILED", "States.Runtime", h.runs, h.locks)
+    finished = h.runs.get(run.run_id)
+    assert finished is not None
+    assert finished.error == {"step": "publish", "message": "boom"}

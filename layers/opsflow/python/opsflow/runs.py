@@ -189,5 +189,25 @@ def run_view(run: Run, execution: Execution | None = None) -> dict[str, Any]:
     if execution is not None and run.status == RUNNING and execution.status != RUNNING:
         view["status"] = execution.status
         view["error"] = view["error"] or {"error": execution.error, "message": execution.cause}
-    view["output"] = view["result"] if view["status"] != "FAILED" else view["error"]
+    view["output"] = view["result"] if view["status"] in (RUNNING, DRY_RUN, "SUCCEEDED") else view["error"]
     return view
+
+
+def settle_ended_run(run_id: str, status: str, cause: str | None, runs: RunStore, locks: LockStore) -> bool:
+    """An execution that ended without reaching its finish step (aborted, timed out, failed outside a
+    Catch) leaves a RUNNING record and a held lock: record how it ended and free the target.
+    Returns whether there was anything to settle."""
+    run = runs.get(run_id)
+    if run is None or run.status != RUNNING:
+        return False
+    runs.finish(
+        run_id,
+        status,
+        error={
+            "step": "unknown",
+            "message": cause or f"the execution ended {status} before the run could record its outcome",
+            "rollback": {"undone": [], "problems": ["nothing was rolled back: check the target"]},
+        },
+    )
+    locks.release(run.target, run_id)
+    return True
