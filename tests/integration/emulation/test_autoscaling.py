@@ -60,6 +60,22 @@ def desired(template_id: str, version: str = "2") -> dict[str, Any]:
     return {"LaunchTemplate": {"LaunchTemplateId": template_id, "Version": version}}
 
 
+def alarm(name: str) -> Any:
+    """A metric alarm in state OK; returns the CloudWatch client to steer it with."""
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    return cloudwatch
+
+
 def refresh(refresh_id: str) -> dict[str, Any]:
     return dict(
         asg().describe_instance_refreshes(AutoScalingGroupName="web", InstanceRefreshIds=[refresh_id])[
@@ -159,17 +175,7 @@ def test_an_alarm_with_auto_rollback_rolls_back_to_the_previous_configuration() 
     """AlarmSpecification + AutoRollback: an alarm in ALARM fails the refresh and rolls it back; the
     instances launched so far are replaced with the configuration the group had before."""
     template_id, old_image, _ = group_with_template()
-    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
-    cloudwatch.put_metric_alarm(
-        AlarmName="web-5xx",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Namespace="AWS/ApplicationELB",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    cloudwatch = alarm("web-5xx")
     refresh_id = asg().start_instance_refresh(
         AutoScalingGroupName="web",
         DesiredConfiguration=desired(template_id),
@@ -195,17 +201,7 @@ def test_an_alarm_with_auto_rollback_rolls_back_to_the_previous_configuration() 
 
 def test_an_alarm_without_auto_rollback_fails_the_refresh() -> None:
     template_id, _, _ = group_with_template()
-    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
-    cloudwatch.put_metric_alarm(
-        AlarmName="cpu",
-        MetricName="CPUUtilization",
-        Namespace="AWS/EC2",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=90,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    cloudwatch = alarm("cpu")
     cloudwatch.set_alarm_state(AlarmName="cpu", StateValue="ALARM", StateReason="hot")
     refresh_id = asg().start_instance_refresh(
         AutoScalingGroupName="web",
