@@ -18,6 +18,15 @@
   moto ignores SourceVersion.
 - DeleteLaunchTemplateVersions (API reference): deletes versions, never the default one; version
   numbers are never reused. moto has no such call and numbers versions by list position.
+- StopInstances / StartInstances (User Guide, "Amazon EC2 instance state changes" and "Stop and start
+  Amazon EC2 instances"; API reference, InstanceState and InstanceStateChange): a stopped instance goes
+  `stopping` (64) then `stopped` (80); a started one goes `pending` (0) then `running` (16). Each
+  response reports the CurrentState and PreviousState of every instance; an instance already stopping
+  or stopped (stop), or pending or running (start), is left as it is and reported so. Starting an
+  instance that is `stopping`, `shutting-down` or `terminated` is refused with IncorrectInstanceState
+  ("The instance ... is not in a state from which it can be started"); so is stopping one that is
+  `pending`, `shutting-down` or `terminated` (the documented lifecycle stops only a running instance).
+  moto changes state at once, starts terminated instances and always answers `stopping`/`pending`.
 """
 
 from __future__ import annotations
@@ -25,16 +34,21 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
 from moto.core.responses import ActionResult
-from moto.ec2.exceptions import EC2ClientError, InvalidLaunchTemplateVersionNotFound
+from moto.ec2.exceptions import (
+    EC2ClientError,
+    InvalidLaunchTemplateVersionNotFound,
+    OperationDisableApiStopNotPermitted,
+)
 from moto.ec2.models import EC2Backend
 from moto.ec2.models.amis import Ami
-from moto.ec2.models.instances import Instance
+from moto.ec2.models.instances import Instance, InstanceState
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateVersion
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
@@ -64,15 +78,62 @@ class _PendingImage:
     snapshot_ids: list[str]
 
 
+@dataclass(frozen=True)
+class _StateChange:
+    """What StopInstances or StartInstances does to an instance, by the state it is in."""
+
+    verb: str
+    refused: frozenset[str]
+    unchanged: frozenset[str]
+    during: tuple[str, int]
+    final: tuple[str, int]
+    seconds_field: str
+    moto_change: Callable[[Instance], InstanceState]
+
+
+_STOP = _StateChange(
+    verb="stopped",
+    refused=frozenset({"pending", "shutting-down", "terminated"}),
+    unchanged=frozenset({"stopping", "stopped"}),
+    during=("stopping", 64),
+    final=("stopped", 80),
+    seconds_field="instance_stop_seconds",
+    moto_change=Instance.stop,
+)
+_START = _StateChange(
+    verb="started",
+    refused=frozenset({"stopping", "shutting-down", "terminated"}),
+    unchanged=frozenset({"pending", "running"}),
+    during=("pending", 0),
+    final=("running", 16),
+    seconds_field="instance_start_seconds",
+    moto_change=Instance.start,
+)
+
+
+@dataclass
+class _InstanceTransition:
+    """Instances that went `during` and reach `final` (name, code) at `due` (time.monotonic)."""
+
+    due: float
+    instances: list[Instance]
+    during: str
+    final: tuple[str, int]
+
+
 @dataclass
 class Ec2Emulation:
     """Controls for tests and the demo. Durations are AWS seconds, scaled like Wait states."""
 
     time_scale: float = 1.0
     image_pending_seconds: float = 60.0
+    instance_stop_seconds: float = 30.0
+    instance_start_seconds: float = 15.0
     _failures: list[str] = field(default_factory=list)
     _pending: dict[str, _PendingImage] = field(default_factory=dict)
     _mutex: threading.Lock = field(default_factory=threading.Lock)
+    _instance_transitions: list[_InstanceTransition] = field(default_factory=list)
+    _instance_mutex: threading.RLock = field(default_factory=threading.RLock)
 
     def fail_next_image(self, reason: str = "Snapshot creation failed: internal error") -> None:
         """The next CreateImage returns an image that ends `failed` with this StateReason message."""
@@ -155,6 +216,61 @@ class Ec2Emulation:
         stack.enter_context(mock.patch.object(AmisResponse, "create_image", create_image_response))
         _install_run_instances(stack)
         _install_launch_template_versions(stack)
+        _install_instance_state_changes(self, stack)
+
+    # Instance state changes -----------------------------------------------------------------------
+
+    def _advance_instances(self) -> None:
+        if not self._instance_transitions:
+            return
+        now = time.monotonic()
+        with self._instance_mutex:
+            waiting: list[_InstanceTransition] = []
+            for transition in self._instance_transitions:
+                if transition.due > now:
+                    waiting.append(transition)
+                    continue
+                for instance in transition.instances:
+                    # A reboot or a termination meanwhile wins over the transition.
+                    if instance._state.name == transition.during:
+                        instance._state.name, instance._state.code = transition.final
+            self._instance_transitions = waiting
+
+    def _forget_instance_transitions(self) -> None:
+        with self._instance_mutex:
+            self._instance_transitions = []
+
+    def _change_instances(
+        self, backend: Any, instance_ids: list[str], change: _StateChange
+    ) -> list[tuple[Instance, InstanceState]]:
+        """Stop or start instances as StopInstances / StartInstances do and return each with its previous
+        state. Every instance is checked first: one refused instance fails the whole request."""
+        with self._instance_mutex:
+            instances = backend.get_multi_instances_by_id(instance_ids)
+            for instance in instances:
+                if change is _STOP and instance.disable_api_stop is True:
+                    raise OperationDisableApiStopNotPermitted(instance.id)
+                if instance.state in change.refused:
+                    raise EC2ClientError(
+                        "IncorrectInstanceState",
+                        f"The instance '{instance.id}' is not in a state from which it can be {change.verb}.",
+                    )
+            changed: list[tuple[Instance, InstanceState]] = []
+            moving: list[Instance] = []
+            for instance in instances:
+                previous = copy.copy(instance._state)
+                if instance.state not in change.unchanged:
+                    # moto's own stop/start also stops or starts the network interfaces and sets the reason.
+                    change.moto_change(instance)
+                    instance._state.name, instance._state.code = change.during
+                    moving.append(instance)
+                changed.append((instance, previous))
+            if moving:
+                due = time.monotonic() + getattr(self, change.seconds_field) * self.time_scale
+                self._instance_transitions.append(
+                    _InstanceTransition(due, moving, change.during[0], change.final)
+                )
+            return changed
 
 
 # CreateImage ------------------------------------------------------------------------------------
@@ -363,6 +479,51 @@ def _install_run_instances(stack: ExitStack) -> None:
     )
     stack.enter_context(mock.patch.object(EC2Backend, "run_instances", run_instances))
     stack.enter_context(mock.patch.object(Instance, "add_block_device", add_block_device))
+
+
+# Instance state changes -------------------------------------------------------------------------
+
+
+def _install_instance_state_changes(emulation: Ec2Emulation, stack: ExitStack) -> None:
+    original_all_reservations = EC2Backend.all_reservations
+
+    def all_reservations(backend: Any, filters: Any = None) -> Any:
+        # Every instance lookup in moto's EC2 backend goes through here.
+        emulation._advance_instances()
+        return original_all_reservations(backend, filters)
+
+    def stop_instances(backend: Any, instance_ids: list[str]) -> list[tuple[Instance, InstanceState]]:
+        return emulation._change_instances(backend, instance_ids, _STOP)
+
+    def start_instances(backend: Any, instance_ids: list[str]) -> list[tuple[Instance, InstanceState]]:
+        return emulation._change_instances(backend, instance_ids, _START)
+
+    def stop_instances_response(response: InstanceResponse) -> ActionResult:
+        instance_ids = response._get_param("InstanceIds", [])
+        response.error_on_dryrun()
+        changed = response.ec2_backend.stop_instances(instance_ids)
+        return ActionResult({"StoppingInstances": [_state_change(i, previous) for i, previous in changed]})
+
+    def start_instances_response(response: InstanceResponse) -> ActionResult:
+        instance_ids = response._get_param("InstanceIds", [])
+        response.error_on_dryrun()
+        changed = response.ec2_backend.start_instances(instance_ids)
+        return ActionResult({"StartingInstances": [_state_change(i, previous) for i, previous in changed]})
+
+    stack.enter_context(mock.patch.object(EC2Backend, "all_reservations", all_reservations))
+    stack.enter_context(mock.patch.object(EC2Backend, "stop_instances", stop_instances))
+    stack.enter_context(mock.patch.object(EC2Backend, "start_instances", start_instances))
+    stack.enter_context(mock.patch.object(InstanceResponse, "stop_instances", stop_instances_response))
+    stack.enter_context(mock.patch.object(InstanceResponse, "start_instances", start_instances_response))
+    stack.callback(emulation._forget_instance_transitions)
+
+
+def _state_change(instance: Instance, previous: InstanceState) -> dict[str, Any]:
+    return {
+        "InstanceId": instance.id,
+        "CurrentState": {"Code": instance._state.code, "Name": instance._state.name},
+        "PreviousState": {"Code": previous.code, "Name": previous.name},
+    }
 
 
 # Launch template versions -----------------------------------------------------------------------

@@ -3,6 +3,10 @@
 AWS behaviour kept: a Wait state waits its `Seconds`/`SecondsPath` and a Retry waits
 IntervalSeconds x BackoffRate^n before attempt n+1; here both are multiplied by `time_scale`, so a
 state machine that polls every 15 s for an hour runs in well under a minute.
+
+StopExecution (API reference) stops any RUNNING execution. moto's worker raises AttributeError when
+the stop comes before its thread has begun evaluating the execution (right after StartExecution);
+here the stop waits for that moment, as briefly as it takes.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from unittest import mock
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 
 class _ScaledTime:
@@ -36,5 +41,14 @@ def install(stack: ExitStack, time_scale: float) -> None:
         if wait_seconds > 0:
             env.program_state_event.wait(wait_seconds * time_scale)
 
+    original_stop = ExecutionWorker.stop
+
+    def stop(self: ExecutionWorker, *args: Any, **kwargs: Any) -> None:
+        deadline = time.monotonic() + 5
+        while self.env is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        original_stop(self, *args, **kwargs)
+
     stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
+    stack.enter_context(mock.patch.object(ExecutionWorker, "stop", stop))
     stack.enter_context(mock.patch.object(retrier_decl, "time", _ScaledTime(time_scale)))

@@ -124,7 +124,8 @@ def test_min_healthy_percentage_bounds_how_many_are_replaced_at_once() -> None:
     refresh_id = asg().start_instance_refresh(
         AutoScalingGroupName="web",
         DesiredConfiguration=desired(template_id),
-        Preferences={"InstanceWarmup": 30, "MinHealthyPercentage": 90},
+        # 200 s (0.2 s here) per batch: long enough to see every batch on a busy machine.
+        Preferences={"InstanceWarmup": 200, "MinHealthyPercentage": 90},
     )["InstanceRefreshId"]
     seen = set()
     while True:

@@ -92,7 +92,7 @@ def test_create_image_snapshots_every_volume_and_keeps_its_attributes() -> None:
 
 def test_create_image_is_pending_then_available(ec2_emulation: Ec2Emulation) -> None:
     """CreateImage: the new AMI is `pending` until its snapshots complete, then `available`."""
-    ec2_emulation.image_pending_seconds = 60
+    ec2_emulation.image_pending_seconds = 500  # half a second here: long enough to observe on a busy machine
     image_id = ec2().create_image(InstanceId=launch(), Name="slow")["ImageId"]
     assert ec2().describe_images(ImageIds=[image_id])["Images"][0]["State"] == "pending"
     assert wait_until_not_pending(image_id)["State"] == "available"
@@ -247,3 +247,136 @@ def test_source_version_snapshots_are_dropped_unless_passed_again() -> None:
     )
     assert "SnapshotId" not in version_data(template_id, "2")["BlockDeviceMappings"][0]["Ebs"]
     assert version_data(template_id, "3")["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snapshot_id
+
+
+# StopInstances / StartInstances ------------------------------------------------------------------
+
+
+def launch_plain(count: int) -> list[str]:
+    """`count` instances without extra volumes, from an image of moto's default catalogue."""
+    instances = ec2().run_instances(ImageId="ami-12c6146b", MinCount=count, MaxCount=count)["Instances"]
+    return [i["InstanceId"] for i in instances]
+
+
+def states(instance_ids: list[str]) -> dict[str, tuple[int, str]]:
+    reservations = ec2().describe_instances(InstanceIds=instance_ids)["Reservations"]
+    return {
+        i["InstanceId"]: (i["State"]["Code"], i["State"]["Name"])
+        for r in reservations
+        for i in r["Instances"]
+    }
+
+
+def wait_for_state(instance_ids: list[str], name: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while {state for _, state in states(instance_ids).values()} != {name}:
+        assert time.monotonic() < deadline, states(instance_ids)
+        time.sleep(0.005)
+
+
+def change(answer: list[dict[str, Any]]) -> dict[str, tuple[tuple[int, str], tuple[int, str]]]:
+    """InstanceStateChange list -> {id: ((current code, name), (previous code, name))}."""
+    return {
+        c["InstanceId"]: (
+            (c["CurrentState"]["Code"], c["CurrentState"]["Name"]),
+            (c["PreviousState"]["Code"], c["PreviousState"]["Name"]),
+        )
+        for c in answer
+    }
+
+
+def test_run_instances_are_running_at_once() -> None:
+    """Unchanged by the stop/start emulation: RunInstances' instances are `running` when described."""
+    assert set(states(launch_plain(2)).values()) == {(16, "running")}
+
+
+def test_stop_instances_goes_stopping_then_stopped(ec2_emulation: Ec2Emulation) -> None:
+    """StopInstances: each instance is `stopping` (64), then `stopped` (80); the response reports
+    CurrentState `stopping` and PreviousState `running` for each, and the state filter sees them."""
+    ec2_emulation.instance_stop_seconds = 2000  # 2 s: observable on a busy machine
+    ids = launch_plain(3)
+    answer = change(ec2().stop_instances(InstanceIds=ids)["StoppingInstances"])
+    assert answer == dict.fromkeys(ids, ((64, "stopping"), (16, "running")))
+    assert set(states(ids).values()) == {(64, "stopping")}
+    filtered = ec2().describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["stopping"]}])
+    assert sorted(i["InstanceId"] for r in filtered["Reservations"] for i in r["Instances"]) == sorted(ids)
+    wait_for_state(ids, "stopped")
+    assert set(states(ids).values()) == {(80, "stopped")}
+
+
+def test_start_instances_goes_pending_then_running(ec2_emulation: Ec2Emulation) -> None:
+    """StartInstances: each stopped instance is `pending` (0), then `running` (16); the response reports
+    CurrentState `pending` and PreviousState `stopped`."""
+    ids = launch_plain(2)
+    ec2().stop_instances(InstanceIds=ids)
+    wait_for_state(ids, "stopped")
+    ec2_emulation.instance_start_seconds = 2000
+    answer = change(ec2().start_instances(InstanceIds=ids)["StartingInstances"])
+    assert answer == dict.fromkeys(ids, ((0, "pending"), (80, "stopped")))
+    assert set(states(ids).values()) == {(0, "pending")}
+    wait_for_state(ids, "running")
+
+
+def test_stop_and_start_leave_an_instance_already_on_its_way_as_it_is(ec2_emulation: Ec2Emulation) -> None:
+    """InstanceStateChange reports the state an instance is in: stopping a stopping or stopped instance,
+    or starting a pending or running one, changes nothing and says so."""
+    ec2_emulation.instance_stop_seconds = 10**6  # stays stopping for the whole test
+    (running,) = launch_plain(1)
+    assert change(ec2().start_instances(InstanceIds=[running])["StartingInstances"]) == {
+        running: ((16, "running"), (16, "running"))
+    }
+    ec2().stop_instances(InstanceIds=[running])
+    assert change(ec2().stop_instances(InstanceIds=[running])["StoppingInstances"]) == {
+        running: ((64, "stopping"), (64, "stopping"))
+    }
+    ec2_emulation.instance_stop_seconds = 1
+    (other,) = launch_plain(1)
+    ec2().stop_instances(InstanceIds=[other])
+    wait_for_state([other], "stopped")
+    assert change(ec2().stop_instances(InstanceIds=[other])["StoppingInstances"]) == {
+        other: ((80, "stopped"), (80, "stopped"))
+    }
+
+
+def test_starting_a_stopping_instance_is_refused(ec2_emulation: Ec2Emulation) -> None:
+    """StartInstances on an instance still `stopping`: IncorrectInstanceState, "not in a state from which
+    it can be started"; one refused instance fails the whole request, and the stop goes on."""
+    ec2_emulation.instance_stop_seconds = 2000
+    stopping, stopped = launch_plain(2)
+    ec2().stop_instances(InstanceIds=[stopping])
+    with pytest.raises(ClientError) as caught:
+        ec2().start_instances(InstanceIds=[stopped, stopping])
+    assert caught.value.response["Error"]["Code"] == "IncorrectInstanceState"
+    assert stopping in caught.value.response["Error"]["Message"]
+    assert states([stopping, stopped]) == {stopping: (64, "stopping"), stopped: (16, "running")}
+    wait_for_state([stopping], "stopped")
+
+
+def test_a_pending_instance_cannot_be_stopped_nor_a_terminated_one_started(
+    ec2_emulation: Ec2Emulation,
+) -> None:
+    """Instance lifecycle: only a running instance is stopped, and a terminated one never starts again."""
+    ec2_emulation.instance_stop_seconds = 1
+    pending, terminated = launch_plain(2)
+    ec2().stop_instances(InstanceIds=[pending])
+    wait_for_state([pending], "stopped")
+    ec2_emulation.instance_start_seconds = 10**6  # stays pending for the whole test
+    ec2().start_instances(InstanceIds=[pending])
+    ec2().terminate_instances(InstanceIds=[terminated])
+    for call, instance_id in ((ec2().stop_instances, pending), (ec2().start_instances, terminated)):
+        with pytest.raises(ClientError) as caught:
+            call(InstanceIds=[instance_id])
+        assert caught.value.response["Error"]["Code"] == "IncorrectInstanceState"
+    assert states([pending, terminated]) == {pending: (0, "pending"), terminated: (48, "terminated")}
+
+
+def test_many_instances_stop_and_start_in_one_call() -> None:
+    """StopInstances and StartInstances take many instance IDs at once; all of them change."""
+    ids = launch_plain(100)
+    answer = change(ec2().stop_instances(InstanceIds=ids)["StoppingInstances"])
+    assert set(answer.values()) == {((64, "stopping"), (16, "running"))}
+    assert len(answer) == 100
+    wait_for_state(ids, "stopped")
+    answer = change(ec2().start_instances(InstanceIds=ids)["StartingInstances"])
+    assert set(answer.values()) == {((0, "pending"), (80, "stopped"))}
+    wait_for_state(ids, "running")
