@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -11,83 +10,44 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from opsflow import environments
 from opsflow.aws import clients
+from opsflow.aws.scheduler import Scheduler
 from opsflow.aws.stepfunctions import StepFunctions
 from opsflow.errors import Busy, IdempotencyConflict, NotFound, NotOptedIn, OpsflowError, Refused
-from opsflow.requests import AnyRunRequest, AsgRefreshRequest, RunRequest, describe_validation_errors
+from opsflow.requests import (
+    ENVIRONMENT_NAME,
+    RunRequest,
+    describe_validation_errors,
+)
 from opsflow.runs import RunStarter, run_view
-from opsflow.settings import OptIn, required_env
-from opsflow.store.locks import DynamoLockStore
+from opsflow.schedules import EnvironmentSchedule
+from opsflow.settings import required_env
+from opsflow.starter import StarterConfig, build_starter
+from opsflow.store.environments import Environment
 from opsflow.store.runs import DRY_RUN, DynamoRunStore, Requester
-from opsflow.workflows import ami_bake, asg_refresh
+from opsflow.workflows import env_power
 
 logger = Logger(service="opsflow-api")
 tracer = Tracer(service="opsflow-api")
 app = APIGatewayRestResolver(enable_validation=True)
 
 
-@dataclass(frozen=True)
-class ApiConfig:
-    runs_table: str
-    locks_table: str
-    state_machines: dict[str, str]
-    opt_in: OptIn
-    lock_ttl_seconds: int
-    image_poll_seconds: int
-    image_max_wait_seconds: int
-    refresh_poll_seconds: int
-
-    @classmethod
-    def from_env(cls) -> ApiConfig:
-        return cls(
-            runs_table=required_env("RUNS_TABLE"),
-            locks_table=required_env("LOCKS_TABLE"),
-            state_machines={
-                "ami_bake": required_env("AMI_BAKE_STATE_MACHINE_ARN"),
-                "asg_refresh": required_env("ASG_REFRESH_STATE_MACHINE_ARN"),
-            },
-            opt_in=OptIn.from_env(),
-            lock_ttl_seconds=int(os.environ.get("LOCK_TTL_SECONDS", "21600")),
-            image_poll_seconds=int(os.environ.get("IMAGE_POLL_SECONDS", "15")),
-            image_max_wait_seconds=int(os.environ.get("IMAGE_MAX_WAIT_SECONDS", "7200")),
-            refresh_poll_seconds=int(os.environ.get("REFRESH_POLL_SECONDS", "30")),
-        )
-
-
 @cache
-def config() -> ApiConfig:
-    return ApiConfig.from_env()
+def config() -> StarterConfig:
+    return StarterConfig.from_env()
 
 
 def runs() -> DynamoRunStore:
-    return DynamoRunStore(clients.client("dynamodb"), config().runs_table)
+    return config().run_store()
 
 
 def starter() -> RunStarter:
-    settings = config()
-    return RunStarter(
-        runs=runs(),
-        locks=DynamoLockStore(clients.client("dynamodb"), settings.locks_table),
-        executions=StepFunctions(clients.client("stepfunctions")),
-        preflight=lambda request: preflight(request, settings.opt_in),
-        state_machine_arns=settings.state_machines,
-        settings={
-            "image_poll_seconds": settings.image_poll_seconds,
-            "image_max_wait_seconds": settings.image_max_wait_seconds,
-            "refresh_poll_seconds": settings.refresh_poll_seconds,
-        },
-        lock_ttl_seconds=settings.lock_ttl_seconds,
-    )
-
-
-def preflight(request: AnyRunRequest, opt_in: OptIn) -> dict[str, Any]:
-    if isinstance(request, AsgRefreshRequest):
-        return asg_refresh.preflight(request, asg_refresh.RefreshAws.from_default_clients(), opt_in)
-    return ami_bake.preflight(request, ami_bake.BakeAws.from_default_clients(), opt_in)
+    return build_starter(config())
 
 
 def requester() -> Requester:
@@ -143,6 +103,79 @@ def get_run(run_id: str) -> dict[str, Any]:
         else None
     )
     return run_view(run, execution)
+
+
+# Environments -------------------------------------------------------------------------------------
+
+EnvironmentName = Annotated[str, Path(pattern=ENVIRONMENT_NAME, description="The environment tag's value.")]
+
+
+@app.put("/environments/<name>")
+def put_environment(
+    name: EnvironmentName, schedule: Annotated[EnvironmentSchedule, Body()]
+) -> dict[str, Any]:
+    """Set an environment's schedule; creates or updates its two EventBridge Scheduler schedules."""
+    settings = config()
+    environment = environments.configure(
+        name,
+        schedule,
+        requester().identity,
+        settings.environment_store(),
+        Scheduler(clients.client("scheduler"), required_env("SCHEDULE_GROUP")),
+        environments.ScheduleTarget(
+            function_arn=required_env("SCHEDULE_FUNCTION_ARN"), role_arn=required_env("SCHEDULER_ROLE_ARN")
+        ),
+    )
+    return environments.describe(environment, settings.capacity_store(), datetime.now(UTC))
+
+
+@app.get("/environments/<name>")
+def get_environment(name: EnvironmentName) -> dict[str, Any]:
+    settings = config()
+    environment = settings.environment_store().get(name)
+    if environment is None:
+        raise NotFound(f"no environment {name}; PUT /environments/{name} with its schedule to add it")
+    return environments.describe(environment, settings.capacity_store(), datetime.now(UTC))
+
+
+@app.post("/environments/<name>/keep-alive")
+def post_keep_alive(
+    name: EnvironmentName, keep: Annotated[environments.KeepAliveRequest, Body()]
+) -> dict[str, Any]:
+    """Skip the nightly stops until a time; the keep-alive expires by itself."""
+    settings = config()
+    environment = environments.keep_alive(
+        name, keep, requester().identity, settings.environment_store(), datetime.now(UTC)
+    )
+    return environments.describe(environment, settings.capacity_store(), datetime.now(UTC))
+
+
+@app.delete("/environments/<name>/keep-alive")
+def delete_keep_alive(name: EnvironmentName) -> dict[str, Any]:
+    settings = config()
+    environment = settings.environment_store().set_keep_alive(name, None)
+    return environments.describe(environment, settings.capacity_store(), datetime.now(UTC))
+
+
+@app.get("/environments/<name>/plan")
+def get_plan(name: EnvironmentName) -> dict[str, Any]:
+    """What the next stop and the next start would do to each resource, and when; changes nothing."""
+    settings = config()
+    environment = settings.environment_store().get(name)
+    view = environments.describe(
+        environment or Environment(name), settings.capacity_store(), datetime.now(UTC)
+    )
+    aws = settings.power_aws()
+    return {
+        "environment": name,
+        "timezone": environment.schedule.timezone if environment and environment.schedule else None,
+        "stop": {
+            "when": (view.get("next") or {}).get("stop"),
+            **env_power.plan_stop(name, aws, settings.opt_in, settings.environment_tag_key),
+        },
+        "start": {"when": (view.get("next") or {}).get("start"), **env_power.plan_start(name, aws)},
+        "keep_alive": view["keep_alive"],
+    }
 
 
 def _error(status: HTTPStatus, error: str, message: str, **extra: Any) -> Response[dict[str, Any]]:

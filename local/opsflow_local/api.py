@@ -76,10 +76,24 @@ class ApiClient:
     ) -> ApiResponse:
         return self.request("POST", path, json=json, principal=principal, headers=headers, body=body)
 
+    def put(
+        self,
+        path: str,
+        json: Any = None,
+        principal: str = DEFAULT_PRINCIPAL,
+        headers: dict[str, str] | None = None,
+    ) -> ApiResponse:
+        return self.request("PUT", path, json=json, principal=principal, headers=headers)
+
     def get(
         self, path: str, principal: str = DEFAULT_PRINCIPAL, headers: dict[str, str] | None = None
     ) -> ApiResponse:
         return self.request("GET", path, principal=principal, headers=headers)
+
+    def delete(
+        self, path: str, principal: str = DEFAULT_PRINCIPAL, headers: dict[str, str] | None = None
+    ) -> ApiResponse:
+        return self.request("DELETE", path, principal=principal, headers=headers)
 
     def request(
         self,

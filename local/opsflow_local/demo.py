@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from opsflow_local import EmbeddedAws, seed
@@ -163,7 +164,8 @@ def refresh_stopped_by_alarm(aws: EmbeddedAws) -> tuple[dict[str, Any], float]:
     autoscaling = aws.client("autoscaling")
     while True:
         refreshes = autoscaling.describe_instance_refreshes(AutoScalingGroupName="fleet")["InstanceRefreshes"]
-        if refreshes and refreshes[0]["PercentageComplete"] >= 25:
+        # The refresh of an earlier scenario is listed too: wait for this run's, a quarter done.
+        if any(r["Status"] == "InProgress" and r["PercentageComplete"] >= 25 for r in refreshes):
             break
         time.sleep(0.02)
     say("  ... 25% replaced: setting alarm fleet-5xx to ALARM (a burst of 5xx from the new instances)")
@@ -173,6 +175,115 @@ def refresh_stopped_by_alarm(aws: EmbeddedAws) -> tuple[dict[str, Any], float]:
     run = aws.wait_for_run(run_id, timeout=180)
     cloudwatch.set_alarm_state(AlarmName="fleet-5xx", StateValue="OK", StateReason="recovered")
     return run, time.monotonic() - began
+
+
+def environment_rows(aws: EmbeddedAws, env: seed.SeededEnvironment) -> dict[str, str]:
+    """Each resource of the environment (and its neighbours left alone) with its state, as a person reads it."""
+    rows: dict[str, str] = {}
+    ecs = aws.client("ecs")
+    arns = ecs.list_services(cluster=env.cluster_arn)["serviceArns"]
+    for service in ecs.describe_services(cluster=env.cluster_arn, services=arns)["services"]:
+        opted_in = service["serviceName"] in env.services
+        label = f"ecs service {service['serviceName']}" + ("" if opted_in else " (not opted in)")
+        rows[label] = f"desired {service['desiredCount']}"
+    groups = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=env.groups)
+    for group in groups["AutoScalingGroups"]:
+        rows[f"auto scaling group {group['AutoScalingGroupName']}"] = (
+            f"min {group['MinSize']} / desired {group['DesiredCapacity']} / max {group['MaxSize']}"
+        )
+    ids = [*env.instances, env.stopped_instance]
+    for reservation in aws.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]:
+        for instance in reservation["Instances"]:
+            name = next(t["Value"] for t in instance["Tags"] if t["Key"] == "Name")
+            rows[f"instance {instance['InstanceId']} ({name})"] = instance["State"]["Name"]
+    rds = aws.client("rds")
+    for database in env.databases:
+        kind, identifier = database.split(":", 1)
+        if kind == "cluster":
+            status = rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]["Status"]
+        else:
+            status = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0][
+                "DBInstanceStatus"
+            ]
+        rows[f"database {database}"] = status
+    return rows
+
+
+def _row_of(resource: str, rows: dict[str, str]) -> str:
+    """The row label of a resource the plan names ("instance i-0abc" is row "instance i-0abc (qa-worker-1)")."""
+    return next((row for row in rows if row == resource or row.startswith(resource + " (")), resource)
+
+
+def wait_until_settled(aws: EmbeddedAws, env: seed.SeededEnvironment) -> dict[str, str]:
+    """Instances and databases take a while to stop and start, as on AWS."""
+    for _ in range(200):
+        rows = environment_rows(aws, env)
+        if not any(state in ("pending", "stopping", "starting") for state in rows.values()):
+            return rows
+        time.sleep(0.05)
+    return rows
+
+
+def environment_power(aws: EmbeddedAws, net: seed.Network) -> int:
+    """A QA environment on a Berlin schedule: the Friday-night stop and the Monday-morning start-up, fired
+    by its EventBridge Scheduler schedules, with the weekend skipped."""
+    say()
+    say(
+        "[6/6] Environment power: qa stops on Friday night and starts on Monday morning   (expected: SUCCEEDED)"
+    )
+    env = seed.environment(aws, net, "qa")
+    schedule = {
+        "timezone": "Europe/Berlin",
+        "stop_at": "20:00",
+        "start_at": "07:00",
+        "holidays": {"country": "DE", "subdivision": "BY"},
+    }
+    configured = aws.api.put("/environments/qa", json=schedule, principal=PRINCIPAL)
+    if configured.status_code != 200:
+        raise SystemExit(f"PUT /environments/qa answered {configured.status_code}: {configured.text}")
+    say(
+        "  PUT /environments/qa -> 200: stop 20:00, start 07:00 Europe/Berlin, MON-FRI, public holidays of DE-BY"
+    )
+    for warning in configured.json()["warnings"][:2]:
+        say(f"  warning    {warning}")
+    before = wait_until_settled(aws, env)
+    sent = len(aws.notifications)
+    unexpected = 0
+
+    fired = aws.emulation.scheduler.fire("qa-stop", datetime.fromisoformat("2026-11-27T20:00:00+01:00"))
+    say(f"  Fri 2026-11-27 20:00 CET  schedule qa-stop fires -> run {fired['run_id']}")
+    stop = aws.wait_for_run(fired["run_id"], timeout=120)
+    saved = {
+        _row_of(c["resource"], before): c["after"]
+        for c in aws.api.get("/environments/qa/plan").json()["start"]["changes"]
+    }
+    night = wait_until_settled(aws, env)
+    for day, label in (("2026-11-28", "Sat"), ("2026-11-29", "Sun")):
+        skipped = aws.emulation.scheduler.fire("qa-start", datetime.fromisoformat(f"{day}T07:00:00+01:00"))
+        say(
+            f"  {label} {day} 07:00 CET  schedule qa-start fires -> {skipped['status']}: {skipped['summary']}"
+        )
+    fired = aws.emulation.scheduler.fire("qa-start", datetime.fromisoformat("2026-11-30T07:00:00+01:00"))
+    say(f"  Mon 2026-11-30 07:00 CET  schedule qa-start fires -> run {fired['run_id']}")
+    start = aws.wait_for_run(fired["run_id"], timeout=120)
+    morning = wait_until_settled(aws, env)
+
+    say(f"  {'resource':<46} {'before':<27} {'saved':<27} {'Friday night':<27} Monday morning")
+    for resource, state in before.items():
+        say(
+            f"  {resource:<46} {state:<27} {saved.get(resource, '-'):<27} {night[resource]:<27} {morning[resource]}"
+        )
+    say(f"  stop       {stop['status']}: {(stop['output'] or {}).get('summary')}")
+    say(f"  start      {start['status']}: {(start['output'] or {}).get('summary')}")
+    restored = "exactly as before" if morning == before else "DIFFERENT from before"
+    say(f"  Monday morning the environment is {restored}; the bastion, stopped by hand, stayed stopped.")
+    show_notifications(aws.notifications[sent:])
+    for run in (stop, start):
+        if run["status"] != "SUCCEEDED":
+            unexpected += 1
+    if morning != before:
+        unexpected += 1
+    return unexpected
 
 
 def main() -> int:
@@ -251,7 +362,7 @@ def main() -> int:
         unexpected = 0
         for number, scenario in enumerate(scenarios, 1):
             say()
-            say(f"[{number}/{len(scenarios)}] {scenario.title}   (expected: {scenario.expect})")
+            say(f"[{number}/{len(scenarios) + 1}] {scenario.title}   (expected: {scenario.expect})")
             before = describe_group(aws, scenario.group)
             sent = len(aws.notifications)
             run, seconds = scenario.run(aws)
@@ -260,6 +371,7 @@ def main() -> int:
             if run["status"] != scenario.expect:
                 unexpected += 1
                 say(f"  !! expected {scenario.expect}, got {run['status']}")
+        unexpected += environment_power(aws, net)
     say()
     total = time.monotonic() - began
     if unexpected:

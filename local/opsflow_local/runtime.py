@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 import zipfile
 from contextlib import ExitStack
@@ -26,7 +27,11 @@ from opsflow_local.api import ApiClient
 from opsflow_local.emulation import stepfunctions as sfn_emulation
 from opsflow_local.emulation.autoscaling import AutoScalingEmulation
 from opsflow_local.emulation.ec2 import Ec2Emulation
+from opsflow_local.emulation.ecs import EcsEmulation
+from opsflow_local.emulation.elbv2 import Elbv2Emulation
 from opsflow_local.emulation.events import EventDelivery
+from opsflow_local.emulation.rds import RdsEmulation
+from opsflow_local.emulation.scheduler import SchedulerEmulation
 from opsflow_local.lambdas import DeployedFunction, LambdaRouter
 from opsflow_local.sink import Notification, NotificationSink
 from opsflow_local.template import ACCOUNT_ID, Template
@@ -42,6 +47,10 @@ class Emulations:
     def __init__(self, time_scale: float) -> None:
         self.ec2 = Ec2Emulation(time_scale=time_scale)
         self.autoscaling = AutoScalingEmulation(time_scale=time_scale)
+        self.ecs = EcsEmulation(time_scale=time_scale)
+        self.elbv2 = Elbv2Emulation(time_scale=time_scale)
+        self.rds = RdsEmulation(time_scale=time_scale)
+        self.scheduler: SchedulerEmulation  # set by EmbeddedAws, which owns the clients and functions
 
 
 class EmbeddedAws:
@@ -85,9 +94,13 @@ class EmbeddedAws:
         self.emulation = Emulations(time_scale)
         self._function_log_level = function_log_level
         self._stack = ExitStack()
+        self._session = boto3.session.Session(region_name=region)
+        self._clients: dict[str, Any] = {}
+        self._clients_mutex = threading.Lock()
         self.lambdas = LambdaRouter(base_environment={})
         self.events = EventDelivery(lambda arn, event: self.lambdas.invoke(arn.rsplit(":", 1)[-1], event))
         self.api = ApiClient.from_template(self.template, self.lambdas)
+        self.emulation.scheduler = SchedulerEmulation(self.client, self.lambdas.invoke)
 
     # Lifecycle ----------------------------------------------------------------------------------
 
@@ -128,6 +141,9 @@ class EmbeddedAws:
         sfn_emulation.install(self._stack, self.time_scale)
         self.emulation.ec2.install(self._stack)
         self.emulation.autoscaling.install(self._stack)
+        self.emulation.ecs.install(self._stack)
+        self.emulation.elbv2.install(self._stack)
+        self.emulation.rds.install(self._stack)
         self.lambdas.install()
         self._stack.callback(self.lambdas.uninstall)
         self.events.install(self._stack)
@@ -170,6 +186,8 @@ class EmbeddedAws:
         template = self.template
         for logical_id, resource in template.resources("AWS::DynamoDB::Table").items():
             self._create_table(template.physical_name(logical_id), template.resolve(resource["Properties"]))
+        for logical_id in template.resources("AWS::Scheduler::ScheduleGroup"):
+            self.client("scheduler").create_schedule_group(Name=template.physical_name(logical_id))
         for logical_id in template.resources("AWS::SQS::Queue"):
             self.client("sqs").create_queue(QueueName=template.physical_name(logical_id))
         role_arn = self.client("iam").create_role(
@@ -193,6 +211,12 @@ class EmbeddedAws:
             self._create_state_machine(logical_id, resource["Properties"], role_arn)
         for logical_id in template.resources("AWS::Serverless::Function"):
             self._create_rules(logical_id)
+        for logical_id, resource in template.resources("AWS::Scheduler::Schedule").items():
+            properties = template.resolve(resource["Properties"])
+            self.client("scheduler").create_schedule(
+                Name=template.physical_name(logical_id),
+                **{key: properties[key] for key in ("ScheduleExpression", "FlexibleTimeWindow", "Target")},
+            )
         if self._local_channels:
             secrets = self.client("secretsmanager")
             for platform in ("slack", "teams"):
@@ -273,8 +297,12 @@ class EmbeddedAws:
     # Public interface ---------------------------------------------------------------------------
 
     def client(self, service: str) -> Any:
-        """A boto3 client bound to the embedded account and region."""
-        return boto3.session.Session(region_name=self.region).client(service)  # type: ignore[call-overload]
+        """A boto3 client bound to the embedded account and region (one per service: creating a client
+        loads its service model, which takes a tenth of a second)."""
+        with self._clients_mutex:
+            if service not in self._clients:
+                self._clients[service] = self._session.client(service)  # type: ignore[call-overload]
+            return self._clients[service]
 
     def resource_name(self, logical_id: str) -> str:
         """The physical name of a template resource (a table, a function, a state machine)."""

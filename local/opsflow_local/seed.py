@@ -134,3 +134,246 @@ def alarm(aws: EmbeddedAws, name: str) -> str:
         ComparisonOperator="GreaterThanThreshold",
     )
     return name
+
+
+ENVIRONMENT_TAG = "opsflow:environment"
+
+
+@dataclass(frozen=True)
+class SeededEnvironment:
+    """An environment's resources, and neighbours that Opsflow must never touch."""
+
+    name: str
+    instances: list[str]  # standalone, opted in, running
+    stopped_instance: str  # opted in, stopped by hand before any shutdown
+    groups: list[str]
+    cluster_arn: str
+    services: list[str]
+    databases: list[str]  # "instance:<id>" / "cluster:<id>", all available
+    outsiders: dict[str, str]  # what -> id: another environment's, or not opted in
+
+
+def _env_tags(environment: str, opted_in: bool = True) -> list[dict[str, str]]:
+    return [{"Key": ENVIRONMENT_TAG, "Value": environment}] + ([OPT_IN] if opted_in else [])
+
+
+def _tagged_instance(aws: EmbeddedAws, net: Network, name: str, tags: list[dict[str, str]]) -> str:
+    return str(
+        aws.client("ec2").run_instances(
+            ImageId=net.base_image_id,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.small",
+            SubnetId=net.subnet_id,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}, *tags]}],
+        )["Instances"][0]["InstanceId"]
+    )
+
+
+def _environment_group(
+    aws: EmbeddedAws, net: Network, name: str, tags: list[dict[str, str]], sizes: tuple[int, int, int]
+) -> str:
+    ec2 = aws.client("ec2")
+    template_id = ec2.create_launch_template(
+        LaunchTemplateName=f"{name}-lt",
+        LaunchTemplateData={"ImageId": net.base_image_id, "InstanceType": "t3.small"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    minimum, desired, maximum = sizes
+    aws.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateId": template_id, "Version": "1"},
+        MinSize=minimum,
+        MaxSize=maximum,
+        DesiredCapacity=desired,
+        VPCZoneIdentifier=net.subnet_id,
+        Tags=[{**tag, "PropagateAtLaunch": True} for tag in tags],
+    )
+    return name
+
+
+def _service(aws: EmbeddedAws, cluster: str, name: str, tags: list[dict[str, str]], desired: int) -> str:
+    ecs = aws.client("ecs")
+    task_definition = ecs.register_task_definition(
+        family=name,
+        containerDefinitions=[{"name": "app", "image": "public.ecr.aws/nginx/nginx:1.27", "memory": 512}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=cluster,
+        serviceName=name,
+        taskDefinition=task_definition,
+        desiredCount=desired,
+        tags=[{"key": t["Key"], "value": t["Value"]} for t in tags],
+    )
+    return name
+
+
+def _database(aws: EmbeddedAws, identifier: str, tags: list[dict[str, str]], **extra: Any) -> str:
+    aws.client("rds").create_db_instance(
+        DBInstanceIdentifier=identifier,
+        DBInstanceClass=extra.pop("DBInstanceClass", "db.t4g.medium"),
+        Engine=extra.pop("Engine", "postgres"),
+        AllocatedStorage=20,
+        MasterUsername="app",
+        MasterUserPassword="not-a-secret-0",
+        Tags=tags,
+        **extra,
+    )
+    return f"instance:{identifier}"
+
+
+def _aurora(aws: EmbeddedAws, identifier: str, tags: list[dict[str, str]], members: int = 2) -> str:
+    rds = aws.client("rds")
+    rds.create_db_cluster(
+        DBClusterIdentifier=identifier,
+        Engine="aurora-postgresql",
+        MasterUsername="app",
+        MasterUserPassword="not-a-secret-0",
+        Tags=tags,
+    )
+    for index in range(members):
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"{identifier}-{index + 1}",
+            DBClusterIdentifier=identifier,
+            Engine="aurora-postgresql",
+            DBInstanceClass="db.r6g.large",
+            Tags=tags,
+        )
+    return f"cluster:{identifier}"
+
+
+def environment(
+    aws: EmbeddedAws,
+    net: Network,
+    name: str,
+    *,
+    instances: int = 3,
+    refusing_database: bool = False,
+) -> SeededEnvironment:
+    """A small non-production environment: standalone instances (one stopped by hand), two groups, an ECS
+    cluster with two services, a PostgreSQL instance and an Aurora cluster; plus neighbours of another
+    environment and resources of this one that are not opted in. With `refusing_database`, a SQL Server
+    Multi-AZ instance that AWS refuses to stop."""
+    tags = _env_tags(name)
+    running = [_tagged_instance(aws, net, f"{name}-worker-{n}", tags) for n in range(1, instances + 1)]
+    stopped = _tagged_instance(aws, net, f"{name}-bastion", tags)
+    aws.client("ec2").stop_instances(InstanceIds=[stopped])
+    groups = [
+        _environment_group(aws, net, f"{name}-web", tags, (2, 2, 4)),
+        _environment_group(aws, net, f"{name}-jobs", tags, (1, 3, 6)),
+    ]
+    cluster_arn = aws.client("ecs").create_cluster(clusterName=f"{name}-apps")["cluster"]["clusterArn"]
+    services = [
+        _service(aws, cluster_arn, f"{name}-api", tags, 2),
+        _service(aws, cluster_arn, f"{name}-ui", tags, 1),
+    ]
+    databases = [_database(aws, f"{name}-orders", tags), _aurora(aws, f"{name}-reports", tags)]
+    if refusing_database:
+        databases.append(
+            _database(
+                aws,
+                f"{name}-ledger",
+                tags,
+                Engine="sqlserver-se",
+                DBInstanceClass="db.m6i.xlarge",
+                MultiAZ=True,
+                LicenseModel="license-included",
+            )
+        )
+    other = "other" if name != "other" else "another"
+    outsiders = {
+        "instance of another environment": _tagged_instance(aws, net, f"{other}-worker", _env_tags(other)),
+        "instance not opted in": _tagged_instance(
+            aws, net, f"{name}-manual", _env_tags(name, opted_in=False)
+        ),
+        "group of another environment": _environment_group(
+            aws, net, f"{other}-web", _env_tags(other), (1, 1, 2)
+        ),
+        "service not opted in": _service(
+            aws, cluster_arn, f"{name}-admin", _env_tags(name, opted_in=False), 1
+        ),
+        "database of another environment": _database(aws, f"{other}-orders", _env_tags(other)),
+    }
+    return SeededEnvironment(
+        name=name,
+        instances=running,
+        stopped_instance=stopped,
+        groups=groups,
+        cluster_arn=cluster_arn,
+        services=services,
+        databases=databases,
+        outsiders=outsiders,
+    )
+
+
+@dataclass(frozen=True)
+class LargeEnvironment:
+    """An environment of benchmark size: every resource opted in and running."""
+
+    name: str
+    instances: list[str]  # standalone
+    groups: list[str]  # one instance each
+    services: list[tuple[str, str]]  # (cluster ARN, service name)
+    databases: list[str]  # "instance:<id>" / "cluster:<id>"
+    clusters: list[str]  # ECS cluster ARNs
+    aurora_members: int
+
+
+def large_environment(
+    aws: EmbeddedAws,
+    net: Network,
+    name: str,
+    *,
+    instances: int,
+    groups: int,
+    services: int,
+    databases: int,
+    clusters: int = 4,
+    launch_batch: int = 1000,
+) -> LargeEnvironment:
+    """An environment of thousands of resources, seeded in as few calls as moto allows: instances launched
+    `launch_batch` per RunInstances call in a /18 subnet of their own (the network's /24 holds 250),
+    groups of one instance each (moto launches every instance a group desires), services spread over
+    `clusters` ECS clusters, and one database in five an Aurora cluster of one or two members, the rest
+    PostgreSQL instances. One per network: the subnet's range is fixed."""
+    tags = _env_tags(name)
+    subnet_id = aws.client("ec2").create_subnet(
+        VpcId=net.vpc_id, CidrBlock="10.40.64.0/18", AvailabilityZone=f"{aws.region}a"
+    )["Subnet"]["SubnetId"]
+    large_net = Network(net.vpc_id, subnet_id, net.security_group_id, net.base_image_id)
+    instance_ids: list[str] = []
+    while len(instance_ids) < instances:
+        count = min(launch_batch, instances - len(instance_ids))
+        launched = aws.client("ec2").run_instances(
+            ImageId=net.base_image_id,
+            MinCount=count,
+            MaxCount=count,
+            InstanceType="t3.small",
+            SubnetId=subnet_id,
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": f"{name}-worker"}, *tags]}
+            ],
+        )["Instances"]
+        instance_ids.extend(i["InstanceId"] for i in launched)
+    group_names = [
+        _environment_group(aws, large_net, f"{name}-group-{n:03d}", tags, (1, 1, 2)) for n in range(groups)
+    ]
+    ecs = aws.client("ecs")
+    cluster_arns = [
+        ecs.create_cluster(clusterName=f"{name}-apps-{c}")["cluster"]["clusterArn"]
+        for c in range(max(1, min(clusters, services)))
+    ]
+    service_refs = [(cluster_arns[n % len(cluster_arns)], f"{name}-svc-{n:03d}") for n in range(services)]
+    for n, (cluster_arn, service) in enumerate(service_refs):
+        _service(aws, cluster_arn, service, tags, 1 + n % 2)
+    aurora = databases // 5
+    database_keys = [_database(aws, f"{name}-db-{n:03d}", tags) for n in range(databases - aurora)]
+    database_keys += [_aurora(aws, f"{name}-aurora-{n:02d}", tags, members=1 + n % 2) for n in range(aurora)]
+    return LargeEnvironment(
+        name=name,
+        instances=instance_ids,
+        groups=group_names,
+        services=service_refs,
+        databases=database_keys,
+        clusters=cluster_arns,
+        aurora_members=sum(1 + n % 2 for n in range(aurora)),
+    )

@@ -74,6 +74,8 @@ class Template:
             "AWS::Serverless::LayerVersion": f"{prefix.format('lambda')}:layer:{name}:1",
             "AWS::SNS::Topic": f"{prefix.format('sns')}:{name}",
             "AWS::SQS::Queue": f"{prefix.format('sqs')}:{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
+            "AWS::Scheduler::ScheduleGroup": f"{prefix.format('scheduler')}:schedule-group/{name}",
         }
         if kind not in arns:
             raise TemplateError(f"no ARN known for {logical_id} ({kind})")
@@ -94,7 +96,13 @@ class Template:
         kind = self.body["Resources"].get(name, {}).get("Type")
         if kind in ("AWS::Serverless::StateMachine", "AWS::SNS::Topic", "AWS::Serverless::LayerVersion"):
             return self.arn(name)
-        if kind in ("AWS::DynamoDB::Table", "AWS::Serverless::Function", "AWS::Serverless::Api"):
+        if kind in (
+            "AWS::DynamoDB::Table",
+            "AWS::Serverless::Function",
+            "AWS::Serverless::Api",
+            "AWS::IAM::Role",
+            "AWS::Scheduler::ScheduleGroup",
+        ):
             return self.physical_name(name)
         if kind == "AWS::SQS::Queue":
             return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{self.physical_name(name)}"

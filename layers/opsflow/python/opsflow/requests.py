@@ -140,9 +140,34 @@ class AsgRefreshRequest(RefreshOptions):
         return RefreshOptions.model_validate(self.model_dump(include=set(RefreshOptions.model_fields)))
 
 
-AnyRunRequest = AmiBakeRequest | AsgRefreshRequest
+# An environment's name is a tag value and part of its EventBridge Scheduler schedules' names
+# ([0-9A-Za-z-_.], 64 characters in all), hence the narrower alphabet.
+ENVIRONMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$"
+
+
+class EnvPowerRequest(_Request):
+    """Stop an environment for the night (saving what ran) or start it again (restoring exactly that)."""
+
+    workflow: Literal["env_power"]
+    environment: Annotated[
+        str,
+        Field(
+            pattern=ENVIRONMENT_NAME,
+            description="The value of the environment tag (opsflow:environment) its resources carry.",
+        ),
+    ]
+    action: Literal["stop", "start", "restop_databases"] = Field(
+        description="stop: save what runs, then stop it; start: restore what the last stop saved; "
+        "restop_databases: stop again the saved databases AWS started after seven days stopped."
+    )
+
+    def target(self) -> str:
+        return f"env:{self.environment}"
+
+
+AnyRunRequest = AmiBakeRequest | AsgRefreshRequest | EnvPowerRequest
 RunRequest = Annotated[AnyRunRequest, Field(discriminator="workflow")]
-WORKFLOW_NAMES = ("ami_bake", "asg_refresh")
+WORKFLOW_NAMES = ("ami_bake", "asg_refresh", "env_power")
 
 _run_request_adapter: TypeAdapter[AnyRunRequest] = TypeAdapter(RunRequest)
 

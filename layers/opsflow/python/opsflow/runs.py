@@ -14,7 +14,7 @@ from opsflow.aws.stepfunctions import Execution
 from opsflow.errors import Busy, IdempotencyConflict
 from opsflow.requests import AnyRunRequest
 from opsflow.store.locks import LockStore
-from opsflow.store.runs import DRY_RUN, FAILED, RUNNING, Requester, Run, RunExists, RunStore, now_iso
+from opsflow.store.runs import DRY_RUN, FAILED, RUNNING, SKIPPED, Requester, Run, RunExists, RunStore, now_iso
 
 # Requests without an idempotency key that are identical within this window are the same run:
 # a double-clicked button or a retried webhook does not bake twice.
@@ -128,6 +128,29 @@ class RunStarter:
         self.runs.set_execution(run_id, execution_arn)
         return StartedRun(run=replace(run, execution_arn=execution_arn), created=True)
 
+    def skip(
+        self, request: AnyRunRequest, requester: Requester, reason: str, idempotency_key: str | None = None
+    ) -> StartedRun:
+        """Record that a trigger decided not to start this run, and why: the audit trail shows every
+        scheduled stop, including the ones a holiday or a keep-alive skipped."""
+        request_json = request.model_dump(mode="json")
+        request_hash = _hash(request_json)
+        stamp = now_iso()
+        run = Run(
+            run_id=self.run_id_for(request, requester, request_hash, idempotency_key),
+            workflow=request.workflow,
+            target=request.target(),
+            status=SKIPPED,
+            requester=requester,
+            request=request_json,
+            request_hash=request_hash,
+            created_at=stamp,
+            updated_at=stamp,
+            finished_at=stamp,
+            result={"summary": reason},
+        )
+        return self._create(run, request_hash)
+
     def _find_execution(self, workflow: str, run_id: str) -> str | None:
         try:
             return self.executions.find_execution(self.state_machine_arns[workflow], run_id)
@@ -179,7 +202,7 @@ def _busy(target: str, holder: str) -> Busy:
 
 def _describe_target(target: str) -> str:
     kind, _, name = target.partition(":")
-    return {"asg": "Auto Scaling group"}.get(kind, kind) + f" {name}"
+    return {"asg": "Auto Scaling group", "env": "environment"}.get(kind, kind) + f" {name}"
 
 
 def run_view(run: Run, execution: Execution | None = None) -> dict[str, Any]:
@@ -189,7 +212,9 @@ def run_view(run: Run, execution: Execution | None = None) -> dict[str, Any]:
     if execution is not None and run.status == RUNNING and execution.status != RUNNING:
         view["status"] = execution.status
         view["error"] = view["error"] or {"error": execution.error, "message": execution.cause}
-    view["output"] = view["result"] if view["status"] in (RUNNING, DRY_RUN, "SUCCEEDED") else view["error"]
+    view["output"] = (
+        view["result"] if view["status"] in (RUNNING, DRY_RUN, SKIPPED, "SUCCEEDED") else view["error"]
+    )
     return view
 
 

@@ -37,3 +37,8 @@ class OptIn:
 
     def describe(self) -> str:
         return f"{self.key}={self.value}"
+
+
+def environment_tag_key() -> str:
+    """The tag whose value names a resource's environment (environment power)."""
+    return os.environ.get("ENVIRONMENT_TAG_KEY", "opsflow:environment")

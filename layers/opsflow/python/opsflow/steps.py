@@ -134,18 +134,27 @@ class StepsConfig:
         )
 
 
+Finish = Callable[[dict[str, Any], RunStore, LockStore], dict[str, Any]]
+
+
 def build_runner(
     config: StepsConfig,
     steps: dict[str, Step],
     result_of: Callable[[dict[str, Any]], dict[str, Any]],
     error_of: Callable[[dict[str, Any]], dict[str, Any]],
+    finish: Finish | None = None,
 ) -> StepRunner:
-    """A workflow's steps, plus the finish steps every state machine ends with."""
+    """A workflow's steps, plus the finish steps every state machine ends with. `finish` replaces the
+    default finish step, for a workflow whose last step decides between success and failure."""
     runs = DynamoRunStore(clients.client("dynamodb"), config.runs_table)
     locks = DynamoLockStore(clients.client("dynamodb"), config.locks_table)
     steps = {
         **steps,
-        "finish": lambda state: finish_succeeded(state, result_of(state), runs, locks),
+        "finish": (
+            (lambda state: finish(state, runs, locks))
+            if finish is not None
+            else (lambda state: finish_succeeded(state, result_of(state), runs, locks))
+        ),
         "finish_failed": lambda state: finish_failed(state, error_of(state), runs, locks),
     }
     return StepRunner(steps=steps, runs=runs, locks=locks, lock_ttl_seconds=config.lock_ttl_seconds)

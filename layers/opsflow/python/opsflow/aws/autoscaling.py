@@ -130,6 +130,25 @@ class AutoScaling:
                 groups.extend(_group(raw) for raw in page["AutoScalingGroups"])
         return groups
 
+    def find_groups(self, tags: dict[str, str]) -> list[Group]:
+        """Groups carrying every one of these tags, in pages of 100."""
+        filters: list[Any] = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+        groups: list[Group] = []
+        with aws_call("DescribeAutoScalingGroups"):
+            pages = self._asg.get_paginator("describe_auto_scaling_groups").paginate(
+                Filters=filters, PaginationConfig={"PageSize": 100}
+            )
+            for page in pages:
+                groups.extend(_group(raw) for raw in page["AutoScalingGroups"])
+        # Filters match tag values as given; compare again so a differently-cased value never slips in.
+        return [g for g in groups if all(g.tags.get(k) == v for k, v in tags.items())]
+
+    def set_capacity(self, name: str, *, min_size: int, desired: int, max_size: int) -> None:
+        with aws_call("UpdateAutoScalingGroup", not_found=f"Auto Scaling group {name} does not exist"):
+            self._asg.update_auto_scaling_group(
+                AutoScalingGroupName=name, MinSize=min_size, DesiredCapacity=desired, MaxSize=max_size
+            )
+
     def launch_configuration(self, name: str) -> dict[str, Any]:
         with aws_call("DescribeLaunchConfigurations"):
             found = self._asg.describe_launch_configurations(LaunchConfigurationNames=[name])[

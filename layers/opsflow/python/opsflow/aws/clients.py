@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ecs import ECSClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -35,6 +38,12 @@ def client(service: Literal["dynamodb"], region: str | None = None) -> DynamoDBC
 def client(service: Literal["cloudwatch"], region: str | None = None) -> CloudWatchClient: ...
 @overload
 def client(service: Literal["events"], region: str | None = None) -> EventBridgeClient: ...
+@overload
+def client(service: Literal["ecs"], region: str | None = None) -> ECSClient: ...
+@overload
+def client(service: Literal["rds"], region: str | None = None) -> RDSClient: ...
+@overload
+def client(service: Literal["scheduler"], region: str | None = None) -> EventBridgeSchedulerClient: ...
 @overload
 def client(service: Literal["sqs"], region: str | None = None) -> SQSClient: ...
 @overload

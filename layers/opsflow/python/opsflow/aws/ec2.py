@@ -57,6 +57,16 @@ class LaunchTemplateVersion:
         return str(value) if value else None
 
 
+def _instance(raw: Any) -> Instance:
+    return Instance(
+        instance_id=raw["InstanceId"],
+        state=raw.get("State", {}).get("Name", "unknown"),
+        tags=tags_of(raw),
+        root_device_name=raw.get("RootDeviceName"),
+        devices=[m["DeviceName"] for m in raw.get("BlockDeviceMappings", [])],
+    )
+
+
 def _image(raw: Any) -> Image:
     reason = raw.get("StateReason") or {}
     return Image(
@@ -82,14 +92,31 @@ class Ec2:
         instances = [i for r in reservations for i in r.get("Instances", [])]
         if not instances:
             raise NotFound(f"instance {instance_id} does not exist")
-        raw = instances[0]
-        return Instance(
-            instance_id=raw["InstanceId"],
-            state=raw.get("State", {}).get("Name", "unknown"),
-            tags=tags_of(raw),
-            root_device_name=raw.get("RootDeviceName"),
-            devices=[m["DeviceName"] for m in raw.get("BlockDeviceMappings", [])],
+        return _instance(instances[0])
+
+    def find_instances(self, tags: dict[str, str]) -> list[Instance]:
+        """Instances carrying every one of these tags that are not terminated, in pages of 1,000."""
+        filters: list[Any] = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+        filters.append(
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
         )
+        found: list[Instance] = []
+        with aws_call("DescribeInstances"):
+            pages = self._ec2.get_paginator("describe_instances").paginate(
+                Filters=filters, PaginationConfig={"PageSize": 1000}
+            )
+            for page in pages:
+                for reservation in page["Reservations"]:
+                    found.extend(_instance(raw) for raw in reservation.get("Instances", []))
+        return found
+
+    def stop_instances(self, instance_ids: list[str]) -> None:
+        with aws_call("StopInstances"):
+            self._ec2.stop_instances(InstanceIds=instance_ids)
+
+    def start_instances(self, instance_ids: list[str]) -> None:
+        with aws_call("StartInstances"):
+            self._ec2.start_instances(InstanceIds=instance_ids)
 
     # Images and snapshots ------------------------------------------------------------------------
 

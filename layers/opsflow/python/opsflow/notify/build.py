@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from opsflow.notify.message import Link, Message, Severity, Status
 
-WORKFLOW_NAMES = {"ami_bake": "AMI bake", "asg_refresh": "ASG refresh"}
+WORKFLOW_NAMES = {"ami_bake": "AMI bake", "asg_refresh": "ASG refresh", "env_power": "Environment power"}
 
 
 def console(region: str, path: str) -> str:
@@ -49,6 +49,9 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
         or _workflow_of_state_machine(detail.get("stateMachineArn", ""))
     )
     name = WORKFLOW_NAMES.get(workflow, workflow)
+    request = (run or {}).get("request") or execution_input.get("request") or {}
+    if workflow == "env_power" and request.get("action"):
+        name = f"Environment {request['action']}"
     target = (run or {}).get("target") or execution_input.get("target") or ""
     target_name = target.partition(":")[2] or target or f"run {detail.get('name', '?')}"
     region = event.get("region", "us-east-1")
@@ -101,8 +104,10 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     )
     if step:
         facts.insert(0, ("Failed step", str(step)))
+    for failure in (error.get("failed") or [])[:5]:
+        facts.append(("Failed", f"{failure['resource']}: {failure['error']}"))
     rollback = error.get("rollback") or {}
-    next_step = None
+    next_step = error.get("next_step")
     if rollback.get("problems"):
         next_step = "Not everything could be undone: " + "; ".join(rollback["problems"])
     elif rollback.get("undone"):
@@ -134,6 +139,8 @@ def _success_summary(workflow: str, output: dict[str, Any], target: str) -> str:
         return f"Image {output['image_id']} baked for {target}{rolled}."
     if workflow == "asg_refresh":
         return f"Every instance of {target} was replaced."
+    if workflow == "env_power" and output.get("summary"):
+        return str(output["summary"])
     return f"{target} done."
 
 

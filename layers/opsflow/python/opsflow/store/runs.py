@@ -19,7 +19,8 @@ RUNNING = "RUNNING"
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 DRY_RUN = "DRY_RUN"
-TERMINAL = frozenset({SUCCEEDED, FAILED, DRY_RUN, "ABORTED", "TIMED_OUT"})
+SKIPPED = "SKIPPED"  # a scheduled run its calendar or state said not to start
+TERMINAL = frozenset({SUCCEEDED, FAILED, DRY_RUN, SKIPPED, "ABORTED", "TIMED_OUT"})
 
 
 def now_iso() -> str:

@@ -1,0 +1,62 @@
+"""EventBridge Scheduler's target: each environment's daily stop and start fire here, and start a run
+through the same guard and audit record as the API, or record why the calendar skipped it."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from opsflow import environments
+from opsflow.runs import RunStarter
+from opsflow.starter import StarterConfig, build_starter
+
+logger = Logger(service="opsflow-schedule")
+tracer = Tracer(service="opsflow-schedule")
+
+
+@cache
+def config() -> StarterConfig:
+    return StarterConfig.from_env()
+
+
+@cache
+def starter() -> RunStarter:
+    return build_starter(config())
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = config()
+    if event.get("check") == "stopped_databases":
+        check = environments.DailyCheck.from_event(event)
+        runs = environments.recheck_databases(
+            check,
+            settings.capacity_store(),
+            settings.power_aws(),
+            start=lambda request, requester, key: starter().start(request, requester, key),
+        )
+        logger.info("daily database check", extra={"runs": [r.run.run_id for r in runs]})
+        return {"runs": [{"run_id": r.run.run_id, "target": r.run.target} for r in runs]}
+    fire = environments.ScheduledFire.from_event(event)
+    started = environments.on_fire(
+        fire,
+        settings.environment_store(),
+        settings.capacity_store(),
+        start=lambda request, requester, key: starter().start(request, requester, key),
+        skip=lambda request, requester, reason, key: starter().skip(request, requester, reason, key),
+    )
+    run = started.run
+    logger.info(
+        "scheduled run",
+        extra={
+            "run_id": run.run_id,
+            "status": run.status,
+            "schedule": fire.schedule_arn,
+            "created": started.created,
+        },
+    )
+    return {"run_id": run.run_id, "status": run.status, "summary": (run.result or {}).get("summary")}

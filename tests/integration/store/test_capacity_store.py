@@ -1,0 +1,145 @@
+"""The saved-capacity store against moto's DynamoDB: one transaction per save, chunked, and never
+overwriting a save that has not been restored."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from opsflow.store.capacity import (
+    CHUNK_BYTES,
+    RESTORED,
+    AlreadySaved,
+    CapacityStore,
+    DynamoCapacityStore,
+    GroupCapacity,
+    InMemoryCapacityStore,
+    NotSaved,
+    SavedCapacity,
+    ServiceCapacity,
+)
+
+pytestmark = pytest.mark.usefixtures("mocked_aws")
+
+
+def dynamo_store() -> DynamoCapacityStore:
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="capacity",
+        AttributeDefinitions=[
+            {"AttributeName": "environment", "AttributeType": "S"},
+            {"AttributeName": "part", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "environment", "KeyType": "HASH"},
+            {"AttributeName": "part", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return DynamoCapacityStore(client, "capacity")
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def store(request: pytest.FixtureRequest) -> CapacityStore:
+    return dynamo_store() if request.param == "dynamodb" else InMemoryCapacityStore()
+
+
+def a_save(run_id: str = "env-power-1", instances: int = 3) -> SavedCapacity:
+    return SavedCapacity(
+        environment="qa",
+        run_id=run_id,
+        services=(ServiceCapacity("arn:aws:ecs:us-east-1:123456789012:cluster/qa", "qa-api", 2),),
+        groups=(GroupCapacity("qa-web", 2, 3, 6),),
+        instances=tuple(f"i-{n:017x}" for n in range(instances)),
+        databases=("instance:qa-orders", "cluster:qa-reports"),
+    )
+
+
+def test_a_save_reads_back_exactly(store: CapacityStore) -> None:
+    store.save(a_save())
+
+    saved = store.unrestored("qa")
+
+    assert saved is not None
+    assert (saved.services, saved.groups, saved.instances, saved.databases) == (
+        a_save().services,
+        a_save().groups,
+        a_save().instances,
+        a_save().databases,
+    )
+
+
+def test_an_unrestored_save_is_never_overwritten(store: CapacityStore) -> None:
+    store.save(a_save("first"))
+
+    with pytest.raises(AlreadySaved) as refused:
+        store.save(a_save("second", instances=1))
+
+    assert refused.value.existing.run_id == "first"
+    saved = store.unrestored("qa")
+    assert saved is not None
+    assert saved.run_id == "first"
+    assert len(saved.instances) == 3
+
+
+def test_once_restored_the_next_shutdown_saves_again(store: CapacityStore) -> None:
+    store.save(a_save("first"))
+    store.mark_restored("qa", "first", "start-1")
+    assert store.unrestored("qa") is None
+    latest = store.latest("qa")
+    assert latest is not None
+    assert latest.status == RESTORED
+    assert latest.restored_by == "start-1"
+
+    store.save(a_save("second", instances=1))
+
+    saved = store.unrestored("qa")
+    assert saved is not None
+    assert saved.run_id == "second"
+    assert len(saved.instances) == 1
+
+
+def test_only_the_save_being_restored_can_be_marked_restored(store: CapacityStore) -> None:
+    store.save(a_save("first"))
+
+    with pytest.raises(NotSaved):
+        store.mark_restored("qa", "someone-else", "start-1")
+    store.mark_restored("qa", "first", "start-1")
+    with pytest.raises(NotSaved):
+        store.mark_restored("qa", "first", "start-2")
+
+
+def test_a_large_environment_is_saved_in_a_few_chunks_in_one_transaction() -> None:
+    dynamo_store()
+    client = boto3.client("dynamodb")
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    store = DynamoCapacityStore(client, "capacity")
+    big = a_save(instances=20_000)  # ~460 KB of JSON: more than one DynamoDB item holds
+
+    store.save(big)
+
+    assert calls == ["TransactWriteItems"]
+    items = client.query(
+        TableName="capacity",
+        KeyConditionExpression="environment = :env",
+        ExpressionAttributeValues={":env": {"S": "qa"}},
+    )["Items"]
+    chunks = [i for i in items if i["part"]["S"].startswith("chunk#")]
+    assert len(chunks) == 2
+    assert all(len(c["body"]["S"]) <= CHUNK_BYTES for c in chunks)
+    saved = store.unrestored("qa")
+    assert saved is not None
+    assert saved.instances == big.instances
+
+
+def test_a_smaller_save_after_a_larger_one_ignores_the_old_chunks() -> None:
+    store = dynamo_store()
+    store.save(a_save("first", instances=20_000))
+    store.mark_restored("qa", "first", "start-1")
+
+    store.save(a_save("second", instances=2))
+
+    saved = store.unrestored("qa")
+    assert saved is not None
+    assert len(saved.instances) == 2
