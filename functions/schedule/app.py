@@ -27,6 +27,11 @@ def starter() -> RunStarter:
     return build_starter(config())
 
 
+def run_status(run_id: str) -> str | None:
+    run = config().run_store().get(run_id)
+    return run.status if run else None
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -48,6 +53,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings.capacity_store(),
         start=lambda request, requester, key: starter().start(request, requester, key),
         skip=lambda request, requester, reason, key: starter().skip(request, requester, reason, key),
+        run_status=run_status,
     )
     run = started.run
     logger.info(

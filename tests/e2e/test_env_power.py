@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -44,8 +46,10 @@ def settled(aws: EmbeddedAws, timeout: float = 30) -> dict[str, Any]:
             for k, v in state.items()
             if v in ("pending", "stopping", "starting", "configuring-enhanced-monitoring")
         ]
-        if not moving or time.monotonic() > deadline:
+        if not moving:
             return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still changing after {timeout} s: {moving}")
         time.sleep(0.2)
 
 
@@ -109,8 +113,8 @@ def test_stop_then_start_restores_exactly_what_ran_and_touches_nothing_else(
     night = settled(aws)
     for instance in env.instances:
         assert night[f"instance {instance}"] == "stopped"
-    assert night["group qa-web"] == (0, 0, 5)
-    assert night["group qa-jobs"] == (0, 0, 6)
+    assert night["group qa-web"] == (0, 0, 0)
+    assert night["group qa-jobs"] == (0, 0, 0)
     assert night["service qa-api"] == night["service qa-ui"] == 0
     assert night["db qa-orders"] == "stopped"
     assert night["cluster qa-reports"] == "stopped"
@@ -182,7 +186,10 @@ def test_one_database_refusing_to_stop_does_not_stop_the_rest_and_start_up_resto
     assert night["db qa-orders"] == "stopped"
     assert night["cluster qa-reports"] == "stopped"
     assert all(night[f"instance {i}"] == "stopped" for i in env.instances)
-    assert night["group qa-web"] == (0, 0, 4)
+    assert night["group qa-web"] == (0, 0, 0)
+    # The daily check leaves alone the database the shutdown could not stop: it was never down.
+    check = fire(aws, aws.resource_name("DatabaseRecheckSchedule"), "2026-12-01T03:30:00+00:00")
+    assert check["runs"] == []
     failure = next(
         n for n in aws.notifications if n.platform == "slack" and "failed" in n.text.splitlines()[0]
     )
@@ -206,7 +213,7 @@ def test_dry_run_lists_each_change_and_touches_nothing(aws: EmbeddedAws, net: se
     assert response.status_code == 200
     plan = response.json()["plan"]
     resources = {change["resource"]: change["after"] for change in plan["changes"]}
-    assert resources["auto scaling group qa-jobs"] == "min 0 / desired 0 / max 6"
+    assert resources["auto scaling group qa-jobs"] == "min 0 / desired 0 / max 0"
     assert resources["ecs service qa-api"] == "desired 0"
     assert resources[f"instance {env.instances[0]}"] == "stopped"
     assert resources["database cluster:qa-reports"] == "stopped"
@@ -301,20 +308,27 @@ def test_a_repeated_delivery_of_one_fire_starts_one_run(aws: EmbeddedAws, net: s
 def test_keep_alive_skips_the_nightly_stops_until_it_expires(aws: EmbeddedAws, net: seed.Network) -> None:
     seed.environment(aws, net, "qa")
     aws.api.put("/environments/qa", json=SCHEDULE, principal=ALICE)
+    # The API refuses a keep-alive in the past, so the days are counted from today.
+    berlin = ZoneInfo("Europe/Berlin")
+    tomorrow = datetime.now(berlin).date() + timedelta(days=1)
+    until = datetime.combine(tomorrow + timedelta(days=1), dt_time(9), berlin)
     kept = aws.api.post(
         "/environments/qa/keep-alive",
-        json={"until": "2026-11-25T09:00:00+01:00", "reason": "release testing"},
+        json={"until": until.isoformat(), "reason": "release testing"},
         principal=ALICE,
     )
     assert kept.status_code == 200, kept.json()
+    assert kept.json()["keep_alive"]["by"] == ALICE
 
-    tuesday = fire(aws, "qa-stop", "2026-11-24T20:00:00+01:00")
-    wednesday = fire(aws, "qa-stop", "2026-11-25T20:00:00+01:00")
+    first = fire(aws, "qa-stop", datetime.combine(tomorrow, dt_time(20), berlin).isoformat())
+    second = fire(
+        aws, "qa-stop", datetime.combine(tomorrow + timedelta(days=1), dt_time(20), berlin).isoformat()
+    )
 
-    assert tuesday["status"] == "SKIPPED"
-    assert "kept alive until 2026-11-25 09:00" in tuesday["summary"]
-    assert wednesday["status"] == "RUNNING"
-    assert aws.wait_for_run(wednesday["run_id"])["status"] == "SUCCEEDED"
+    assert first["status"] == "SKIPPED"
+    assert f"kept alive until {until:%Y-%m-%d} 09:00" in first["summary"]
+    assert second["status"] == "RUNNING"
+    assert aws.wait_for_run(second["run_id"])["status"] == "SUCCEEDED"
 
 
 @pytest.mark.parametrize(
@@ -360,3 +374,27 @@ def test_the_daily_check_stops_again_a_database_aws_started_after_seven_days(
     # The save was left alone: start-up still restores everything.
     assert run(aws, "qa", "start")["status"] == "SUCCEEDED"
     assert settled(aws) == before
+
+
+def test_resources_deleted_while_down_do_not_keep_the_environment_from_stopping_again(
+    aws: EmbeddedAws, net: seed.Network
+) -> None:
+    env = seed.environment(aws, net, "qa")
+    assert run(aws, "qa", "stop")["status"] == "SUCCEEDED"
+    settled(aws)
+    aws.client("ec2").terminate_instances(InstanceIds=[env.instances[0]])
+    aws.client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName="qa-jobs", ForceDelete=True)
+
+    started = run(aws, "qa", "start")
+
+    assert started["status"] == "SUCCEEDED", started["output"]
+    assert set(started["output"]["gone"]) == {f"instance {env.instances[0]}", "auto scaling group qa-jobs"}
+    assert "no longer exist" in started["output"]["summary"]
+    day = settled(aws)
+    assert day[f"instance {env.instances[1]}"] == "running"
+    assert day["group qa-web"] == (2, 2, 4)
+    # The save was marked restored: tonight's stop works, it does not find the environment "already down".
+    again = run(aws, "qa", "stop")
+    assert again["status"] == "SUCCEEDED"
+    assert "already_down" not in again["output"]
+    assert settled(aws)[f"instance {env.instances[1]}"] == "stopped"

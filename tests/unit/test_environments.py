@@ -61,6 +61,7 @@ def test_a_weekday_stop_starts_a_run_keyed_on_the_fire() -> None:
         InMemoryCapacityStore(),
         triggers.start,
         triggers.skip,
+        lambda _: "SUCCEEDED",
     )
 
     assert [key for _, key in triggers.started] == [f"{ARN}@2026-11-24T19:00:00+00:00"]
@@ -73,7 +74,14 @@ def test_a_stop_while_down_or_kept_alive_is_recorded_as_skipped() -> None:
     capacity.save(SavedCapacity(environment="qa", run_id="env-power-1", saved_at="2026-11-23T19:00:00Z"))
     triggers = Triggers()
 
-    on_fire(a_fire("stop", "2026-11-24T19:00:00Z"), environments, capacity, triggers.start, triggers.skip)
+    on_fire(
+        a_fire("stop", "2026-11-24T19:00:00Z"),
+        environments,
+        capacity,
+        triggers.start,
+        triggers.skip,
+        lambda _: "SUCCEEDED",
+    )
     environments.set_keep_alive("qa", KeepAlive(datetime(2026, 11, 26, tzinfo=UTC), "bob", "demo"))
     on_fire(
         a_fire("stop", "2026-11-25T19:00:00Z"),
@@ -81,6 +89,7 @@ def test_a_stop_while_down_or_kept_alive_is_recorded_as_skipped() -> None:
         InMemoryCapacityStore(),
         triggers.start,
         triggers.skip,
+        lambda _: "SUCCEEDED",
     )
 
     assert triggers.started == []
@@ -88,20 +97,40 @@ def test_a_stop_while_down_or_kept_alive_is_recorded_as_skipped() -> None:
     assert "kept alive until" in triggers.skipped[1]
 
 
-def test_a_busy_environment_is_recorded_as_skipped_rather_than_retried() -> None:
+def test_a_busy_environment_raises_so_the_invocation_is_retried() -> None:
     environments = InMemoryEnvironmentStore()
     environments.put_schedule("qa", SCHEDULE, "alice")
     triggers = Triggers(busy=True)
 
+    with pytest.raises(Busy):
+        on_fire(
+            a_fire("start", "2026-11-24T06:00:00Z"),
+            environments,
+            InMemoryCapacityStore(),
+            triggers.start,
+            triggers.skip,
+            lambda _: "SUCCEEDED",
+        )
+    assert triggers.skipped == []
+
+
+def test_a_stop_whose_saving_run_did_not_finish_is_started_again() -> None:
+    environments = InMemoryEnvironmentStore()
+    environments.put_schedule("qa", SCHEDULE, "alice")
+    capacity = InMemoryCapacityStore()
+    capacity.save(SavedCapacity(environment="qa", run_id="env-power-1", saved_at="2026-11-23T19:00:00Z"))
+    triggers = Triggers()
+
     on_fire(
-        a_fire("start", "2026-11-24T06:00:00Z"),
+        a_fire("stop", "2026-11-24T19:00:00Z"),
         environments,
-        InMemoryCapacityStore(),
+        capacity,
         triggers.start,
         triggers.skip,
+        {"env-power-1": "ABORTED"}.get,
     )
 
-    assert triggers.skipped == ["not started: environment qa is busy with run env-power-1"]
+    assert len(triggers.started) == 1
 
 
 def test_a_schedule_without_its_configuration_says_how_to_fix_it() -> None:
@@ -114,4 +143,5 @@ def test_a_schedule_without_its_configuration_says_how_to_fix_it() -> None:
             InMemoryCapacityStore(),
             triggers.start,
             triggers.skip,
+            lambda _: "SUCCEEDED",
         )

@@ -143,3 +143,31 @@ def test_a_smaller_save_after_a_larger_one_ignores_the_old_chunks() -> None:
     saved = store.unrestored("qa")
     assert saved is not None
     assert len(saved.instances) == 2
+
+
+def test_what_a_start_up_could_not_restore_is_kept_and_marking_again_is_harmless(
+    store: CapacityStore,
+) -> None:
+    store.save(a_save("first"))
+
+    store.mark_restored("qa", "first", "start-1", not_restored=("auto scaling group qa-web",))
+    store.mark_restored("qa", "first", "start-1", not_restored=("auto scaling group qa-web",))  # retried step
+
+    latest = store.latest("qa")
+    assert latest is not None
+    assert latest.not_restored == ("auto scaling group qa-web",)
+    assert latest.groups == a_save().groups  # the resources stay readable after the restore
+    with pytest.raises(NotSaved):
+        store.mark_restored("qa", "first", "start-2")
+
+
+def test_the_databases_a_stop_could_not_stop_are_noted_on_its_save(store: CapacityStore) -> None:
+    store.save(a_save("first"))
+
+    store.note_not_stopped("qa", "first", ("instance:qa-orders",))
+    store.note_not_stopped("qa", "someone-else", ("cluster:qa-reports",))
+
+    saved = store.unrestored("qa")
+    assert saved is not None
+    assert saved.not_stopped == ("instance:qa-orders",)
+    assert store.down_environments() == ["qa"]

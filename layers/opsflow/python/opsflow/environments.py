@@ -35,7 +35,7 @@ from opsflow.schedules import (
 from opsflow.store.capacity import CapacityStore
 from opsflow.store.environments import Environment, EnvironmentStore, KeepAlive
 from opsflow.store.runs import Requester
-from opsflow.workflows.env_power import PowerAws, databases_up_again
+from opsflow.workflows.env_power import UNFINISHED_STOP, PowerAws, databases_up_again
 
 # Context attributes EventBridge Scheduler fills in when it invokes the target.
 SCHEDULER_CONTEXT = {
@@ -217,8 +217,10 @@ def on_fire(
     capacity: CapacityStore,
     start: Callable[[EnvPowerRequest, Requester, str], StartedRun],
     skip: Callable[[EnvPowerRequest, Requester, str, str], StartedRun],
+    run_status: Callable[[str], str | None],
 ) -> StartedRun:
-    """Start the run the schedule asks for, or record why not."""
+    """Start the run the schedule asks for, or record why not. A busy environment raises Busy, so
+    Lambda's retries of the asynchronous invocation try again a minute or two later."""
     request = fire.request
     environment = environments.get(request.environment)
     if environment is None or environment.schedule is None:
@@ -233,12 +235,13 @@ def on_fire(
         return skip(request, fire.requester, decision.reason, fire.idempotency_key)
     if request.action == "stop":
         saved = capacity.unrestored(request.environment)
-        if saved is not None:
+        # A stop that saved but did not finish is not "down": this stop finishes its work.
+        if saved is not None and run_status(saved.run_id) not in UNFINISHED_STOP:
             reason = f"already down since {saved.saved_at} (run {saved.run_id}); nothing to stop"
             return skip(request, fire.requester, reason, fire.idempotency_key)
     try:
         return start(request, fire.requester, fire.idempotency_key)
-    except (Busy, Refused, NotOptedIn) as refused:
+    except (Refused, NotOptedIn) as refused:
         # Retrying would not help: record why this fire did nothing, and let the next one try again.
         return skip(request, fire.requester, f"not started: {refused.message}", fire.idempotency_key)
 

@@ -6,15 +6,34 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from opsflow.errors import OpsflowError
+from botocore.exceptions import BotoCoreError
+
+from opsflow.errors import AwsCallFailed, NotFound, OpsflowError
 
 T = TypeVar("T")
+
+# The resource was deleted: there is nothing left to act on.
+GONE_CODES = frozenset(
+    {
+        "InvalidInstanceID.NotFound",
+        "ServiceNotFoundException",
+        "ServiceNotActiveException",
+        "DBInstanceNotFound",
+        "DBInstanceNotFoundFault",
+        "DBClusterNotFoundFault",
+    }
+)
+# AWS is rate-limiting the caller: splitting the batch would only make more calls.
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
 
 
 @dataclass(frozen=True)
 class ResourceFailure:
     resource: str
     error: str
+    gone: bool = False
 
     def as_dict(self) -> dict[str, str]:
         return {"resource": self.resource, "error": self.error}
@@ -23,6 +42,13 @@ class ResourceFailure:
 def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+def _failure(resource: str, error: Exception) -> ResourceFailure:
+    if isinstance(error, OpsflowError):
+        gone = isinstance(error, NotFound) or getattr(error, "aws_code", None) in GONE_CODES
+        return ResourceFailure(resource, error.message, gone)
+    return ResourceFailure(resource, f"{type(error).__name__}: {error}")
 
 
 def act_in_batches(
@@ -40,9 +66,10 @@ def act_in_batches(
 def _bisect(batch: list[str], act: Callable[[list[str]], None]) -> list[ResourceFailure]:
     try:
         act(batch)
-    except OpsflowError as error:
-        if len(batch) == 1:
-            return [ResourceFailure(batch[0], error.message)]
+    except (OpsflowError, BotoCoreError) as error:
+        throttled = isinstance(error, AwsCallFailed) and error.aws_code in THROTTLING_CODES
+        if len(batch) == 1 or throttled or isinstance(error, BotoCoreError):
+            return [_failure(resource, error) for resource in batch]
         middle = len(batch) // 2
         return _bisect(batch[:middle], act) + _bisect(batch[middle:], act)
     return []
@@ -56,6 +83,6 @@ def act_on_each(
     for item in items:
         try:
             act(item)
-        except OpsflowError as error:
-            failures.append(ResourceFailure(name(item), error.message))
+        except (OpsflowError, BotoCoreError) as error:
+            failures.append(_failure(name(item), error))
     return failures

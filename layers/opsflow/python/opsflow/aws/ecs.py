@@ -24,6 +24,7 @@ class Service:
     desired_count: int
     running_count: int
     tags: dict[str, str]
+    scheduling_strategy: str = "REPLICA"
 
 
 def _service(raw: Any) -> Service:
@@ -35,6 +36,7 @@ def _service(raw: Any) -> Service:
         desired_count=int(raw.get("desiredCount", 0)),
         running_count=int(raw.get("runningCount", 0)),
         tags={t["key"]: t["value"] for t in raw.get("tags", []) or []},
+        scheduling_strategy=raw.get("schedulingStrategy", "REPLICA"),
     )
 
 
@@ -43,8 +45,9 @@ class Ecs:
         self._ecs = client
 
     def find_services(self, tags: dict[str, str]) -> list[Service]:
-        """Active services carrying every one of these tags, in every cluster of the region.
-        ECS cannot filter services by tag, so this lists them and reads their tags ten at a time."""
+        """Active REPLICA services carrying every one of these tags, in every cluster of the region.
+        ECS cannot filter services by tag, so this lists them and reads their tags ten at a time.
+        DAEMON services have no desired count (UpdateService refuses one): they follow their instances."""
         found: list[Service] = []
         with aws_call("ListClusters"):
             clusters = [
@@ -65,7 +68,13 @@ class Ecs:
                 with aws_call("DescribeServices"):
                     described = self._ecs.describe_services(cluster=cluster, services=batch, include=["TAGS"])
                 found.extend(_service(raw) for raw in described["services"])
-        return [s for s in found if s.status == "ACTIVE" and all(s.tags.get(k) == v for k, v in tags.items())]
+        return [
+            s
+            for s in found
+            if s.status == "ACTIVE"
+            and s.scheduling_strategy == "REPLICA"
+            and all(s.tags.get(k) == v for k, v in tags.items())
+        ]
 
     def set_desired_count(self, cluster_arn: str, service: str, count: int) -> None:
         with aws_call("UpdateService"):

@@ -59,6 +59,11 @@ class SavedCapacity:
     status: str = SAVED
     restored_at: str | None = None
     restored_by: str | None = None
+    # Resources the start-up could not restore (labels as runs report them): the next shutdown saves
+    # them as they were here, not as they are then, so their capacity is never lost.
+    not_restored: tuple[str, ...] = ()
+    # Databases the shutdown could not stop: the daily check must not try them again and again.
+    not_stopped: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         return {
@@ -113,10 +118,16 @@ class CapacityStore(Protocol):
         """The environment's save if start-up has not restored it yet."""
 
     def latest(self, environment: str) -> SavedCapacity | None:
-        """The last save, restored or not (its resources are read only while unrestored)."""
+        """The last save with its resources, restored or not."""
 
-    def mark_restored(self, environment: str, saved_by: str, restored_by: str) -> None:
-        """Mark the save made by run `saved_by` restored; raises NotSaved if it is not the unrestored save."""
+    def mark_restored(
+        self, environment: str, saved_by: str, restored_by: str, not_restored: tuple[str, ...] = ()
+    ) -> None:
+        """Mark the save made by run `saved_by` restored; raises NotSaved if it is not the unrestored save.
+        Marking it again by the same start-up is a no-op (a retried step)."""
+
+    def note_not_stopped(self, environment: str, saved_by: str, databases: tuple[str, ...]) -> None:
+        """Record the databases the shutdown of run `saved_by` could not stop."""
 
     def down_environments(self) -> list[str]:
         """Every environment with a save that start-up has not restored yet."""
@@ -143,15 +154,29 @@ class InMemoryCapacityStore:
     def latest(self, environment: str) -> SavedCapacity | None:
         return self._saves.get(environment)
 
-    def mark_restored(self, environment: str, saved_by: str, restored_by: str) -> None:
+    def mark_restored(
+        self, environment: str, saved_by: str, restored_by: str, not_restored: tuple[str, ...] = ()
+    ) -> None:
         with self._mutex:
             saved = self._saves.get(environment)
+            if saved is not None and saved.run_id == saved_by and saved.restored_by == restored_by:
+                return
             if saved is None or saved.status != SAVED or saved.run_id != saved_by:
                 raise NotSaved(f"environment {environment} has no unrestored save by run {saved_by}")
             self._saves[environment] = replace(
-                saved, status=RESTORED, restored_at=now_iso(), restored_by=restored_by
+                saved,
+                status=RESTORED,
+                restored_at=now_iso(),
+                restored_by=restored_by,
+                not_restored=not_restored,
             )
             self.writes += 1
+
+    def note_not_stopped(self, environment: str, saved_by: str, databases: tuple[str, ...]) -> None:
+        with self._mutex:
+            saved = self._saves.get(environment)
+            if saved is not None and saved.run_id == saved_by:
+                self._saves[environment] = replace(saved, not_stopped=databases)
 
     def down_environments(self) -> list[str]:
         return sorted(name for name, saved in self._saves.items() if saved.status == SAVED)
@@ -231,11 +256,7 @@ class DynamoCapacityStore:
 
     def latest(self, environment: str) -> SavedCapacity | None:
         head = self._head(environment)
-        return _from_head(environment, head) if head else None
-
-    def unrestored(self, environment: str) -> SavedCapacity | None:
-        head = self._head(environment)
-        if head is None or head["status"]["S"] != SAVED:
+        if head is None:
             return None
         saved = _from_head(environment, head)
         wanted = int(head["chunks"]["N"])
@@ -249,9 +270,53 @@ class DynamoCapacityStore:
             )
             for page in pages:
                 for item in page["Items"]:
-                    pieces[item["part"]["S"]] = item["body"]["S"]
-        text = "".join(pieces.get(f"chunk#{index:04d}", "") for index in range(wanted))
+                    # Chunks of another save (a larger earlier one, or a newer one written since the head
+                    # was read) are not this save's.
+                    if item["run_id"]["S"] == saved.run_id:
+                        pieces[item["part"]["S"]] = item["body"]["S"]
+        names = [f"chunk#{index:04d}" for index in range(wanted)]
+        if any(name not in pieces for name in names):
+            raise OpsflowError(
+                f"the save of environment {environment} by run {saved.run_id} changed while it was read; try again"
+            )
+        text = "".join(pieces[name] for name in names)
         return saved.with_body(json.loads(text)) if text else saved
+
+    def unrestored(self, environment: str) -> SavedCapacity | None:
+        head = self._head(environment)
+        if head is None or head["status"]["S"] != SAVED:
+            return None
+        saved = self.latest(environment)
+        return saved if saved is not None and saved.status == SAVED else None
+
+    def mark_restored(
+        self, environment: str, saved_by: str, restored_by: str, not_restored: tuple[str, ...] = ()
+    ) -> None:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"environment": {"S": environment}, "part": {"S": "head"}},
+                UpdateExpression="SET #status = :restored, restored_at = :now, restored_by = :by, "
+                "not_restored = :not_restored",
+                # The same start-up marking it again (its step retried) succeeds.
+                ConditionExpression="run_id = :saved_by AND (#status = :saved OR restored_by = :by)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":restored": {"S": RESTORED},
+                    ":saved": {"S": SAVED},
+                    ":saved_by": {"S": saved_by},
+                    ":now": {"S": now_iso()},
+                    ":by": {"S": restored_by},
+                    ":not_restored": {"S": json.dumps(list(not_restored))},
+                },
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                raise NotSaved(
+                    f"environment {environment} has no unrestored save by run {saved_by}"
+                ) from error
+            with aws_call("UpdateItem"):
+                raise
 
     def down_environments(self) -> list[str]:
         # One head item per environment: a daily scan of a table this small costs next to nothing.
@@ -269,29 +334,22 @@ class DynamoCapacityStore:
                 names.extend(item["environment"]["S"] for item in page["Items"])
         return sorted(names)
 
-    def mark_restored(self, environment: str, saved_by: str, restored_by: str) -> None:
+    def note_not_stopped(self, environment: str, saved_by: str, databases: tuple[str, ...]) -> None:
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key={"environment": {"S": environment}, "part": {"S": "head"}},
-                UpdateExpression="SET #status = :restored, restored_at = :now, restored_by = :by",
-                ConditionExpression="#status = :saved AND run_id = :saved_by",
-                ExpressionAttributeNames={"#status": "status"},
+                UpdateExpression="SET not_stopped = :databases",
+                ConditionExpression="run_id = :saved_by",
                 ExpressionAttributeValues={
-                    ":restored": {"S": RESTORED},
-                    ":saved": {"S": SAVED},
+                    ":databases": {"S": json.dumps(list(databases))},
                     ":saved_by": {"S": saved_by},
-                    ":now": {"S": now_iso()},
-                    ":by": {"S": restored_by},
                 },
             )
         except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise NotSaved(
-                    f"environment {environment} has no unrestored save by run {saved_by}"
-                ) from error
-            with aws_call("UpdateItem"):
-                raise
+            if error_code(error) != "ConditionalCheckFailedException":
+                with aws_call("UpdateItem"):
+                    raise
 
 
 def _from_head(environment: str, head: dict[str, Any]) -> SavedCapacity:
@@ -302,4 +360,6 @@ def _from_head(environment: str, head: dict[str, Any]) -> SavedCapacity:
         status=head["status"]["S"],
         restored_at=head.get("restored_at", {}).get("S"),
         restored_by=head.get("restored_by", {}).get("S"),
+        not_restored=tuple(json.loads(head.get("not_restored", {}).get("S", "[]"))),
+        not_stopped=tuple(json.loads(head.get("not_stopped", {}).get("S", "[]"))),
     )
