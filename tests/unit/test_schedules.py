@@ -543,3 +543,9 @@ def test_dst_warnings_are_the_days_without_exactly_one_instant(
     ]
     assert len(warned) == len(odd_days)
     assert all(d.isoformat() in w for d, w in zip(odd_days, warned, strict=True))
+
+
+def test_an_over_long_time_zone_is_refused_like_any_unknown_one() -> None:
+    # ZoneInfo raises OSError (file name too long) rather than ZoneInfoNotFoundError for these.
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        EnvironmentSchedule(timezone="Europe/" + "x" * 300, stop_at="20:00", start_at="07:00")

@@ -255,37 +255,31 @@ class DynamoCapacityStore:
         return dict(item) if item else None
 
     def latest(self, environment: str) -> SavedCapacity | None:
-        head = self._head(environment)
-        if head is None:
-            return None
-        saved = _from_head(environment, head)
-        wanted = int(head["chunks"]["N"])
-        pieces: dict[str, str] = {}
+        # One consistent Query reads the head and its chunks together ("chunk#..." sorts before "head").
+        items: dict[str, dict[str, Any]] = {}
         with aws_call("Query"):
             pages = self._ddb.get_paginator("query").paginate(
                 TableName=self._table,
-                KeyConditionExpression="environment = :env AND begins_with(part, :chunk)",
-                ExpressionAttributeValues={":env": {"S": environment}, ":chunk": {"S": "chunk#"}},
+                KeyConditionExpression="environment = :env",
+                ExpressionAttributeValues={":env": {"S": environment}},
                 ConsistentRead=True,
             )
             for page in pages:
-                for item in page["Items"]:
-                    # Chunks of another save (a larger earlier one, or a newer one written since the head
-                    # was read) are not this save's.
-                    if item["run_id"]["S"] == saved.run_id:
-                        pieces[item["part"]["S"]] = item["body"]["S"]
-        names = [f"chunk#{index:04d}" for index in range(wanted)]
-        if any(name not in pieces for name in names):
+                items.update((item["part"]["S"], item) for item in page["Items"])
+        head = items.get("head")
+        if head is None:
+            return None
+        saved = _from_head(environment, head)
+        names = [f"chunk#{index:04d}" for index in range(int(head["chunks"]["N"]))]
+        # Chunks of another save (a larger earlier one) are not this save's.
+        if any(items.get(name, {}).get("run_id", {}).get("S") != saved.run_id for name in names):
             raise OpsflowError(
                 f"the save of environment {environment} by run {saved.run_id} changed while it was read; try again"
             )
-        text = "".join(pieces[name] for name in names)
+        text = "".join(items[name]["body"]["S"] for name in names)
         return saved.with_body(json.loads(text)) if text else saved
 
     def unrestored(self, environment: str) -> SavedCapacity | None:
-        head = self._head(environment)
-        if head is None or head["status"]["S"] != SAVED:
-            return None
         saved = self.latest(environment)
         return saved if saved is not None and saved.status == SAVED else None
 

@@ -56,6 +56,7 @@ ALREADY_STARTED = frozenset({"available", "starting", "backing-up", "modifying",
 # How much of a list a run record shows; the rest is counted.
 LISTED = 25
 MAX_LISTED_FAILURES = 50
+PLAN_LISTED = 200
 # Run statuses of a stop that saved but did not get through its steps; a later stop finishes its work.
 UNFINISHED_STOP = frozenset({"FAILED", "ABORTED", "TIMED_OUT"})
 
@@ -189,8 +190,8 @@ def plan_stop(environment: str, aws: PowerAws, opt_in: OptIn, environment_key: s
     return {
         "action": "stop",
         "will_save": save.counts(),
-        "changes": changes,
-        "left_alone": left,
+        **_listed("changes", changes),
+        **_listed("left_alone", left),
         "summary": f"Stop {environment}: {_describe_counts(save.counts())}; save their capacity first."
         + (f" {len(left)} already stopped or idle, left as they are." if left else ""),
     }
@@ -224,9 +225,18 @@ def plan_start(environment: str, aws: PowerAws) -> dict[str, Any]:
         "action": "start",
         "saved_by": saved.run_id,
         "saved_at": saved.saved_at,
-        "changes": changes,
+        **_listed("changes", changes),
         "summary": f"Start {environment}: restore {_describe_counts(saved.counts())} as saved at {saved.saved_at}.",
     }
+
+
+def _listed(name: str, items: list[Any]) -> dict[str, Any]:
+    """A plan is stored in the run record (a DynamoDB item holds 400 KB) and read by people: an
+    environment of thousands of instances lists the first changes and counts the rest."""
+    listed: dict[str, Any] = {name: items[:PLAN_LISTED]}
+    if len(items) > PLAN_LISTED:
+        listed[f"{name}_not_listed"] = len(items) - PLAN_LISTED
+    return listed
 
 
 def _left_alone(inventory: Inventory, save: SavedCapacity) -> list[str]:
