@@ -26,12 +26,14 @@ from opsflow.aws.clients import reset_clients
 from opsflow_local.api import ApiClient
 from opsflow_local.emulation import stepfunctions as sfn_emulation
 from opsflow_local.emulation.autoscaling import AutoScalingEmulation
+from opsflow_local.emulation.codepipeline import CodePipelineEmulation
 from opsflow_local.emulation.ec2 import Ec2Emulation
 from opsflow_local.emulation.ecs import EcsEmulation
 from opsflow_local.emulation.elbv2 import Elbv2Emulation
 from opsflow_local.emulation.events import EventDelivery
 from opsflow_local.emulation.rds import RdsEmulation
 from opsflow_local.emulation.scheduler import SchedulerEmulation
+from opsflow_local.gateway import Gateway
 from opsflow_local.lambdas import DeployedFunction, LambdaRouter
 from opsflow_local.sink import Notification, NotificationSink
 from opsflow_local.template import ACCOUNT_ID, Template
@@ -50,6 +52,7 @@ class Emulations:
         self.ecs = EcsEmulation(time_scale=time_scale)
         self.elbv2 = Elbv2Emulation(time_scale=time_scale)
         self.rds = RdsEmulation(time_scale=time_scale)
+        self.codepipeline = CodePipelineEmulation()
         self.scheduler: SchedulerEmulation  # set by EmbeddedAws, which owns the clients and functions
 
 
@@ -144,6 +147,7 @@ class EmbeddedAws:
         self.emulation.ecs.install(self._stack)
         self.emulation.elbv2.install(self._stack)
         self.emulation.rds.install(self._stack)
+        self.emulation.codepipeline.install(self._stack)
         self.lambdas.install()
         self._stack.callback(self.lambdas.uninstall)
         self.events.install(self._stack)
@@ -232,6 +236,11 @@ class EmbeddedAws:
             AttributeDefinitions=properties["AttributeDefinitions"],
             KeySchema=properties["KeySchema"],
             BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+            **(
+                {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
+                if properties.get("GlobalSecondaryIndexes")
+                else {}
+            ),
         )
         ttl = properties.get("TimeToLiveSpecification")
         if ttl:
@@ -310,6 +319,11 @@ class EmbeddedAws:
 
     def state_machine_arn(self, logical_id: str) -> str:
         return self.template.arn(logical_id)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Gateway:
+        """The REST API on a local HTTP endpoint that checks SigV4 signatures as API Gateway's IAM
+        authorizer does (port 0: any free port); a context manager whose `url` ends in the stage."""
+        return Gateway(self.api, self.region, host, port)
 
     @property
     def notifications(self) -> list[Notification]:

@@ -289,6 +289,9 @@ def test_schedules_stop_and_start_the_environment_on_working_days_only(
     assert started["status"] == "SUCCEEDED"
     assert started["requester"]["identity"].endswith("/qa-start")
     assert settled(aws) == before
+    listed = {r["run_id"]: r for r in aws.api.get("/runs?target=env:qa").json()["runs"]}
+    assert listed[stop["run_id"]]["requester"] == {"kind": "schedule", "identity": schedule["Arn"]}
+    assert listed[sunday["run_id"]]["status"] == "SKIPPED"
     skipped = aws.api.get(f"/runs/{sunday['run_id']}").json()
     assert skipped["status"] == "SKIPPED"
     assert skipped["requester"]["kind"] == "schedule"

@@ -15,7 +15,12 @@ from opsflow.notify.message import Status
 
 from .conftest import assert_valid_card, assert_valid_slack
 
-EVENTS = sorted((Path(__file__).resolve().parents[3] / "events").rglob("*.json"))
+# EventBridge events only: events/ also holds direct invocation payloads (codepipeline/job.json).
+EVENTS = sorted(
+    path
+    for path in (Path(__file__).resolve().parents[3] / "events").rglob("*.json")
+    if "detail-type" in json.loads(path.read_text())
+)
 
 
 def load(name: str) -> dict[str, Any]:

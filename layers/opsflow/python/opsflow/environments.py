@@ -232,7 +232,11 @@ def on_fire(
     action: Action = "stop" if request.action == "stop" else "start"
     decision = decide(environment.schedule, action, fire.scheduled_time, until)
     if not decision.act:
-        return skip(request, fire.requester, decision.reason, fire.idempotency_key)
+        reason = decision.reason
+        if until is not None and environment.keep_alive is not None and action == "stop":
+            keep = environment.keep_alive
+            reason += f" (keep-alive set by {keep.by}" + (f": {keep.reason})" if keep.reason else ")")
+        return skip(request, fire.requester, reason, fire.idempotency_key)
     if request.action == "stop":
         saved = capacity.unrestored(request.environment)
         # A stop that saved but did not finish is not "down": this stop finishes its work.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from opsflow.aws.stepfunctions import Execution
-from opsflow.errors import Busy, IdempotencyConflict
+from opsflow.errors import Busy, IdempotencyConflict, Refused
 from opsflow.requests import AnyRunRequest
 from opsflow.store.locks import LockStore
 from opsflow.store.runs import DRY_RUN, FAILED, RUNNING, SKIPPED, Requester, Run, RunExists, RunStore, now_iso
@@ -236,3 +236,30 @@ def settle_ended_run(run_id: str, status: str, cause: str | None, runs: RunStore
     )
     locks.release(run.target, run_id)
     return True
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """One line of `GET /runs`: who asked for what, how it ended, and why in one sentence."""
+    outcome = run.result if run.status in (SKIPPED, DRY_RUN, "SUCCEEDED") else run.error
+    return {
+        "run_id": run.run_id,
+        "workflow": run.workflow,
+        "target": run.target,
+        "status": run.status,
+        "requester": run.requester.as_dict(),
+        "created_at": run.created_at,
+        "finished_at": run.finished_at,
+        "summary": (outcome or {}).get("summary") or (outcome or {}).get("message"),
+    }
+
+
+class Aborter(Protocol):
+    def stop(self, execution_arn: str, cause: str) -> None: ...
+
+
+def abort_run(run: Run, executions: Aborter, by: Requester) -> None:
+    """Stop a running run's execution at once. The execution's end event records the run ABORTED and
+    frees its target (functions/run_ended)."""
+    if run.status != RUNNING or not run.execution_arn:
+        raise Refused(f"run {run.run_id} is {run.status}, not running: there is nothing to abort")
+    executions.stop(run.execution_arn, f"aborted by {by.identity}")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_codepipeline import CodePipelineClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
@@ -36,6 +37,8 @@ def client(service: Literal["autoscaling"], region: str | None = None) -> AutoSc
 def client(service: Literal["dynamodb"], region: str | None = None) -> DynamoDBClient: ...
 @overload
 def client(service: Literal["cloudwatch"], region: str | None = None) -> CloudWatchClient: ...
+@overload
+def client(service: Literal["codepipeline"], region: str | None = None) -> CodePipelineClient: ...
 @overload
 def client(service: Literal["events"], region: str | None = None) -> EventBridgeClient: ...
 @overload

@@ -53,6 +53,10 @@ class StepFunctions:
             arn=execution_arn, status=raw["status"], error=raw.get("error"), cause=raw.get("cause")
         )
 
+    def stop(self, execution_arn: str, cause: str) -> None:
+        with aws_call("StopExecution", not_found=f"execution {execution_arn} does not exist"):
+            self._sfn.stop_execution(executionArn=execution_arn, error="Aborted", cause=cause)
+
 
 def execution_arn_for(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"

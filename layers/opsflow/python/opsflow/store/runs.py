@@ -108,6 +108,9 @@ class RunStore(Protocol):
         error: dict[str, Any] | None = None,
     ) -> None: ...
 
+    def recent(self, *, target: str | None = None, workflow: str | None = None, limit: int = 20) -> list[Run]:
+        """The newest runs first, of a target and/or a workflow (or of every workflow)."""
+
 
 def merge_step(steps: tuple[StepOutcome, ...], outcome: StepOutcome) -> tuple[StepOutcome, ...]:
     if (
@@ -163,6 +166,14 @@ class InMemoryRunStore:
                 finished_at=stamp,
                 updated_at=stamp,
             )
+
+    def recent(self, *, target: str | None = None, workflow: str | None = None, limit: int = 20) -> list[Run]:
+        runs = [
+            run
+            for run in self._runs.values()
+            if (target is None or run.target == target) and (workflow is None or run.workflow == workflow)
+        ]
+        return sorted(runs, key=lambda run: run.created_at, reverse=True)[:limit]
 
 
 class DynamoRunStore:
@@ -228,6 +239,36 @@ class DynamoRunStore:
             },
             names={"#status": "status", "#result": "result", "#error": "error"},
         )
+
+    def recent(self, *, target: str | None = None, workflow: str | None = None, limit: int = 20) -> list[Run]:
+        if target is not None:
+            return self._query("by_target", "target", target, limit, workflow)
+        if workflow is not None:
+            return self._query("by_workflow", "workflow", workflow, limit)
+        from opsflow.requests import WORKFLOW_NAMES
+
+        runs = [run for name in WORKFLOW_NAMES for run in self._query("by_workflow", "workflow", name, limit)]
+        return sorted(runs, key=lambda run: run.created_at, reverse=True)[:limit]
+
+    def _query(self, index: str, key: str, value: str, limit: int, workflow: str | None = None) -> list[Run]:
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#key = :value",
+            "ExpressionAttributeNames": {"#key": key},
+            "ExpressionAttributeValues": {":value": {"S": value}},
+            "ScanIndexForward": False,
+        }
+        if workflow is not None:
+            arguments["FilterExpression"] = "workflow = :workflow"
+            arguments["ExpressionAttributeValues"][":workflow"] = {"S": workflow}
+        runs: list[Run] = []
+        with aws_call("Query"):
+            for page in self._ddb.get_paginator("query").paginate(**arguments):
+                runs.extend(_from_item(item) for item in page["Items"])
+                if len(runs) >= limit:
+                    break
+        return runs[:limit]
 
     def thread(self, run_id: str, channel: str) -> str | None:
         """The Slack thread of a run in a channel (the ts of its first message there)."""

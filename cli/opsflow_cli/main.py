@@ -1,0 +1,509 @@
+"""The `opsflow` command: start, follow and list runs, preview environment power, and run Opsflow locally."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from opsflow_cli import render
+from opsflow_cli.client import ApiError, CliError, OpsflowClient, resolve_endpoint
+
+app = typer.Typer(
+    name="opsflow",
+    help="Start and follow Opsflow runs (AMI bake, ASG refresh, environment power) against a deployed "
+    "stack's API or the local app (`opsflow local`).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+POLL_SECONDS = 1.0
+
+
+class Workflow(StrEnum):
+    ami_bake = "ami_bake"
+    asg_refresh = "asg_refresh"
+    env_power = "env_power"
+
+
+class PowerAction(StrEnum):
+    stop = "stop"
+    start = "start"
+    restop_databases = "restop_databases"
+
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        envvar="OPSFLOW_ENDPOINT",
+        rich_help_panel="Endpoint",
+        help="A deployed Opsflow's API URL (the stack's ApiUrl output). Default: the running `opsflow local`.",
+        show_default=False,
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        rich_help_panel="Endpoint",
+        help="The API's region (default: from the URL, else your AWS configuration).",
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(rich_help_panel="Endpoint", help="The AWS profile whose credentials sign requests."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer as it is.")]
+
+
+def stdout() -> Console:
+    return Console(highlight=False)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _client(endpoint: str | None, region: str | None, profile: str | None) -> OpsflowClient:
+    return OpsflowClient(resolve_endpoint(endpoint, region, profile))
+
+
+def _fail(error: CliError) -> typer.Exit:
+    console = stderr()
+    prefix = "Error"
+    if isinstance(error, ApiError):
+        prefix = f"Refused ({error.status}{' ' + error.error if error.error else ''})"
+    # A 400's message repeats its problems in one line; the list below is easier to read.
+    shown = "the request is not valid:" if error.problems else error.message
+    message = Text(f"{prefix}: ", style="bold red").append(shown, style="red")
+    console.print(message)
+    for problem in error.problems:
+        console.print(
+            Text(f"  • {problem.get('field', '?')}: ", style="bold red").append(
+                str(problem.get("problem", "")), style="red"
+            )
+        )
+    return typer.Exit(1)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+# Commands -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    workflow: Annotated[Workflow, typer.Argument(help="The workflow to run.", show_default=False)],
+    json_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-file",
+            help="A run request as POST /runs takes it; flags override its fields.",
+            show_default=False,
+        ),
+    ] = None,
+    instance_id: Annotated[
+        str | None,
+        typer.Option(rich_help_panel="ami_bake", help="The instance to image.", show_default=False),
+    ] = None,
+    asg_name: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel="ami_bake and asg_refresh", help="The Auto Scaling group.", show_default=False
+        ),
+    ] = None,
+    image_name: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel="ami_bake",
+            help="Name template, e.g. '{asg_name}-{timestamp}'.",
+            show_default=False,
+        ),
+    ] = None,
+    keep_images: Annotated[
+        int | None, typer.Option(rich_help_panel="ami_bake", help="Baked images to keep.", show_default=False)
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            rich_help_panel="ami_bake", help="An extra image tag, KEY=VALUE (repeatable).", show_default=False
+        ),
+    ] = None,
+    launch_template_version: Annotated[
+        int | None,
+        typer.Option(rich_help_panel="asg_refresh", help="The version to roll onto.", show_default=False),
+    ] = None,
+    min_healthy_percentage: Annotated[
+        int | None,
+        typer.Option(rich_help_panel="asg_refresh", help="Capacity kept in service.", show_default=False),
+    ] = None,
+    max_healthy_percentage: Annotated[
+        int | None, typer.Option(rich_help_panel="asg_refresh", help="Up to 200.", show_default=False)
+    ] = None,
+    instance_warmup: Annotated[
+        int | None,
+        typer.Option(
+            rich_help_panel="asg_refresh", help="Seconds before a new instance counts.", show_default=False
+        ),
+    ] = None,
+    alarm: Annotated[
+        list[str] | None,
+        typer.Option(
+            rich_help_panel="asg_refresh",
+            help="A CloudWatch alarm that fails it (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    skip_matching: Annotated[
+        bool | None,
+        typer.Option(
+            "--skip-matching",
+            rich_help_panel="asg_refresh",
+            help="Leave up-to-date instances alone.",
+            show_default=False,
+        ),
+    ] = None,
+    environment: Annotated[
+        str | None, typer.Option(rich_help_panel="env_power", help="The environment.", show_default=False)
+    ] = None,
+    action: Annotated[
+        PowerAction | None, typer.Option(rich_help_panel="env_power", help="What to do.", show_default=False)
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and change nothing.")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Any other field, KEY=VALUE; dotted keys nest (refresh.min_healthy_percentage=50) and "
+            'values are read as JSON when they parse (true, 50, ["a"]).',
+            show_default=False,
+        ),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            help="The same key returns the same run instead of starting another.", show_default=False
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the run until it ends, as `opsflow status`.")
+    ] = False,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a run: `POST /runs`. Prints the run id, its status and its plan."""
+    try:
+        request = _read_request(json_file, workflow)
+        flags: dict[str, Any] = {
+            "instance_id": instance_id,
+            "asg_name": asg_name,
+            "image_name": image_name,
+            "keep_images": keep_images,
+            "tags": _pairs(tag, "--tag") if tag else None,
+            "launch_template_version": launch_template_version,
+            "min_healthy_percentage": min_healthy_percentage,
+            "max_healthy_percentage": max_healthy_percentage,
+            "instance_warmup": instance_warmup,
+            "alarms": alarm or None,
+            "skip_matching": skip_matching,
+            "environment": environment,
+            "action": action.value if action else None,
+            "dry_run": True if dry_run else None,
+        }
+        request.update({field: value for field, value in flags.items() if value is not None})
+        for dotted, value in _pairs(set_ or [], "--set").items():
+            _assign(request, dotted, _value(value))
+        client = _client(endpoint, region, profile)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        answer = client.post("/runs", request, headers=headers)
+    except CliError as error:
+        raise _fail(error) from None
+    body = answer.body if isinstance(answer.body, dict) else {}
+    if as_json and not wait:
+        _print_json(body)
+        raise typer.Exit(0)
+    if not as_json:
+        replayed = answer.headers.get("Idempotent-Replayed", "").lower() == "true"
+        stdout().print(render.started(body, replayed))
+    status = str(body.get("status"))
+    run_id = str(body.get("run_id"))
+    if wait and status == render.RUNNING:
+        raise typer.Exit(_follow(client, run_id, as_json, announced=True))
+    if not as_json and status == render.RUNNING:
+        stdout().print(Text(f"\nFollow it: opsflow status {run_id}", style="cyan"))
+    if as_json:
+        _print_json(body)
+    raise typer.Exit(0 if status in render.GOOD_ENDINGS or status == render.RUNNING else 1)
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(help="The run's id, e.g. ami-bake-3f0c….", show_default=False)],
+    follow: Annotated[
+        bool, typer.Option("--follow/--no-follow", help="Follow the run until it ends, or print it once.")
+    ] = True,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A run's steps and outcome: `GET /runs/{run_id}`, every second until it ends.
+
+    Exits 0 if it succeeded (or was a dry run or a skip), 1 if it failed, was aborted or timed out;
+    with `--no-follow`, a run still running exits 0."""
+    try:
+        client = _client(endpoint, region, profile)
+        if follow:
+            raise typer.Exit(_follow(client, run_id, as_json))
+        run_view = _get_run(client, run_id)
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(run_view)
+    else:
+        console = stdout()
+        console.print(render.live_view(run_view, waited=None))
+        console.print(render.outcome(run_view))
+    ended = str(run_view.get("status"))
+    raise typer.Exit(0 if ended in render.GOOD_ENDINGS or ended == render.RUNNING else 1)
+
+
+@app.command()
+def runs(
+    target: Annotated[
+        str | None, typer.Option(help="Only this target, e.g. asg:web or env:qa.", show_default=False)
+    ] = None,
+    workflow: Annotated[Workflow | None, typer.Option(help="Only this workflow.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="How many, newest first.")] = 20,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The newest runs: `GET /runs`."""
+    try:
+        answer = _client(endpoint, region, profile).get(
+            "/runs", {"target": target, "workflow": workflow.value if workflow else None, "limit": limit}
+        )
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(answer.body)
+        return
+    found = list((answer.body or {}).get("runs") or [])
+    console = stdout()
+    console.print(render.runs_table(found, console.width))
+
+
+@app.command()
+def abort(
+    run_id: Annotated[str, typer.Argument(help="The run to stop.", show_default=False)],
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop a running run at once: `POST /runs/{run_id}/abort`. Its target is freed."""
+    try:
+        answer = _client(endpoint, region, profile).post(f"/runs/{run_id}/abort")
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(answer.body)
+        return
+    stdout().print(Text("Aborting ", style="bold yellow").append(run_id, style="bold"))
+    stdout().print(Text(f"Check it: opsflow status {run_id}", style="cyan"))
+
+
+@app.command()
+def preview(
+    environment: Annotated[
+        str, typer.Argument(help="The environment (its opsflow:environment tag).", show_default=False)
+    ],
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What the next stop and start of an environment would do, and when: `GET /environments/{name}/plan`."""
+    try:
+        answer = _client(endpoint, region, profile).get(f"/environments/{environment}/plan")
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(answer.body)
+        return
+    stdout().print(render.environment_plan(answer.body or {}))
+
+
+@app.command()
+def local(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 8080,
+    seed: Annotated[
+        bool,
+        typer.Option("--seed", help="Seed an instance, two groups and a QA environment to try workflows on."),
+    ] = False,
+) -> None:
+    """Run Opsflow locally: the real template and handlers on an embedded AWS (moto), behind a SigV4 gateway.
+
+    Runs until Ctrl-C. The other commands find it by themselves."""
+    from opsflow_cli.local import serve
+
+    try:
+        serve(stdout(), port, seed)
+    except OSError as error:
+        raise _fail(
+            CliError(f"Cannot serve on 127.0.0.1:{port}: {error.strerror or error}. Try --port 0.")
+        ) from None
+
+
+@app.command()
+def demo() -> None:
+    """Every workflow end to end on the embedded local AWS (`make demo`)."""
+    from opsflow_local.demo import main
+
+    raise typer.Exit(main())
+
+
+# Following a run ----------------------------------------------------------------------------------
+
+
+def _follow(client: OpsflowClient, run_id: str, as_json: bool, announced: bool = False) -> int:
+    """Poll the run every second until it ends; the exit code says how it ended. `announced`: the run's
+    id and plan are already on screen."""
+    console = stdout()
+    began = time.monotonic()
+    try:
+        if as_json:
+            run_view = _poll_until_ended(client, run_id, lambda _: None)
+        elif console.is_terminal:
+            with Live(console=console, refresh_per_second=8, transient=False) as live:
+                run_view = _poll_until_ended(
+                    client,
+                    run_id,
+                    lambda view: live.update(render.live_view(view, waited=time.monotonic() - began)),
+                )
+        else:
+            run_view = _stream(console, client, run_id, announced)
+    except KeyboardInterrupt:
+        console.print(
+            Text(f"\nStopped following; the run goes on. Again: opsflow status {run_id}", style="yellow")
+        )
+        return 130
+    if as_json:
+        _print_json(run_view)
+    else:
+        console.print(render.outcome(run_view))
+    return 0 if run_view.get("status") in render.GOOD_ENDINGS else 1
+
+
+def _poll_until_ended(
+    client: OpsflowClient, run_id: str, show: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    while True:
+        run_view = _get_run(client, run_id)
+        show(run_view)
+        if run_view.get("status") != render.RUNNING:
+            return run_view
+        time.sleep(POLL_SECONDS)
+
+
+def _stream(console: Console, client: OpsflowClient, run_id: str, announced: bool) -> dict[str, Any]:
+    """For a log or a pipe, where a live view cannot redraw: each step once, as it is recorded."""
+    shown = 0
+    run_view = _get_run(client, run_id)
+    if announced:
+        console.print(Text("\nProgress", style="bold"))
+    else:
+        console.print(render.headline(run_view))
+        console.print(render.run_facts(run_view))
+    was_running = run_view.get("status") == render.RUNNING
+    while True:
+        steps = render.shown_steps(run_view)
+        ended = run_view.get("status") != render.RUNNING
+        # A polling step is recorded once and then updated: show it when the next one appears, or at the end.
+        complete = steps if ended else steps[:-1]
+        for step in complete[shown:]:
+            console.print(Text("  ").append_text(render.step_line(step)))
+        shown = max(shown, len(complete))
+        if ended:
+            if was_running:
+                console.print(render.headline(run_view))
+            return run_view
+        time.sleep(POLL_SECONDS)
+        run_view = _get_run(client, run_id)
+
+
+def _get_run(client: OpsflowClient, run_id: str) -> dict[str, Any]:
+    body = client.get(f"/runs/{run_id}").body
+    if not isinstance(body, dict):
+        raise CliError(f"GET /runs/{run_id} answered something other than a run: {body!r}")
+    return body
+
+
+# Requests -----------------------------------------------------------------------------------------
+
+
+def _read_request(json_file: Path | None, workflow: Workflow) -> dict[str, Any]:
+    if json_file is None:
+        return {"workflow": workflow.value}
+    try:
+        loaded = json.loads(json_file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CliError(f"Cannot read {json_file}: {error.strerror}") from None
+    except ValueError as error:
+        raise CliError(f"{json_file} is not JSON: {error}") from None
+    if not isinstance(loaded, dict):
+        raise CliError(f"{json_file} must hold a JSON object: a run request as POST /runs takes it.")
+    if loaded.get("workflow", workflow.value) != workflow.value:
+        raise CliError(
+            f"{json_file} asks for workflow {loaded['workflow']!r}, the command for {workflow.value!r}."
+        )
+    return {**loaded, "workflow": workflow.value}
+
+
+def _pairs(items: list[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"{option} takes KEY=VALUE; got {item!r}.")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _assign(request: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = request
+    for name in parents:
+        child = node.get(name)
+        if not isinstance(child, dict):
+            child = node[name] = {}
+        node = child
+    node[leaf] = value
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,434 @@
+"""How the CLI shows runs, run lists and environment plans: rich renderables built from the API's JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+# How a run ends: these mean it did what was asked (or, for a dry run and a skip, rightly nothing).
+GOOD_ENDINGS = frozenset({"SUCCEEDED", "DRY_RUN", "SKIPPED"})
+RUNNING = "RUNNING"
+_STATUS_STYLE = {
+    "SUCCEEDED": "bold green",
+    "DRY_RUN": "bold cyan",
+    "SKIPPED": "bold cyan",
+    "RUNNING": "bold yellow",
+    "ABORTING": "bold yellow",
+    "FAILED": "bold red",
+    "ABORTED": "bold red",
+    "TIMED_OUT": "bold red",
+}
+_STEP_MARK = {
+    "succeeded": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "milestone": ("•", "cyan"),
+    "skipped": ("-", "dim"),
+    "waiting": ("…", "yellow"),
+}
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=_STATUS_STYLE.get(status, "bold"))
+
+
+def local_time(stamp: str | None, with_date: bool = True) -> str:
+    """An API timestamp (ISO 8601, UTC) in the reader's own time zone."""
+    moment = _parse(stamp)
+    if moment is None:
+        return stamp or "-"
+    return moment.astimezone().strftime("%a %d %b %H:%M:%S" if with_date else "%H:%M:%S")
+
+
+def duration(start: str | None, end: str | None) -> str:
+    began, ended = _parse(start), _parse(end)
+    if began is None or ended is None:
+        return "-"
+    return seconds_text((ended - began).total_seconds())
+
+
+def seconds_text(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _parse(stamp: str | None) -> datetime | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def who(requester: Mapping[str, Any] | None) -> str:
+    """`iam: alice` for an ARN's user or role session, else what the record says."""
+    if not requester:
+        return "-"
+    identity = str(requester.get("identity") or "")
+    short = identity.rsplit("/", 1)[-1] if identity.startswith("arn:") else identity
+    return f"{requester.get('kind', '?')}: {short}" if short else str(requester.get("kind", "-"))
+
+
+# Starting a run -----------------------------------------------------------------------------------
+
+
+def started(body: Mapping[str, Any], replayed: bool) -> RenderableType:
+    """What POST /runs answered: the run, what it will do, and how to follow it."""
+    run_id = str(body.get("run_id", "?"))
+    status = str(body.get("status", "?"))
+    headline = Text()
+    if status == "DRY_RUN":
+        headline.append("Dry run ", style="bold cyan").append(run_id, style="bold")
+        headline.append(": nothing was changed. A real run would:")
+    elif replayed:
+        headline.append("Already asked: ", style="bold yellow").append(run_id, style="bold")
+        headline.append(" is ").append_text(status_text(status))
+    else:
+        headline.append("Started ", style="bold green").append(run_id, style="bold")
+        headline.append("  ").append_text(status_text(status))
+    facts = _facts([("workflow", body.get("workflow")), ("target", body.get("target"))])
+    parts: list[RenderableType] = [headline, facts]
+    plan = body.get("plan")
+    if isinstance(plan, Mapping):
+        parts += [Text("Plan", style="bold"), Padding(plan_view(plan), (0, 0, 0, 2))]
+    return Group(*parts)
+
+
+def plan_view(plan: Mapping[str, Any]) -> RenderableType:
+    """A run's plan: numbered actions (AMI bake, ASG refresh) or per-resource changes (environment power)."""
+    parts: list[RenderableType] = []
+    actions = plan.get("actions")
+    if isinstance(actions, list) and actions:
+        numbered = Table.grid(padding=(0, 1))
+        numbered.add_column(justify="right", style="dim")
+        numbered.add_column()
+        for index, action in enumerate(actions, 1):
+            numbered.add_row(f"{index}.", str(action))
+        parts.append(numbered)
+    if plan.get("summary"):
+        parts.append(Text(str(plan["summary"])))
+    changes = plan.get("changes")
+    if isinstance(changes, list) and changes:
+        parts.append(changes_table(changes))
+    left_alone = plan.get("left_alone")
+    if isinstance(left_alone, list) and left_alone:
+        parts.append(Text("Left alone: " + ", ".join(map(str, left_alone)), style="dim"))
+    if not parts:
+        parts.append(key_values(plan))
+    return Group(*parts)
+
+
+def changes_table(changes: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("resource", style="bold")
+    table.add_column("now")
+    table.add_column("", style="dim")
+    table.add_column("after")
+    for change in changes:
+        table.add_row(str(change.get("resource")), str(change.get("now")), "→", str(change.get("after")))
+    return table
+
+
+# Following a run ----------------------------------------------------------------------------------
+
+
+def headline(run: Mapping[str, Any]) -> Text:
+    status = str(run.get("status", "?"))
+    text = Text()
+    text.append(str(run.get("run_id", "?")), style="bold").append("  ")
+    text.append_text(status_text(status))
+    took = duration(run.get("created_at"), run.get("finished_at"))
+    if status != RUNNING and took != "-":
+        text.append(f" in {took}", style="dim")
+    return text
+
+
+def run_facts(run: Mapping[str, Any]) -> Table:
+    return _facts(
+        [
+            ("workflow", run.get("workflow")),
+            ("target", run.get("target")),
+            ("asked by", who(run.get("requester"))),
+            ("started", local_time(run.get("created_at"))),
+        ]
+    )
+
+
+def step_line(step: Mapping[str, Any]) -> Text:
+    """One recorded step: mark, name, its summary and how many times it polled."""
+    mark, style = _STEP_MARK.get(str(step.get("status")), ("?", "yellow"))
+    line = Text()
+    line.append(f"{mark} ", style=style)
+    line.append(f"{step.get('step', '?'):<16}", style="bold" if step.get("status") != "milestone" else "")
+    line.append(str(step.get("summary") or ""))
+    attempts = int(step.get("attempts") or 1)
+    if attempts > 1:
+        line.append(f"  ({attempts} polls)", style="dim")
+    return line
+
+
+def shown_steps(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The steps worth a line: a polling step's `waiting` record only while it is the newest (a milestone
+    recorded during the polls leaves it behind, and a later record of the same step supersedes it)."""
+    steps = list(run.get("steps") or [])
+    return [step for i, step in enumerate(steps) if step.get("status") != "waiting" or i == len(steps) - 1]
+
+
+def live_view(run: Mapping[str, Any], waited: float | None) -> RenderableType:
+    """The run as it is now; `waited` adds a spinner, for a terminal that redraws it each second."""
+    steps = Table.grid(padding=(0, 0))
+    for step in shown_steps(run):
+        steps.add_row(step_line(step))
+    parts: list[RenderableType] = [headline(run), run_facts(run), Padding(steps, (0, 0, 0, 2))]
+    if run.get("status") == RUNNING and waited is not None:
+        parts.append(
+            Padding(
+                Spinner("dots", text=Text(f"working… ({seconds_text(waited)})", style="yellow")), (0, 0, 0, 2)
+            )
+        )
+    return Group(*parts)
+
+
+def outcome(run: Mapping[str, Any]) -> RenderableType:
+    """How a run ended: its result, or the error with what was rolled back."""
+    status = str(run.get("status"))
+    if status == RUNNING:
+        return Text("Still running. Follow it: opsflow status " + str(run.get("run_id")), style="yellow")
+    if status == "DRY_RUN" and isinstance(run.get("plan"), Mapping):
+        return Group(
+            Text("Dry run: nothing was changed. A real run would:", style="cyan"),
+            Padding(plan_view(run["plan"]), (0, 0, 0, 2)),
+        )
+    if status in GOOD_ENDINGS:
+        result = run.get("result") or run.get("output") or {}
+        return _result(str(run.get("workflow")), result) if result else Text("Done.", style="green")
+    return _error(run.get("error") or run.get("output") or {})
+
+
+def refresh_line(refresh: Mapping[str, Any]) -> str:
+    reached = ", ".join(f"{c}%" for c in refresh.get("checkpoints_reached") or []) or "none"
+    line = (
+        f"{refresh.get('refresh_id')} {refresh.get('status')}: version {refresh.get('previous_version')}"
+        f" → {refresh.get('version')}, checkpoints reached: {reached}"
+    )
+    if refresh.get("default_version") is not None:
+        line += f"; default version now {refresh['default_version']}"
+    return line
+
+
+def _result(workflow: str, result: Mapping[str, Any]) -> RenderableType:
+    if workflow != "ami_bake" or "image_id" not in result:
+        shown = {
+            k: refresh_line(v) if k == "refresh" and isinstance(v, Mapping) else v for k, v in result.items()
+        }
+        return Group(Text("Result", style="bold green"), key_values(shown))
+    parts: list[RenderableType] = []
+    rows: list[tuple[str, Any]] = [
+        ("image", f"[bold]{result['image_id']}[/]  {result.get('image_name', '')}")
+    ]
+    published = result.get("published") or {}
+    if published.get("kind") == "launch_template":
+        rows.append(
+            (
+                "published",
+                f"launch template {published.get('template_id')} version {published.get('version')}",
+            )
+        )
+    elif published:
+        rows.append(("published", f"launch configuration {published.get('name')}"))
+    group = result.get("group") or {}
+    if group:
+        rows.append(("group", f"{group.get('name')}: {group.get('before')} → {group.get('after')}"))
+    refresh = result.get("refresh")
+    if isinstance(refresh, Mapping):
+        rows.append(
+            (
+                "refresh",
+                refresh_line(refresh),
+            )
+        )
+    pruned = (result.get("pruned") or {}).get("deregistered") or []
+    rows.append(("pruned", ", ".join(map(str, pruned)) if pruned else "nothing to prune"))
+    parts.append(_facts(rows, markup=True))
+    snapshots = result.get("snapshots") or []
+    if snapshots:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        for column in ("device", "snapshot", "size", "type", "iops", "throughput"):
+            table.add_column(column, justify="right" if column in ("size", "iops", "throughput") else "left")
+        for snap in snapshots:
+            table.add_row(
+                str(snap.get("device")),
+                str(snap.get("snapshot_id")),
+                f"{snap.get('size_gib')} GiB",
+                str(snap.get("volume_type")),
+                str(snap.get("iops") or "-"),
+                str(snap.get("throughput") or "-"),
+            )
+        parts.append(Padding(table, (0, 0, 0, 2)))
+    for warning in result.get("warnings") or []:
+        parts.append(Text(f"  warning: {warning}", style="yellow"))
+    return Group(*parts)
+
+
+def _error(error: Mapping[str, Any]) -> RenderableType:
+    parts: list[RenderableType] = []
+    failed = Text("Failed", style="bold red")
+    if error.get("step"):
+        failed.append(" at ", style="red").append(str(error["step"]), style="bold red")
+    failed.append(f": {error.get('message') or error.get('error') or 'no reason recorded'}", style="red")
+    parts.append(failed)
+    rollback = error.get("rollback") or {}
+    for undone in rollback.get("undone") or []:
+        parts.append(Text(f"  rolled back: {undone}"))
+    for problem in rollback.get("problems") or []:
+        parts.append(Text(f"  NOT rolled back: {problem}", style="bold red"))
+    if error.get("group_unchanged"):
+        parts.append(Text("  The group is as it was before the run.", style="green"))
+    for failure in error.get("failed") or []:
+        parts.append(Text(f"  failed: {_compact(failure)}", style="red"))
+    return Group(*parts)
+
+
+# Lists and plans ----------------------------------------------------------------------------------
+
+
+# Below this width the summary goes under the run id instead of into a column of its own.
+WIDE_TABLE = 150
+
+
+def runs_table(runs: list[Mapping[str, Any]], width: int) -> RenderableType:
+    if not runs:
+        return Text("No runs yet. Start one with `opsflow run`.", style="dim")
+    with_summary = any(run.get("summary") for run in runs)
+    summary_column = with_summary and width >= WIDE_TABLE
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, leading=int(with_summary and not summary_column)
+    )
+    table.add_column("run", no_wrap=not with_summary or summary_column)
+    table.add_column("target", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("asked by", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("started", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True, min_width=6)
+    if summary_column:
+        table.add_column("how it ended", ratio=1)
+    for run in runs:
+        status = str(run.get("status"))
+        summary = str(run.get("summary") or "")
+        run_cell = Text(str(run.get("run_id")), style="bold")
+        if summary and not summary_column:
+            run_cell.append("\n" + summary, style="dim")
+        row: list[RenderableType] = [
+            run_cell,
+            str(run.get("target")),
+            status_text(status),
+            who(run.get("requester")),
+            short_time(run.get("created_at")),
+            "…" if status == RUNNING else duration(run.get("created_at"), run.get("finished_at")),
+        ]
+        if summary_column:
+            row.append(summary)
+        table.add_row(*row)
+    return table
+
+
+def short_time(stamp: str | None) -> str:
+    """`05:00:01` today, `Mon 23 Nov 05:00` before, in the reader's time zone."""
+    moment = _parse(stamp)
+    if moment is None:
+        return stamp or "-"
+    mine = moment.astimezone()
+    return mine.strftime(
+        "%H:%M:%S" if mine.date() == datetime.now().astimezone().date() else "%a %d %b %H:%M"
+    )
+
+
+def environment_plan(body: Mapping[str, Any]) -> RenderableType:
+    """GET /environments/{name}/plan: when the next stop and start happen and what each changes."""
+    name = body.get("environment", "?")
+    timezone = body.get("timezone")
+    title = Text(f"Environment {name}", style="bold")
+    title.append(f"  (schedule in {timezone})" if timezone else "  (no schedule set)", style="dim")
+    parts: list[RenderableType] = [title]
+    keep = body.get("keep_alive")
+    if keep:
+        parts.append(Text(f"Kept alive: {_compact(keep)}", style="yellow"))
+    for key, label in (("stop", "Next stop"), ("start", "Next start")):
+        section = body.get(key) or {}
+        parts.append(Text())
+        heading = Text(f"{label}: ", style="bold")
+        heading.append_text(_when(section.get("when"), timezone))
+        parts.append(heading)
+        parts.append(
+            Padding(
+                plan_view({k: v for k, v in section.items() if k in ("summary", "changes", "left_alone")}),
+                (0, 0, 0, 2),
+            )
+        )
+    return Group(*parts)
+
+
+def _when(when: Any, timezone: Any) -> Text:
+    """`Tue 24 Nov 20:00 CET (Europe/Berlin) = 19:00 your time, in 14 h 2 min` and why it acts then."""
+    if not isinstance(when, Mapping) or not when.get("at"):
+        reason = when.get("reason") if isinstance(when, Mapping) else None
+        return Text(str(reason or "none scheduled: PUT /environments/{name} sets a schedule"), style="dim")
+    stamp, _, zone_name = str(when["at"]).partition(" ")
+    moment = _parse(stamp)
+    if moment is None:
+        text = Text(str(when["at"]), style="bold")
+    else:
+        zone = zone_name.strip("()") or str(timezone or "")
+        text = Text(f"{moment.strftime('%a %d %b %H:%M')} {zone}".strip(), style="bold")
+        mine = moment.astimezone()
+        if mine.utcoffset() != moment.utcoffset():
+            text.append(f" = {mine.strftime('%a %d %b %H:%M')} your time")
+    if when.get("in"):
+        text.append(f", in {when['in']}", style="dim")
+    if when.get("reason"):
+        text.append(f"\n  {when['reason']}", style="dim")
+    return text
+
+
+def key_values(values: Mapping[str, Any]) -> Table:
+    return _facts([(key, value) for key, value in values.items() if value not in (None, [], {})])
+
+
+def _facts(rows: Iterable[tuple[str, Any]], markup: bool = False) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column()
+    for label, value in rows:
+        if value is None:
+            continue
+        shown: Text | str = value if markup and isinstance(value, str) else Text(_compact(value))
+        table.add_row(f"  {label}", shown)
+    return table
+
+
+def _compact(value: Any) -> str:
+    """A value on one line: lists joined, mappings as `key value` pairs with empty entries left out."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        scalars = all(not isinstance(item, Mapping | list) for item in value)
+        return (", " if scalars else "; ").join(_compact(item) for item in value)
+    if isinstance(value, Mapping):
+        nested = any(isinstance(item, Mapping) for item in value.values())
+        return ("; " if nested else ", ").join(
+            f"{key}{':' if nested else ''} {_compact(item)}"
+            for key, item in value.items()
+            if item not in (None, [], {})
+        )
+    return json.dumps(value, default=str) if not isinstance(value, int | float) else str(value)

@@ -1,0 +1,45 @@
+"""Slack through AWS Chatbot: the channel's `@aws lambda invoke` lands here and gets a one-line answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from opsflow import commands
+from opsflow.aws import clients
+from opsflow.aws.stepfunctions import StepFunctions
+from opsflow.starter import StarterConfig, build_starter
+
+logger = Logger(service="opsflow-command")
+tracer = Tracer(service="opsflow-command")
+
+
+@cache
+def context() -> commands.CommandContext:
+    config = StarterConfig.from_env()
+    region = clients.client("stepfunctions").meta.region_name
+    return commands.CommandContext(
+        starter=build_starter(config),
+        runs=config.run_store(),
+        environments=config.environment_store(),
+        executions=StepFunctions(clients.client("stepfunctions")),
+        now=lambda: datetime.now(UTC),
+        console=lambda arn: (
+            f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
+        ),
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: Any, lambda_context: LambdaContext) -> str:
+    reply = commands.handle(event, context())
+    logger.info(
+        "command answered",
+        extra={"command": (event or {}).get("command", "run") if isinstance(event, dict) else None},
+    )
+    return reply
