@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -12,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from opsflow import commands
 from opsflow.aws import clients
 from opsflow.aws.stepfunctions import StepFunctions
+from opsflow.idempotency import once_per
 from opsflow.starter import StarterConfig, build_starter
 
 logger = Logger(service="opsflow-command")
@@ -34,10 +36,20 @@ def context() -> commands.CommandContext:
     )
 
 
+@cache
+def act_once() -> Callable[[dict[str, Any], LambdaContext], str]:
+    # The same command sent twice within a minute (a double paste, a retry) acts once and gets the same
+    # answer; a status asks afresh every time.
+    return once_per(lambda event: commands.handle(event, context()), key="@", expires_after_seconds=60)
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: Any, lambda_context: LambdaContext) -> str:
-    reply = commands.handle(event, context())
+    if isinstance(event, dict) and event.get("command") != "status":
+        reply = act_once()(event, lambda_context)
+    else:
+        reply = commands.handle(event, context())
     logger.info(
         "command answered",
         extra={"command": (event or {}).get("command", "run") if isinstance(event, dict) else None},

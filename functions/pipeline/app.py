@@ -3,6 +3,7 @@ progress and outcome to the pipeline (PutJobSuccessResult with a continuation to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -13,6 +14,7 @@ from opsflow import pipeline
 from opsflow.aws import clients
 from opsflow.aws.codepipeline import CodePipeline
 from opsflow.aws.stepfunctions import StepFunctions
+from opsflow.idempotency import once_per
 from opsflow.runs import RunStarter
 from opsflow.starter import StarterConfig, build_starter
 
@@ -38,6 +40,17 @@ def log_unexpected(error: Exception) -> None:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_once()(event, context)
+
+
+@cache
+def handle_once() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    # CodePipeline gives each invocation, continuations included, its own job id: an invocation repeated
+    # after its result was reported gets that answer again instead of a refused second report.
+    return once_per(handle, key='"CodePipeline.job".id', expires_after_seconds=7 * 24 * 3600)
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
     job = pipeline.PipelineJob.from_event(event)
     logger.append_keys(job_id=job.job_id)
     outcome = pipeline.handle_job(

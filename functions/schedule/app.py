@@ -3,6 +3,7 @@ through the same guard and audit record as the API, or record why the calendar s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -10,6 +11,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opsflow import environments
+from opsflow.idempotency import once_per
 from opsflow.runs import RunStarter
 from opsflow.starter import StarterConfig, build_starter
 
@@ -32,9 +34,19 @@ def run_status(run_id: str) -> str | None:
     return run.status if run else None
 
 
+@cache
+def handle_once() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    # One answer per fire: Scheduler and Lambda's asynchronous retries deliver at least once.
+    return once_per(handle, key="[schedule_arn, scheduled_time, request]", expires_after_seconds=24 * 3600)
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_once()(event, context)
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
     settings = config()
     if event.get("check") == "stopped_databases":
         check = environments.DailyCheck.from_event(event)

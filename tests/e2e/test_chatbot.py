@@ -78,3 +78,17 @@ def test_keep_alive_and_abort_from_the_channel(aws: EmbeddedAws, net: seed.Netwo
     assert "is being stopped" in aborted
     ended = aws.wait_for_run(run_id_in(started))
     assert ended["status"] == "ABORTED", (ended["error"], ended["steps"])
+
+
+def test_the_same_command_sent_twice_acts_once_and_answers_the_same(
+    aws: EmbeddedAws, net: seed.Network
+) -> None:
+    seed.launch_template_group(aws, net, "web")
+    payload = {"workflow": "ami_bake", "instance_id": seed.instance(aws, net, "app-1"), "asg_name": "web"}
+
+    first = say(aws, payload)
+    second = say(aws, payload)
+
+    assert second == first
+    assert len(aws.api.get("/runs?target=asg:web").json()["runs"]) == 1
+    aws.wait_for_run(run_id_in(first))

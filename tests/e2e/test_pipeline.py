@@ -186,3 +186,20 @@ def test_a_refused_request_fails_the_job_with_the_guards_message(aws: EmbeddedAw
     assert failure["type"] == "JobFailed"
     assert "no-such-group" in failure["message"]
     assert executions(aws) == []
+
+
+def test_a_job_invoked_again_after_its_report_gets_the_same_answer_and_reports_nothing_twice(
+    aws: EmbeddedAws, net: seed.Network
+) -> None:
+    instance_id = seed.instance(aws, net, "app-1")
+    seed.launch_template_group(aws, net, "web")
+    event = aws.emulation.codepipeline.job_event(
+        {"workflow": "ami_bake", "instance_id": instance_id, "asg_name": "web"}
+    )
+
+    first = invoke(aws, event)
+    again = invoke(aws, event)  # an asynchronous retry of the same invocation
+
+    assert again == first
+    assert len(aws.emulation.codepipeline.results(job_id(event))) == 1
+    assert [e["name"] for e in executions(aws)] == [first["run_id"]]
