@@ -170,7 +170,7 @@ def step_line(step: Mapping[str, Any]) -> Text:
     mark, style = _STEP_MARK.get(str(step.get("status")), ("?", "yellow"))
     line = Text()
     line.append(f"{mark} ", style=style)
-    line.append(f"{step.get('step', '?'):<16}", style="bold" if step.get("status") != "milestone" else "")
+    line.append(f"{step.get('step', '?'):<16} ", style="bold" if step.get("status") != "milestone" else "")
     line.append(str(step.get("summary") or ""))
     attempts = int(step.get("attempts") or 1)
     if attempts > 1:
@@ -227,7 +227,28 @@ def refresh_line(refresh: Mapping[str, Any]) -> str:
     return line
 
 
+def _environment_result(result: Mapping[str, Any]) -> RenderableType:
+    """An environment stop or start: the summary, what was saved or restored, and only what went wrong."""
+    rows: list[tuple[str, Any]] = [("summary", result.get("summary", ""))]
+    if result.get("saved"):
+        rows.append(
+            ("saved", ", ".join(f"{n} {kind}" for kind, n in result["saved"].items() if n) or "nothing")
+        )
+    restored = result.get("restored_from") or {}
+    if restored:
+        rows.append(
+            ("restored", f"the save of run {restored.get('run_id')} ({local_time(restored.get('saved_at'))})")
+        )
+    for gone in result.get("gone") or []:
+        rows.append(("gone", gone))
+    for failure in result.get("failed") or []:
+        rows.append(("failed", f"{failure.get('resource')}: {failure.get('error')}"))
+    return Group(Text("Result", style="bold green"), _facts(rows))
+
+
 def _result(workflow: str, result: Mapping[str, Any]) -> RenderableType:
+    if workflow == "env_power":
+        return _environment_result(result)
     if workflow != "ami_bake" or "image_id" not in result:
         shown = {
             k: refresh_line(v) if k == "refresh" and isinstance(v, Mapping) else v for k, v in result.items()
