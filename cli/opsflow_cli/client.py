@@ -127,7 +127,7 @@ class OpsflowClient:
         url = self.endpoint.url + path
         given = {k: v for k, v in (query or {}).items() if v is not None}
         if given:
-            url += "?" + urlencode(given, quote_via=quote)
+            url += "?" + urlencode(given, quote_via=lambda value, *_: quote(value, safe="-_.~"))
         data = json.dumps(body).encode("utf-8") if body is not None else b""
         signed = AWSRequest(
             method=method,

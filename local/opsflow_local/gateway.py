@@ -9,6 +9,7 @@ answers, and hands what does to `EmbeddedAws.api` with the signer as the caller.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
@@ -16,7 +17,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -102,9 +103,25 @@ def verify_signature(
     signed_names = match["signed_headers"].split(";")
     if "host" not in signed_names or any(name not in lowered for name in signed_names):
         raise Refusal("InvalidSignatureException", _MISMATCH)
+    # A signed payload hash must be the body's: botocore trusts the header instead of hashing the body.
+    declared = lowered.get("x-amz-content-sha256")
+    if (
+        declared is not None
+        and declared != "UNSIGNED-PAYLOAD"
+        and declared != hashlib.sha256(body).hexdigest()
+    ):
+        raise Refusal("InvalidSignatureException", _MISMATCH)
+    # SigV4's canonical query decodes each name and value and encodes it again (RFC 3986, `-_.~` kept),
+    # as API Gateway does; botocore, given a URL, would only sort what the client sent.
+    base, _, query = url.partition("?")
+    params = sorted(
+        (quote(name, safe="-_.~"), quote(value, safe="-_.~"))
+        for name, value in parse_qsl(query, keep_blank_values=True)
+    )
+    canonical_url = base + ("?" + "&".join(f"{name}={value}" for name, value in params) if params else "")
     # Only the headers the client signed take part: proxies and HTTP clients add others on the way.
     request = AWSRequest(
-        method=method, url=url, headers={name: lowered[name] for name in signed_names}, data=body
+        method=method, url=canonical_url, headers={name: lowered[name] for name in signed_names}, data=body
     )
     request.context["timestamp"] = amz_date
     signer = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY, SESSION_TOKEN), "execute-api", region)
@@ -179,7 +196,11 @@ def _handler_for(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             host = self.headers.get("Host") or gateway.url.split("/")[2]
-            headers = {name: value for name, value in self.headers.items()}
+            # A repeated header is one value, joined with commas, as SigV4 signs it.
+            headers = {
+                name: ",".join(value.strip() for value in self.headers.get_all(name) or [])
+                for name in dict.fromkeys(self.headers.keys())
+            }
             response = gateway.answer(self.command, f"http://{host}{self.path}", headers, body)
             payload = response.text.encode("utf-8")
             self.send_response(response.status_code)

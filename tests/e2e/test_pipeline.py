@@ -152,13 +152,11 @@ def test_bad_user_parameters_fail_the_job_as_a_configuration_error(aws: Embedded
     invoke(aws, not_json)
     invoke(aws, invalid)
 
-    assert result(aws, not_json) == {
-        "result": "failure",
-        "failureDetails": {
-            "type": "ConfigurationError",
-            "message": "The request is not valid: (body): is not valid JSON",
-        },
-    }
+    not_json_failure = result(aws, not_json)["failureDetails"]
+    assert not_json_failure["type"] == "ConfigurationError"
+    assert not_json_failure["message"].startswith(
+        "The request is not valid: UserParameters: is not valid JSON ("
+    )
     failure = result(aws, invalid)["failureDetails"]
     assert failure["type"] == "ConfigurationError"
     api = aws.api.post(
@@ -171,6 +169,12 @@ def test_bad_user_parameters_fail_the_job_as_a_configuration_error(aws: Embedded
     assert "instance_id: " in failure["message"]
     assert "colour: is not a field of this workflow" in failure["message"]
     assert executions(aws) == []
+    empty = aws.emulation.codepipeline.job_event("")
+    invoke(aws, empty)
+    assert (
+        "UserParameters: is empty: set it to a run request as JSON"
+        in result(aws, empty)["failureDetails"]["message"]
+    )
 
 
 def test_a_refused_request_fails_the_job_with_the_guards_message(aws: EmbeddedAws, net: seed.Network) -> None:

@@ -32,6 +32,7 @@ def test_recent_runs_are_listed_newest_first_by_target_and_workflow(
     assert [r["run_id"] for r in by_target["runs"]] == [bake["run_id"]]
     assert by_target["runs"][0]["requester"] == {"kind": "iam", "identity": ALICE}
     assert by_target["runs"][0]["status"] == "SUCCEEDED"
+    assert by_target["runs"][0]["summary"].startswith("Baked ami-")
     assert [r["run_id"] for r in by_workflow["runs"]] == [stop["run_id"]]
     assert by_workflow["runs"][0]["summary"].startswith("Stopped qa:")
     assert [r["run_id"] for r in everything["runs"]] == [stop["run_id"], bake["run_id"]]

@@ -3,6 +3,7 @@ the real API handler, and the OpenAPI document it serves kept in step with the c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -167,3 +168,44 @@ def test_every_operation_documents_its_refusals_with_the_error_body() -> None:
                 schema = operation["responses"][code]["content"]["application/json"]["schema"]
                 assert schema == error_body or error_body in schema["anyOf"], f"{method} {path} {code}"
     assert document["components"]["schemas"]["ErrorBody"]["required"] == ["error", "message"]
+
+
+def test_a_query_signed_in_sigv4s_canonical_form_is_accepted(gateway: Gateway) -> None:
+    """SigV4 signs each query name and value URI-encoded (`:` as %3A) while clients such as awscurl send
+    them as typed; API Gateway accepts both, and so must the gateway."""
+    typed = f"{gateway.url}/runs?target=asg:web&workflow=ami_bake"
+    request = AWSRequest(
+        method="GET", url=f"{gateway.url}/runs", params={"target": "asg:web", "workflow": "ami_bake"}
+    )
+    SigV4Auth(GOOD, "execute-api", "us-east-1").add_auth(request)
+    sent = urllib.request.Request(typed, method="GET", headers=dict(request.headers))
+
+    with urllib.request.urlopen(sent, timeout=30) as answer:
+        assert answer.status == 200
+        assert json.loads(answer.read())["runs"] == []
+
+
+def test_a_body_changed_after_signing_its_hash_is_refused(gateway: Gateway, aws: EmbeddedAws) -> None:
+    body = json.dumps(
+        {"workflow": "env_power", "environment": "qa", "action": "stop", "dry_run": True}
+    ).encode()
+    request = AWSRequest(
+        method="POST",
+        url=f"{gateway.url}/runs",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Amz-Content-Sha256": hashlib.sha256(body).hexdigest(),
+        },
+    )
+    SigV4Auth(GOOD, "execute-api", "us-east-1").add_auth(request)
+    tampered = body.replace(b'"dry_run": true', b'"dry_run": false')
+    sent = urllib.request.Request(
+        f"{gateway.url}/runs", data=tampered, method="POST", headers=dict(request.headers)
+    )
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(sent, timeout=30)
+
+    assert refused.value.code == 403
+    assert json.loads(refused.value.read())["message"].startswith("The request signature we calculated")

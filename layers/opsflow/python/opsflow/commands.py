@@ -89,7 +89,7 @@ def handle(payload: Any, context: CommandContext) -> str:
         return _keep_alive(parsed, context)
     except ValidationError as invalid:
         problems = describe_validation_errors(invalid.errors())
-        return "Not valid: " + "; ".join(f"{p['field']}: {p['problem']}" for p in problems) + "."
+        return "The request is not valid: " + "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
     except OpsflowError as refused:
         return f"Refused: {refused.message}"
 

@@ -133,11 +133,26 @@ class InvalidUserParameters(Exception):
 
 def parse_user_parameters(text: str | None) -> AnyRunRequest:
     """The run request in the action's UserParameters; raises InvalidUserParameters."""
+    if not text or not text.strip():
+        raise InvalidUserParameters(
+            [
+                {
+                    "field": "UserParameters",
+                    "problem": 'is empty: set it to a run request as JSON, e.g. {"workflow": "ami_bake", '
+                    '"instance_id": "i-0123456789abcdef0", "asg_name": "web"}',
+                }
+            ]
+        )
     try:
-        payload = json.loads(text) if text else None
+        payload = json.loads(text)
     except ValueError as error:
         raise InvalidUserParameters(
-            describe_validation_errors([{"loc": (), "type": "json_invalid", "msg": str(error)}])
+            [
+                {
+                    "field": "UserParameters",
+                    "problem": f"is not valid JSON ({error}); give a run request as JSON",
+                }
+            ]
         ) from error
     try:
         return parse_run_request(payload)

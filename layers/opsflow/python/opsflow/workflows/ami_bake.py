@@ -492,18 +492,20 @@ def result_of(state: dict[str, Any]) -> dict[str, Any]:
     warnings = []
     if state.get("prune_error"):
         warnings.append(f"pruning old images failed: {describe_failure(state['prune_error'])}")
+    group = state["request"]["asg_name"]
+    after = describe_source({**published, "version_ref": published.get("version")}) if published else None
+    summary = f"Baked {image.get('image_id')} for {group}" + (
+        f"; the group now uses {after}" if after else ""
+    )
+    if state.get("refresh"):
+        summary += ", rolled out to every instance by an instance refresh"
     return {
+        "summary": summary + ".",
         "image_id": image.get("image_id"),
         "image_name": image.get("name"),
         "snapshots": image.get("snapshots", []),
         "published": published,
-        "group": {
-            "name": state["request"]["asg_name"],
-            "before": describe_source(source),
-            "after": describe_source({**published, "version_ref": published.get("version")})
-            if published
-            else None,
-        },
+        "group": {"name": group, "before": describe_source(source), "after": after},
         "pruned": state.get("prune"),
         "refresh": asg_refresh.result_of(state["refresh"]) if state.get("refresh") else None,
         "warnings": warnings,

@@ -404,7 +404,13 @@ def run_result(state: dict[str, Any], aws: RefreshAws) -> dict[str, Any]:
         now = group_now(group, aws)
     except OpsflowError as error:  # a report, not a reason to fail a refresh that succeeded
         now = f"unknown ({error})"
-    return {"refresh": result_of(state.get("refresh") or {}), "group_now": now}
+    refresh = result_of(state.get("refresh") or {})
+    return {
+        "summary": f"Every instance of {group} was replaced (launch template version "
+        f"{refresh.get('previous_version')} -> {refresh.get('version')}); it now runs {now}.",
+        "refresh": refresh,
+        "group_now": now,
+    }
 
 
 def run_error(state: dict[str, Any]) -> dict[str, Any]:
