@@ -10,6 +10,8 @@ import pytest
 from opsflow.workflows import ami_bake
 from opsflow_local import EmbeddedAws, seed
 
+from .waiting import wait_until_waiting_for_its_image
+
 ALICE = "arn:aws:iam::123456789012:user/alice"
 
 
@@ -338,6 +340,7 @@ def test_an_aborted_run_frees_the_group_at_once(aws: EmbeddedAws, net: seed.Netw
     request = {"workflow": "ami_bake", "instance_id": seed.instance(aws, net, "app-1"), "asg_name": "web"}
     aws.emulation.ec2.image_pending_seconds = 3600
     first = aws.api.post("/runs", json=request, principal=ALICE).json()
+    wait_until_waiting_for_its_image(aws, first["run_id"])
     aws.client("stepfunctions").stop_execution(
         executionArn=first["execution_arn"], cause="operator stopped it"
     )

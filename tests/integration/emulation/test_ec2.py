@@ -39,7 +39,7 @@ def launch(mappings: list[dict[str, Any]] = THREE_VOLUMES) -> str:
 
 
 def wait_until_not_pending(image_id: str) -> dict[str, Any]:
-    for _ in range(200):
+    for _ in range(2000):  # ten seconds at most, for a busy machine
         image = ec2().describe_images(ImageIds=[image_id])["Images"][0]
         if image["State"] != "pending":
             return dict(image)

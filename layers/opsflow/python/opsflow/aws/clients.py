@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
@@ -43,6 +44,8 @@ def client(service: Literal["codepipeline"], region: str | None = None) -> CodeP
 def client(service: Literal["events"], region: str | None = None) -> EventBridgeClient: ...
 @overload
 def client(service: Literal["ecs"], region: str | None = None) -> ECSClient: ...
+@overload
+def client(service: Literal["elbv2"], region: str | None = None) -> ElasticLoadBalancingv2Client: ...
 @overload
 def client(service: Literal["rds"], region: str | None = None) -> RDSClient: ...
 @overload

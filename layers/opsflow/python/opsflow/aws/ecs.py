@@ -1,18 +1,48 @@
-"""ECS adapter: services, found by their tags, and their desired counts."""
+"""ECS adapter: services, found by their tags, and their desired counts; a service's details, a copy of it
+on another target group, and a task definition revision with a new image."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import ClientError
 
 from opsflow.aws.batches import chunks
-from opsflow.aws.errors import aws_call
+from opsflow.aws.errors import aws_call, error_code
+from opsflow.errors import NotFound, Refused
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
 # DescribeServices takes at most 10 services per call.
 DESCRIBE_BATCH = 10
+
+# What RegisterTaskDefinition accepts back as DescribeTaskDefinition returns it. An allow-list rather than
+# stripping the read-only fields (taskDefinitionArn, revision, status, requiresAttributes, compatibilities,
+# registeredAt, registeredBy, deregisteredAt, deleteRequestedAt): a read-only field AWS adds later would
+# make RegisterTaskDefinition refuse the copy, while a registrable one it adds is only left out.
+_REGISTRABLE_TASK_DEFINITION_FIELDS = (
+    "family",
+    "containerDefinitions",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+    "enableFaultInjection",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +68,99 @@ def _service(raw: Any) -> Service:
         tags={t["key"]: t["value"] for t in raw.get("tags", []) or []},
         scheduling_strategy=raw.get("schedulingStrategy", "REPLICA"),
     )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    deployment_id: str
+    status: str  # PRIMARY, ACTIVE or INACTIVE
+    rollout_state: str  # IN_PROGRESS, COMPLETED or FAILED
+    task_definition: str
+    desired_count: int
+    running_count: int
+
+
+@dataclass(frozen=True)
+class ServiceLoadBalancer:
+    target_group_arn: str
+    container_name: str
+    container_port: int
+
+
+@dataclass(frozen=True)
+class ServiceDetail:
+    cluster_arn: str
+    service_arn: str
+    name: str
+    status: str
+    task_definition: str
+    desired_count: int
+    running_count: int
+    pending_count: int
+    deployments: list[Deployment]
+    load_balancers: list[ServiceLoadBalancer]
+    tags: dict[str, str]
+    launch_type: str | None
+    capacity_provider_strategy: list[dict[str, Any]]
+    network_configuration: dict[str, Any] | None
+    health_check_grace_period_seconds: int | None
+
+    @property
+    def target_group_arns(self) -> list[str]:
+        return [lb.target_group_arn for lb in self.load_balancers]
+
+
+def _service_detail(raw: Any) -> ServiceDetail:
+    return ServiceDetail(
+        cluster_arn=raw["clusterArn"],
+        service_arn=raw["serviceArn"],
+        name=raw["serviceName"],
+        status=raw.get("status", ""),
+        task_definition=raw.get("taskDefinition", ""),
+        desired_count=int(raw.get("desiredCount", 0)),
+        running_count=int(raw.get("runningCount", 0)),
+        pending_count=int(raw.get("pendingCount", 0)),
+        deployments=[
+            Deployment(
+                deployment_id=d.get("id", ""),
+                status=d.get("status", ""),
+                rollout_state=d.get("rolloutState", ""),
+                task_definition=d.get("taskDefinition", ""),
+                desired_count=int(d.get("desiredCount", 0)),
+                running_count=int(d.get("runningCount", 0)),
+            )
+            for d in raw.get("deployments", [])
+        ],
+        load_balancers=[
+            ServiceLoadBalancer(
+                target_group_arn=lb["targetGroupArn"],
+                container_name=lb.get("containerName", ""),
+                container_port=int(lb.get("containerPort", 0)),
+            )
+            for lb in raw.get("loadBalancers", [])
+            if lb.get("targetGroupArn")
+        ],
+        tags={t["key"]: t["value"] for t in raw.get("tags", []) or []},
+        launch_type=raw.get("launchType") or None,
+        capacity_provider_strategy=list(raw.get("capacityProviderStrategy") or []),
+        network_configuration=raw.get("networkConfiguration") or None,
+        health_check_grace_period_seconds=raw.get("healthCheckGracePeriodSeconds"),
+    )
+
+
+@contextmanager
+def _service_call(operation: str, cluster: str, service: str) -> Iterator[None]:
+    """aws_call, and an unknown cluster or service becomes NotFound."""
+    with aws_call(operation):
+        try:
+            yield
+        except ClientError as error:
+            code = error_code(error)
+            if code == "ClusterNotFoundException":
+                raise NotFound(f"ECS cluster {cluster} does not exist") from error
+            if code == "ServiceNotFoundException":
+                raise NotFound(f"ECS service {service} does not exist in cluster {cluster}") from error
+            raise
 
 
 class Ecs:
@@ -79,3 +202,103 @@ class Ecs:
     def set_desired_count(self, cluster_arn: str, service: str, count: int) -> None:
         with aws_call("UpdateService"):
             self._ecs.update_service(cluster=cluster_arn, service=service, desiredCount=count)
+
+    def describe_service(self, cluster: str, service: str) -> ServiceDetail:
+        with _service_call("DescribeServices", cluster, service):
+            found = self._ecs.describe_services(cluster=cluster, services=[service], include=["TAGS"])
+        # An unknown service is not an error but a failure with reason MISSING.
+        if not found["services"]:
+            raise NotFound(f"ECS service {service} does not exist in cluster {cluster}")
+        return _service_detail(found["services"][0])
+
+    def update_service(
+        self,
+        cluster: str,
+        service: str,
+        *,
+        desired_count: int | None = None,
+        task_definition: str | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {}
+        if desired_count is not None:
+            changes["desiredCount"] = desired_count
+        if task_definition is not None:
+            changes["taskDefinition"] = task_definition
+        if not changes:
+            raise ValueError("update_service needs a desired count or a task definition")
+        with _service_call("UpdateService", cluster, service):
+            self._ecs.update_service(cluster=cluster, service=service, **changes)
+
+    def create_service_like(
+        self,
+        source: ServiceDetail,
+        name: str,
+        task_definition: str,
+        target_group_arn: str,
+        desired_count: int,
+        tags: dict[str, str],
+    ) -> ServiceDetail:
+        """A service in the source's cluster, placed and networked as the source is, whose tasks the
+        source's container name and port register in `target_group_arn` instead."""
+        if len(source.load_balancers) != 1:
+            raise Refused(
+                f"ECS service {source.name} has {len(source.load_balancers)} target groups: "
+                "a copy on another target group needs exactly one"
+            )
+        balancer = source.load_balancers[0]
+        options: dict[str, Any] = {}
+        # CreateService refuses launchType together with capacityProviderStrategy; when a service uses a
+        # strategy, that strategy is what placed its tasks.
+        if source.capacity_provider_strategy:
+            options["capacityProviderStrategy"] = source.capacity_provider_strategy
+        elif source.launch_type:
+            options["launchType"] = source.launch_type
+        if source.network_configuration:
+            options["networkConfiguration"] = source.network_configuration
+        if source.health_check_grace_period_seconds is not None:
+            options["healthCheckGracePeriodSeconds"] = source.health_check_grace_period_seconds
+        if tags:
+            options["tags"] = [{"key": key, "value": value} for key, value in tags.items()]
+        with _service_call("CreateService", source.cluster_arn, name):
+            created = self._ecs.create_service(
+                cluster=source.cluster_arn,
+                serviceName=name,
+                taskDefinition=task_definition,
+                desiredCount=desired_count,
+                loadBalancers=[
+                    {
+                        "targetGroupArn": target_group_arn,
+                        "containerName": balancer.container_name,
+                        "containerPort": balancer.container_port,
+                    }
+                ],
+                **options,
+            )
+        return _service_detail(created["service"])
+
+    def register_task_definition_with_image(
+        self, task_definition_arn: str, container_name: str, image: str
+    ) -> str:
+        """Register a new revision of the task definition's family, the same in every registrable field
+        and its tags, but `container_name` runs `image`. Returns the new revision's ARN."""
+        with aws_call("DescribeTaskDefinition"):
+            described = self._ecs.describe_task_definition(
+                taskDefinition=task_definition_arn, include=["TAGS"]
+            )
+        definition = cast(dict[str, Any], described["taskDefinition"])
+        fields = {
+            key: definition[key]
+            for key in _REGISTRABLE_TASK_DEFINITION_FIELDS
+            if key in definition and definition[key] not in (None, [], {})
+        }
+        containers = [dict(c) for c in fields.get("containerDefinitions", [])]
+        target = next((c for c in containers if c.get("name") == container_name), None)
+        if target is None:
+            raise NotFound(f"task definition {task_definition_arn} has no container named {container_name}")
+        target["image"] = image
+        fields["containerDefinitions"] = containers
+        if described.get("tags"):
+            fields["tags"] = described["tags"]
+        with aws_call("RegisterTaskDefinition"):
+            registered = self._ecs.register_task_definition(**fields)
+        return registered["taskDefinition"]["taskDefinitionArn"]

@@ -1,0 +1,149 @@
+"""Elastic Load Balancing v2 adapter: a listener's weighted forward action, and its target groups."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from opsflow.aws.errors import aws_call, error_code
+from opsflow.errors import NotFound, Refused
+
+if TYPE_CHECKING:
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_elbv2.type_defs import ActionTypeDef, ForwardActionConfigTypeDef
+
+# A forward action to one target group (`TargetGroupArn` alone) sends it all the traffic.
+WHOLE = 100
+
+
+@dataclass(frozen=True)
+class Listener:
+    arn: str
+    load_balancer_arn: str
+    protocol: str
+    port: int
+    weights: dict[str, int]  # target group ARN -> weight, from the default forward action
+
+
+@dataclass(frozen=True)
+class TargetGroup:
+    arn: str
+    name: str
+    protocol: str
+    load_balancer_arns: list[str]
+
+
+def _forward_weights(action: Any) -> dict[str, int]:
+    groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
+    if groups:
+        # A tuple described without a Weight is one AWS stores with its default weight, 1.
+        return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+    if action.get("TargetGroupArn"):
+        return {action["TargetGroupArn"]: WHOLE}
+    return {}
+
+
+def _listener(raw: Any) -> Listener:
+    weights: dict[str, int] = {}
+    for action in raw.get("DefaultActions", []):
+        if action.get("Type") == "forward":
+            weights.update(_forward_weights(action))
+    return Listener(
+        arn=raw["ListenerArn"],
+        load_balancer_arn=raw.get("LoadBalancerArn", ""),
+        protocol=raw.get("Protocol", ""),
+        port=int(raw.get("Port", 0)),
+        weights=weights,
+    )
+
+
+@contextmanager
+def _call(operation: str, *, not_found_code: str, not_found: str) -> Iterator[None]:
+    """aws_call, and `not_found_code` (ELBv2's own code for the resource) becomes NotFound."""
+    with aws_call(operation):
+        try:
+            yield
+        except ClientError as error:
+            if error_code(error) == not_found_code:
+                raise NotFound(not_found) from error
+            raise
+
+
+class Elbv2:
+    def __init__(self, client: ElasticLoadBalancingv2Client) -> None:
+        self._elbv2 = client
+
+    def _raw_listener(self, listener_arn: str) -> Any:
+        with _call(
+            "DescribeListeners",
+            not_found_code="ListenerNotFound",
+            not_found=f"listener {listener_arn} does not exist",
+        ):
+            found = self._elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"]
+        if not found:
+            raise NotFound(f"listener {listener_arn} does not exist")
+        return found[0]
+
+    def listener(self, listener_arn: str) -> Listener:
+        return _listener(self._raw_listener(listener_arn))
+
+    def set_weights(self, listener_arn: str, weights: dict[str, int]) -> None:
+        """Make the listener's default action one forward to these target groups with these weights,
+        keeping the stickiness it had. Only a listener whose default action is a lone forward is changed:
+        replacing an authenticate or redirect action would silently open or break the application."""
+        if not weights:
+            raise ValueError("set_weights needs at least one target group")
+        actions = self._raw_listener(listener_arn).get("DefaultActions", [])
+        if len(actions) != 1 or actions[0].get("Type") != "forward":
+            kinds = ", ".join(a.get("Type", "?") for a in actions) or "none"
+            raise Refused(
+                f"listener {listener_arn} has default actions ({kinds}), not a single forward: "
+                "Opsflow only shifts traffic on a listener that just forwards"
+            )
+        forward_config: ForwardActionConfigTypeDef = {
+            "TargetGroups": [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in weights.items()]
+        }
+        stickiness = (actions[0].get("ForwardConfig") or {}).get("TargetGroupStickinessConfig")
+        if stickiness:
+            forward_config["TargetGroupStickinessConfig"] = stickiness
+        action: ActionTypeDef = {"Type": "forward", "ForwardConfig": forward_config}
+        with _call(
+            "ModifyListener",
+            not_found_code="ListenerNotFound",
+            not_found=f"listener {listener_arn} does not exist",
+        ):
+            self._elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=[action])
+
+    def target_health(self, target_group_arn: str) -> dict[str, str]:
+        """Target id -> state (initial, healthy, unhealthy, unused, draining, unavailable)."""
+        with _call(
+            "DescribeTargetHealth",
+            not_found_code="TargetGroupNotFound",
+            not_found=f"target group {target_group_arn} does not exist",
+        ):
+            found = self._elbv2.describe_target_health(TargetGroupArn=target_group_arn)
+        return {
+            d["Target"]["Id"]: d.get("TargetHealth", {}).get("State", "unknown")
+            for d in found["TargetHealthDescriptions"]
+        }
+
+    def target_group(self, target_group_arn: str) -> TargetGroup:
+        with _call(
+            "DescribeTargetGroups",
+            not_found_code="TargetGroupNotFound",
+            not_found=f"target group {target_group_arn} does not exist",
+        ):
+            found = self._elbv2.describe_target_groups(TargetGroupArns=[target_group_arn])["TargetGroups"]
+        if not found:
+            raise NotFound(f"target group {target_group_arn} does not exist")
+        raw = found[0]
+        return TargetGroup(
+            arn=raw["TargetGroupArn"],
+            name=raw.get("TargetGroupName", ""),
+            protocol=raw.get("Protocol", ""),
+            load_balancer_arns=list(raw.get("LoadBalancerArns", [])),
+        )
