@@ -14,7 +14,7 @@ from opsflow import commands
 from opsflow.aws import clients
 from opsflow.aws.stepfunctions import StepFunctions
 from opsflow.idempotency import once_per
-from opsflow.starter import StarterConfig, build_starter
+from opsflow.starter import default_config, default_starter
 
 logger = Logger(service="opsflow-command")
 tracer = Tracer(service="opsflow-command")
@@ -22,10 +22,10 @@ tracer = Tracer(service="opsflow-command")
 
 @cache
 def context() -> commands.CommandContext:
-    config = StarterConfig.from_env()
+    config = default_config()
     region = clients.client("stepfunctions").meta.region_name
     return commands.CommandContext(
-        starter=build_starter(config),
+        starter=default_starter(),
         runs=config.run_store(),
         environments=config.environment_store(),
         executions=StepFunctions(clients.client("stepfunctions")),

@@ -15,21 +15,11 @@ from opsflow.aws import clients
 from opsflow.aws.codepipeline import CodePipeline
 from opsflow.aws.stepfunctions import StepFunctions
 from opsflow.idempotency import once_per
-from opsflow.runs import RunStarter
-from opsflow.starter import StarterConfig, build_starter
+from opsflow.starter import default_config as config
+from opsflow.starter import default_starter as starter
 
 logger = Logger(service="opsflow-pipeline")
 tracer = Tracer(service="opsflow-pipeline")
-
-
-@cache
-def config() -> StarterConfig:
-    return StarterConfig.from_env()
-
-
-@cache
-def starter() -> RunStarter:
-    return build_starter(config())
 
 
 def log_unexpected(error: Exception) -> None:

@@ -12,21 +12,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opsflow import environments
 from opsflow.idempotency import once_per
-from opsflow.runs import RunStarter
-from opsflow.starter import StarterConfig, build_starter
+from opsflow.starter import default_config as config
+from opsflow.starter import default_starter as starter
 
 logger = Logger(service="opsflow-schedule")
 tracer = Tracer(service="opsflow-schedule")
-
-
-@cache
-def config() -> StarterConfig:
-    return StarterConfig.from_env()
-
-
-@cache
-def starter() -> RunStarter:
-    return build_starter(config())
 
 
 def run_status(run_id: str) -> str | None:

@@ -22,6 +22,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from opsflow import starter
 from opsflow.aws.clients import reset_clients
 from opsflow_local.api import ApiClient
 from opsflow_local.emulation import stepfunctions as sfn_emulation
@@ -159,6 +160,9 @@ class EmbeddedAws:
             )
         )
         reset_clients()
+        # A new deployment is a cold start: no configuration or starter of a previous account survives.
+        starter.default_config.cache_clear()
+        starter.default_starter.cache_clear()
         # Powertools caches parameters and secrets process-wide; a fresh account must not see stale ones.
         parameters.clear_caches()
         _forget_powertools_loggers()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from opsflow.aws import clients
@@ -86,3 +87,14 @@ def build_starter(config: StarterConfig) -> RunStarter:
         settings=config.execution_settings,
         lock_ttl_seconds=config.lock_ttl_seconds,
     )
+
+
+@cache
+def default_config() -> StarterConfig:
+    """The function's configuration, read once per cold start."""
+    return StarterConfig.from_env()
+
+
+@cache
+def default_starter() -> RunStarter:
+    return build_starter(default_config())

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from opsflow.aws.errors import aws_call, error_code
+from opsflow.aws.errors import aws_call
 from opsflow.errors import NotFound, Refused
 
 if TYPE_CHECKING:
@@ -61,28 +57,12 @@ def _listener(raw: Any) -> Listener:
     )
 
 
-@contextmanager
-def _call(operation: str, *, not_found_code: str, not_found: str) -> Iterator[None]:
-    """aws_call, and `not_found_code` (ELBv2's own code for the resource) becomes NotFound."""
-    with aws_call(operation):
-        try:
-            yield
-        except ClientError as error:
-            if error_code(error) == not_found_code:
-                raise NotFound(not_found) from error
-            raise
-
-
 class Elbv2:
     def __init__(self, client: ElasticLoadBalancingv2Client) -> None:
         self._elbv2 = client
 
     def _raw_listener(self, listener_arn: str) -> Any:
-        with _call(
-            "DescribeListeners",
-            not_found_code="ListenerNotFound",
-            not_found=f"listener {listener_arn} does not exist",
-        ):
+        with aws_call("DescribeListeners", not_found=f"listener {listener_arn} does not exist"):
             found = self._elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"]
         if not found:
             raise NotFound(f"listener {listener_arn} does not exist")
@@ -111,20 +91,12 @@ class Elbv2:
         if stickiness:
             forward_config["TargetGroupStickinessConfig"] = stickiness
         action: ActionTypeDef = {"Type": "forward", "ForwardConfig": forward_config}
-        with _call(
-            "ModifyListener",
-            not_found_code="ListenerNotFound",
-            not_found=f"listener {listener_arn} does not exist",
-        ):
+        with aws_call("ModifyListener", not_found=f"listener {listener_arn} does not exist"):
             self._elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=[action])
 
     def target_health(self, target_group_arn: str) -> dict[str, str]:
         """Target id -> state (initial, healthy, unhealthy, unused, draining, unavailable)."""
-        with _call(
-            "DescribeTargetHealth",
-            not_found_code="TargetGroupNotFound",
-            not_found=f"target group {target_group_arn} does not exist",
-        ):
+        with aws_call("DescribeTargetHealth", not_found=f"target group {target_group_arn} does not exist"):
             found = self._elbv2.describe_target_health(TargetGroupArn=target_group_arn)
         return {
             d["Target"]["Id"]: d.get("TargetHealth", {}).get("State", "unknown")
@@ -132,11 +104,7 @@ class Elbv2:
         }
 
     def target_group(self, target_group_arn: str) -> TargetGroup:
-        with _call(
-            "DescribeTargetGroups",
-            not_found_code="TargetGroupNotFound",
-            not_found=f"target group {target_group_arn} does not exist",
-        ):
+        with aws_call("DescribeTargetGroups", not_found=f"target group {target_group_arn} does not exist"):
             found = self._elbv2.describe_target_groups(TargetGroupArns=[target_group_arn])["TargetGroups"]
         if not found:
             raise NotFound(f"target group {target_group_arn} does not exist")

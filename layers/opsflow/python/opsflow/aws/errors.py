@@ -20,6 +20,8 @@ _NOT_FOUND_CODES = frozenset(
         "InvalidLaunchTemplateId.VersionNotFound",
         "InvalidLaunchTemplateName.NotFoundException",
         "ExecutionDoesNotExist",
+        "ListenerNotFound",
+        "TargetGroupNotFound",
     }
 )
 
