@@ -35,6 +35,7 @@ class Workflow(StrEnum):
     ami_bake = "ami_bake"
     asg_refresh = "asg_refresh"
     env_power = "env_power"
+    ecs_blue_green = "ecs_blue_green"
 
 
 class PowerAction(StrEnum):

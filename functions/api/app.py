@@ -118,7 +118,9 @@ def list_runs(
     target: Annotated[
         str | None, Query(description="Only runs of this target, e.g. asg:web or env:qa.", max_length=300)
     ] = None,
-    workflow: Annotated[Literal["ami_bake", "asg_refresh", "env_power"] | None, Query()] = None,
+    workflow: Annotated[
+        Literal["ami_bake", "asg_refresh", "env_power", "ecs_blue_green"] | None, Query()
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """The newest runs first: who asked for what, when, and how it ended."""

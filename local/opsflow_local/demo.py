@@ -6,16 +6,20 @@ Exits non-zero if any run ends other than as the demo expects.
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from opsflow_local import EmbeddedAws, seed
 from opsflow_local.sink import Notification
 
 PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
+TOTAL_SCENARIOS = 8
 
 
 @dataclass
@@ -224,12 +228,13 @@ def wait_until_settled(aws: EmbeddedAws, env: seed.SeededEnvironment) -> dict[st
     return rows
 
 
-def environment_power(aws: EmbeddedAws, net: seed.Network) -> int:
+def environment_power(aws: EmbeddedAws, net: seed.Network, number: int, total: int) -> int:
     """A QA environment on a Berlin schedule: the Friday-night stop and the Monday-morning start-up, fired
     by its EventBridge Scheduler schedules, with the weekend skipped."""
     say()
     say(
-        "[6/6] Environment power: qa stops on Friday night and starts on Monday morning   (expected: SUCCEEDED)"
+        f"[{number}/{total}] Environment power: qa stops on Friday night and starts on Monday morning   "
+        "(expected: SUCCEEDED)"
     )
     env = seed.environment(aws, net, "qa")
     schedule = {
@@ -284,6 +289,136 @@ def environment_power(aws: EmbeddedAws, net: seed.Network) -> int:
     if morning != before:
         unexpected += 1
     return unexpected
+
+
+def describe_app(aws: EmbeddedAws, app: seed.BlueGreenApp) -> str:
+    """The listener's split and each side's service: what a person checks before and after a deploy."""
+    (action,) = aws.client("elbv2").describe_listeners(ListenerArns=[app.listener_arn])["Listeners"][0][
+        "DefaultActions"
+    ]
+    split = " / ".join(
+        f"{g['TargetGroupArn'].split('/')[1]} {g['Weight']}" for g in action["ForwardConfig"]["TargetGroups"]
+    )
+    sides = []
+    for name in ("web", "web-green"):
+        found = aws.client("ecs").describe_services(cluster=app.cluster, services=[name])["services"]
+        if not found or found[0]["status"] != "ACTIVE":
+            sides.append(f"{name} (none)")
+            continue
+        service = found[0]
+        version = service["taskDefinition"].split("/")[-1]
+        sides.append(f"{name} {service['runningCount']}/{service['desiredCount']} tasks of {version}")
+    return f"listener {split}; " + ", ".join(sides)
+
+
+def blue_green(aws: EmbeddedAws, first: int, total: int) -> int:
+    """Two deploys of an ECS service behind an ALB: a canary that goes live, then a new version whose
+    alarm fires at 50 % and is rolled back within that step."""
+    app = seed.blue_green_app(aws)
+    seed.alarm(aws, "web-5xx")
+    unexpected = 0
+    with test_listener() as url:
+        deploys: list[tuple[str, str, dict[str, Any], bool]] = [
+            (
+                "ECS blue/green: canary 10% for 5 minutes, then 100%, bake 10 minutes",
+                "SUCCEEDED",
+                app.request(
+                    image="123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2.0",
+                    test_listener_arn=app.test_listener_arn,
+                    smoke_test={"url": f"{url}/health"},
+                    traffic={"type": "canary", "percent": 10, "hold_seconds": 300},
+                    alarms=["web-5xx"],
+                    bake_seconds=600,
+                ),
+                False,
+            ),
+            (
+                "ECS blue/green: 10% -> 50% -> 100%, the 5xx alarm fires at 50%",
+                "FAILED",
+                app.request(
+                    image="123456789012.dkr.ecr.us-east-1.amazonaws.com/web:3.0",
+                    test_listener_arn=app.test_listener_arn,
+                    smoke_test={"url": f"{url}/health"},
+                    traffic={
+                        "type": "steps",
+                        "steps": [
+                            {"percent": 10, "hold_seconds": 120},
+                            {"percent": 50, "hold_seconds": 600},
+                            {"percent": 100},
+                        ],
+                    },
+                    alarms=["web-5xx"],
+                ),
+                True,
+            ),
+        ]
+        for number, (title, expect, request, alarm_at_50) in enumerate(deploys, first):
+            say()
+            say(f"[{number}/{total}] {title}   (expected: {expect})")
+            before = describe_app(aws, app)
+            sent = len(aws.notifications)
+            began = time.monotonic()
+            run_id = post(aws, request)
+            if alarm_at_50:
+                _set_alarm_when_shifted(aws, run_id, 50, "web-5xx")
+            run = aws.wait_for_run(run_id, timeout=180)
+            seconds = time.monotonic() - began
+            say(
+                f"  status     {run['status']}   ({seconds:.1f} s, with Step Functions waits "
+                f"{1 / aws.time_scale:.0f}x faster than on AWS)"
+            )
+            if run["status"] == "SUCCEEDED":
+                say(f"  result     {run['output']['summary']}")
+                shares = run["output"]["weights"]
+            else:
+                error = run["error"]
+                say(f"  gate       {error['gate']} at {error['weight']}% on green")
+                say(f"  why        {error['message']}")
+                shares = error["weights"]
+            say("  traffic    0% -> " + " -> ".join(f"{share}%" for share in shares) + " on green")
+            say(f"  before     {before}")
+            say(f"  after      {describe_app(aws, app)}")
+            say("  steps      " + " -> ".join(_step_labels(run["steps"])))
+            show_notifications(aws.notifications[sent:])
+            if run["status"] != expect:
+                unexpected += 1
+                say(f"  !! expected {expect}, got {run['status']}")
+            aws.client("cloudwatch").set_alarm_state(AlarmName="web-5xx", StateValue="OK", StateReason="demo")
+    return unexpected
+
+
+@contextmanager
+def test_listener() -> Iterator[str]:
+    """What the deploy's test listener would answer: 200 from green's /health."""
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+def _set_alarm_when_shifted(aws: EmbeddedAws, run_id: str, percent: int, alarm: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        steps = aws.api.get(f"/runs/{run_id}").json()["steps"]
+        if any(s["step"] == "shift" and s["summary"].startswith(f"{percent}% ") for s in steps):
+            aws.client("cloudwatch").set_alarm_state(
+                AlarmName=alarm, StateValue="ALARM", StateReason="5xx count 37 > 10 over 1 minute"
+            )
+            say(f"  (at {percent}% on green, alarm {alarm} goes to ALARM: 5xx count 37 > 10 over 1 minute)")
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"run {run_id} never shifted to {percent}%")
 
 
 def main() -> int:
@@ -362,7 +497,7 @@ def main() -> int:
         unexpected = 0
         for number, scenario in enumerate(scenarios, 1):
             say()
-            say(f"[{number}/{len(scenarios) + 1}] {scenario.title}   (expected: {scenario.expect})")
+            say(f"[{number}/{TOTAL_SCENARIOS}] {scenario.title}   (expected: {scenario.expect})")
             before = describe_group(aws, scenario.group)
             sent = len(aws.notifications)
             run, seconds = scenario.run(aws)
@@ -371,7 +506,8 @@ def main() -> int:
             if run["status"] != scenario.expect:
                 unexpected += 1
                 say(f"  !! expected {scenario.expect}, got {run['status']}")
-        unexpected += environment_power(aws, net)
+        unexpected += environment_power(aws, net, len(scenarios) + 1, TOTAL_SCENARIOS)
+        unexpected += blue_green(aws, len(scenarios) + 2, TOTAL_SCENARIOS)
     say()
     total = time.monotonic() - began
     if unexpected:

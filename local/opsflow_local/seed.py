@@ -3,6 +3,7 @@ launch template and on a legacy launch configuration. Used by the demo and the e
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -377,3 +378,141 @@ def large_environment(
         clusters=cluster_arns,
         aurora_members=sum(1 + n % 2 for n in range(aurora)),
     )
+
+
+@dataclass(frozen=True)
+class BlueGreenApp:
+    """An ECS service behind an ALB, ready for a blue/green deploy: the production listener forwards 100/0 to
+    target groups `<name>-blue`/`<name>-green`, a test listener on port 8080 forwards to the green one, and
+    the service (tagged to opt in) runs its tasks in the blue one."""
+
+    cluster: str
+    service: str
+    task_definition: str
+    listener_arn: str
+    test_listener_arn: str
+    blue_target_group: str
+    green_target_group: str
+    load_balancer_arn: str
+
+    def request(self, **fields: Any) -> dict[str, Any]:
+        """A blue/green request for this app; `fields` add to or replace its defaults."""
+        return {
+            "workflow": "ecs_blue_green",
+            "cluster": self.cluster,
+            "service": self.service,
+            "listener_arn": self.listener_arn,
+            "target_groups": [self.blue_target_group, self.green_target_group],
+            **fields,
+        }
+
+
+def blue_green_app(aws: EmbeddedAws, name: str = "web", desired: int = 2, wait: bool = True) -> BlueGreenApp:
+    ec2, elbv2, ecs = aws.client("ec2"), aws.client("elbv2"), aws.client("ecs")
+    vpc_id = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.60.{i}.0/24", AvailabilityZone=f"{aws.region}{zone}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, zone in ((1, "a"), (2, "b"))
+    ]
+    group_id = ec2.create_security_group(GroupName=name, Description=f"{name} tasks", VpcId=vpc_id)["GroupId"]
+    balancer = elbv2.create_load_balancer(Name=name, Subnets=subnets, SecurityGroups=[group_id])[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    blue_tg, green_tg = (
+        elbv2.create_target_group(
+            Name=f"{name}-{colour}",
+            Protocol="HTTP",
+            Port=8080,
+            VpcId=vpc_id,
+            TargetType="ip",
+            HealthCheckPath="/health",
+            HealthCheckIntervalSeconds=10,
+            HealthyThresholdCount=3,
+            UnhealthyThresholdCount=2,
+        )["TargetGroups"][0]["TargetGroupArn"]
+        for colour in ("blue", "green")
+    )
+    for arn in (blue_tg, green_tg):
+        elbv2.modify_target_group_attributes(
+            TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "30"}]
+        )
+
+    def listener(port: int, weights: list[tuple[str, int]]) -> str:
+        return str(
+            elbv2.create_listener(
+                LoadBalancerArn=balancer,
+                Protocol="HTTP",
+                Port=port,
+                DefaultActions=[
+                    {
+                        "Type": "forward",
+                        "ForwardConfig": {
+                            "TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in weights]
+                        },
+                    }
+                ],
+            )["Listeners"][0]["ListenerArn"]
+        )
+
+    production = listener(80, [(blue_tg, 100), (green_tg, 0)])
+    test = listener(8080, [(green_tg, 1)])
+    ecs.create_cluster(clusterName="prod")
+    task_definition = ecs.register_task_definition(
+        family=name,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "app",
+                "image": f"123456789012.dkr.ecr.{aws.region}.amazonaws.com/{name}:1.0",
+                "essential": True,
+                "portMappings": [{"containerPort": 8080}],
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster="prod",
+        serviceName=name,
+        taskDefinition=task_definition,
+        desiredCount=desired,
+        launchType="FARGATE",
+        loadBalancers=[{"targetGroupArn": blue_tg, "containerName": "app", "containerPort": 8080}],
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": subnets,
+                "securityGroups": [group_id],
+                "assignPublicIp": "DISABLED",
+            }
+        },
+        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
+        tags=[{"key": OPT_IN["Key"], "value": OPT_IN["Value"]}, {"key": "team", "value": name}],
+    )
+    app = BlueGreenApp(
+        cluster="prod",
+        service=name,
+        task_definition=task_definition,
+        listener_arn=production,
+        test_listener_arn=test,
+        blue_target_group=blue_tg,
+        green_target_group=green_tg,
+        load_balancer_arn=balancer,
+    )
+    if wait:
+        wait_until_steady(aws, "prod", name)
+    return app
+
+
+def wait_until_steady(aws: EmbeddedAws, cluster: str, service: str, timeout: float = 30) -> None:
+    """Until the service has one COMPLETED deployment (its tasks running and healthy)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
+        deployments = found["deployments"]
+        if len(deployments) == 1 and deployments[0].get("rolloutState") == "COMPLETED":
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"ECS service {service} was not steady within {timeout} s")

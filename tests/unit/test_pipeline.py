@@ -181,3 +181,22 @@ def test_an_unexpected_error_is_reported_as_a_failure_and_not_raised() -> None:
 def test_a_report_that_fails_raises_so_lambda_retries_the_job() -> None:
     with pytest.raises(RuntimeError, match="unreachable"):
         pipeline.handle_job(pipeline.PipelineJob(JOB), never_started, no_run, Reporter(fail=True))
+
+
+def test_a_blue_green_deploy_hands_the_live_side_to_the_next_stages() -> None:
+    view = {
+        "run_id": "ecs-blue-green-1",
+        "status": "SUCCEEDED",
+        "output": {
+            "live": {"service": "web-green", "target_group": "arn:aws:elasticloadbalancing:tg/web-green/1"},
+            "task_definition": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2",
+        },
+    }
+
+    assert pipeline.output_variables(view) == {
+        "run_id": "ecs-blue-green-1",
+        "status": "SUCCEEDED",
+        "live_service": "web-green",
+        "live_target_group": "arn:aws:elasticloadbalancing:tg/web-green/1",
+        "task_definition": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2",
+    }

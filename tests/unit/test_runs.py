@@ -200,3 +200,48 @@ def test_a_run_that_finished_itself_is_left_alone() -> None:
     finished = h.runs.get(run.run_id)
     assert finished is not None
     assert finished.error == {"step": "publish", "message": "boom"}
+
+
+def test_an_ended_run_is_recorded_ended_before_it_is_put_back_and_says_what_was_put_back() -> None:
+    h = Harness()
+    run = h.starter.start(request(), ALICE).run
+    seen: list[str] = []
+
+    def put_back(ended: Any) -> dict[str, Any]:
+        # A step still in flight reads the run: it must already look ended.
+        now = h.runs.get(ended.run_id)
+        assert now is not None
+        seen.append(now.status)
+        return {
+            "undone": ["listener back to 100% blue"],
+            "problems": [],
+            "live": "blue",
+            "summary": "put back",
+        }
+
+    assert settle_ended_run(run.run_id, "ABORTED", "aborted by bob", h.runs, h.locks, put_back)
+
+    settled = h.runs.get(run.run_id)
+    assert settled is not None
+    assert seen == ["ABORTED"]
+    assert settled.error is not None
+    assert settled.error["message"] == "aborted by bob. Then: put back"
+    assert settled.error["rollback"] == {"undone": ["listener back to 100% blue"], "problems": []}
+    assert settled.error["live"] == "blue"
+    assert h.locks.holder("asg:web") is None
+
+
+def test_a_put_back_that_fails_is_recorded_and_the_target_still_freed() -> None:
+    h = Harness()
+    run = h.starter.start(request(), ALICE).run
+
+    def put_back(ended: Any) -> dict[str, Any]:
+        raise RuntimeError("ModifyListener throttled")
+
+    assert settle_ended_run(run.run_id, "TIMED_OUT", None, h.runs, h.locks, put_back)
+
+    settled = h.runs.get(run.run_id)
+    assert settled is not None
+    assert settled.error is not None
+    assert settled.error["rollback"]["problems"] == ["putting things back: ModifyListener throttled"]
+    assert h.locks.holder("asg:web") is None

@@ -254,6 +254,11 @@ def output_variables(view: Mapping[str, Any]) -> dict[str, str]:
     elif output.get("template_id") and output.get("version"):
         variables["launch_template_id"] = str(output["template_id"])
         variables["launch_template_version"] = str(output["version"])
+    live = output.get("live") or {}
+    if live.get("service"):  # a blue/green deploy: which side serves now, and with what
+        variables["live_service"] = str(live["service"])
+        variables["live_target_group"] = str(live["target_group"])
+        variables["task_definition"] = str(output.get("task_definition"))
     return variables
 
 

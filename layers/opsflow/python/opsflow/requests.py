@@ -165,9 +165,171 @@ class EnvPowerRequest(_Request):
         return f"env:{self.environment}"
 
 
-AnyRunRequest = AmiBakeRequest | AsgRefreshRequest | EnvPowerRequest
+# Blue/green ----------------------------------------------------------------------------------------
+
+LISTENER_ARN = (
+    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener/app/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+$"
+)
+TARGET_GROUP_ARN = (
+    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]+$"
+)
+# Holding, baking and watching alarms poll every few seconds, and each poll adds events to the execution's
+# history, which Step Functions caps at 25,000.
+MAX_TRAFFIC_SECONDS = 12 * 3600
+_Seconds = Annotated[int, Field(ge=0, le=MAX_TRAFFIC_SECONDS)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class TrafficStep(_Strict):
+    percent: Annotated[int, Field(ge=1, le=100, description="Share of production traffic sent to green.")]
+    hold_seconds: _Seconds = Field(default=0, description="How long to hold this share, watching the alarms.")
+
+
+class CanaryTraffic(_Strict):
+    """`percent` to green for `hold_seconds`, then the rest at once."""
+
+    type: Literal["canary"]
+    percent: Annotated[int, Field(ge=1, le=99)] = 10
+    hold_seconds: _Seconds = 300
+
+    def expand(self) -> list[TrafficStep]:
+        return [TrafficStep(percent=self.percent, hold_seconds=self.hold_seconds), TrafficStep(percent=100)]
+
+
+class LinearTraffic(_Strict):
+    """`step_percent` more to green every `interval_seconds` until all of it."""
+
+    type: Literal["linear"]
+    step_percent: Annotated[int, Field(ge=1, le=99)] = 10
+    interval_seconds: _Seconds = 60
+
+    def expand(self) -> list[TrafficStep]:
+        percents = [*range(self.step_percent, 100, self.step_percent), 100]
+        return [
+            TrafficStep(percent=p, hold_seconds=0 if p == 100 else self.interval_seconds) for p in percents
+        ]
+
+
+class ExplicitTraffic(_Strict):
+    """Any ascending list of shares, each with its own hold; the last is 100."""
+
+    type: Literal["steps"]
+    steps: Annotated[list[TrafficStep], Field(min_length=1, max_length=20)]
+
+    @field_validator("steps")
+    @classmethod
+    def _ascending_to_all(cls, value: list[TrafficStep]) -> list[TrafficStep]:
+        percents = [step.percent for step in value]
+        if percents != sorted(set(percents)):
+            raise ValueError("percents must be distinct and ascending, e.g. 10, 50, 100")
+        if percents[-1] != 100:
+            raise ValueError("the last step must send 100 percent to green")
+        return value
+
+    def expand(self) -> list[TrafficStep]:
+        return list(self.steps)
+
+
+TrafficPlan = Annotated[CanaryTraffic | LinearTraffic | ExplicitTraffic, Field(discriminator="type")]
+
+
+class SmokeTest(_Strict):
+    """Run once green is steady, before any production traffic reaches it: an HTTP GET of `url` (through
+    the test listener, which Opsflow points at green) expecting a 2xx, or a Lambda function returning
+    `{"passed": true|false, "reason": "..."}`."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2048)] | None = None
+    lambda_function: Annotated[str, Field(min_length=1, max_length=170)] | None = Field(
+        default=None, validation_alias=AliasChoices("lambda_function", "lambda")
+    )
+    timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 10
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SmokeTest:
+        if (self.url is None) == (self.lambda_function is None):
+            raise ValueError("give exactly one of url or lambda")
+        return self
+
+
+class EcsBlueGreenRequest(_Request):
+    """Deploy a new version of an ECS service beside the live one and shift an ALB listener's traffic to
+    it step by step, each step gated by alarms; any failed gate puts all traffic back on the live side."""
+
+    workflow: Literal["ecs_blue_green"]
+    cluster: Annotated[str, Field(min_length=1, max_length=255, description="The ECS cluster (name or ARN).")]
+    service: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$",
+            description="The service taking production traffic now (or its partner on the other target group).",
+        ),
+    ]
+    task_definition: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None, description="The new version: a task definition ARN or family:revision."
+    )
+    image: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        default=None, description="The new version: a container image to put in the live task definition."
+    )
+    container: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        default=None, description="The container `image` replaces; default: the load-balanced one."
+    )
+    listener_arn: Annotated[str, Field(pattern=LISTENER_ARN, description="The production listener.")]
+    test_listener_arn: Annotated[str, Field(pattern=LISTENER_ARN)] | None = Field(
+        default=None, description="A listener Opsflow points at green for the smoke test."
+    )
+    target_groups: Annotated[
+        list[Annotated[str, Field(pattern=TARGET_GROUP_ARN)]],
+        Field(min_length=2, max_length=2, description="The blue and green target groups, in either order."),
+    ]
+    traffic: TrafficPlan = Field(
+        default_factory=lambda: CanaryTraffic(type="canary"),
+        description="canary {percent, hold_seconds}, linear {step_percent, interval_seconds} or "
+        "steps {steps: [{percent, hold_seconds}]}.",
+    )
+    alarms: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=10)] = (
+        Field(
+            default_factory=list, description="CloudWatch alarms; one in ALARM puts all traffic back on blue."
+        )
+    )
+    smoke_test: SmokeTest | None = None
+    bake_seconds: _Seconds = Field(
+        default=600, description="How long green takes all traffic, watched, before blue is scaled to zero."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EcsBlueGreenRequest:
+        if (self.task_definition is None) == (self.image is None):
+            raise ValueError("give exactly one of task_definition (the new version's ARN) or image")
+        if self.container is not None and self.image is None:
+            raise ValueError("container names the container an image replaces: give image too")
+        if self.target_groups[0] == self.target_groups[1]:
+            raise ValueError("target_groups must be two different target groups")
+        if self.smoke_test is not None and self.smoke_test.url is not None and self.test_listener_arn is None:
+            raise ValueError(
+                "a smoke_test url needs test_listener_arn: the test listener is what sends its requests to green"
+            )
+        if self.test_listener_arn is not None and self.test_listener_arn == self.listener_arn:
+            raise ValueError("test_listener_arn must be another listener than the production one")
+        held = sum(step.hold_seconds for step in self.traffic.expand()) + self.bake_seconds
+        if held > MAX_TRAFFIC_SECONDS:
+            raise ValueError(
+                f"holds and bake_seconds add up to {held} s; at most {MAX_TRAFFIC_SECONDS} s (12 hours) in all"
+            )
+        return self
+
+    def target(self) -> str:
+        return f"ecs:{self.cluster.split('/')[-1]}/{self.service}"
+
+    def traffic_steps(self) -> list[TrafficStep]:
+        return self.traffic.expand()
+
+
+AnyRunRequest = AmiBakeRequest | AsgRefreshRequest | EnvPowerRequest | EcsBlueGreenRequest
 RunRequest = Annotated[AnyRunRequest, Field(discriminator="workflow")]
-WORKFLOW_NAMES = ("ami_bake", "asg_refresh", "env_power")
+WORKFLOW_NAMES = ("ami_bake", "asg_refresh", "env_power", "ecs_blue_green")
 
 _run_request_adapter: TypeAdapter[AnyRunRequest] = TypeAdapter(RunRequest)
 
@@ -193,9 +355,12 @@ def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
             message = "is required"
         elif kind == "extra_forbidden":
             message = "is not a field of this workflow"
-        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        elif kind in ("union_tag_invalid", "union_tag_not_found") and location in ("", "workflow"):
             location = location or "workflow"
             message = f"must be one of: {', '.join(WORKFLOW_NAMES)}"
+        elif kind == "union_tag_not_found":
+            field = str((item.get("ctx") or {}).get("discriminator", "type")).strip("'")
+            message = f"needs a {field} field saying which kind it is"
         elif kind in ("json_invalid", "model_attributes_type", "dict_type") and not location:
             message = "the body must be a JSON object"
         else:

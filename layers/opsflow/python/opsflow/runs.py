@@ -218,22 +218,45 @@ def run_view(run: Run, execution: Execution | None = None) -> dict[str, Any]:
     return view
 
 
-def settle_ended_run(run_id: str, status: str, cause: str | None, runs: RunStore, locks: LockStore) -> bool:
+PutBack = Callable[[Run], dict[str, Any] | None]
+
+
+def settle_ended_run(
+    run_id: str,
+    status: str,
+    cause: str | None,
+    runs: RunStore,
+    locks: LockStore,
+    put_back: PutBack | None = None,
+) -> bool:
     """An execution that ended without reaching its finish step (aborted, timed out, failed outside a
     Catch) leaves a RUNNING record and a held lock: record how it ended and free the target.
-    Returns whether there was anything to settle."""
+    `put_back` undoes what a workflow must never leave half-done (a blue/green deploy's traffic) and says
+    what it did. Returns whether there was anything to settle."""
     run = runs.get(run_id)
     if run is None or run.status != RUNNING:
         return False
-    runs.finish(
-        run_id,
-        status,
-        error={
-            "step": "unknown",
-            "message": cause or f"the execution ended {status} before the run could record its outcome",
-            "rollback": {"undone": [], "problems": ["nothing was rolled back: check the target"]},
-        },
-    )
+    message = cause or f"the execution ended {status} before the run could record its outcome"
+    error: dict[str, Any] = {
+        "step": "unknown",
+        "message": message,
+        "rollback": {"undone": [], "problems": ["nothing was rolled back: check the target"]},
+    }
+    # Recorded first: a step still in flight reads the run and puts back what it was doing.
+    runs.finish(run_id, status, error=error)
+    if put_back is not None:
+        try:
+            done = put_back(run)
+        except Exception as failure:  # noqa: BLE001 - recorded for people; the lock must still be freed
+            done = {"undone": [], "problems": [f"putting things back: {failure}"], "summary": "not put back"}
+        if done is not None:
+            error = {
+                **error,
+                "message": f"{message}. Then: {done.get('summary', 'done')}",
+                "rollback": {"undone": done.get("undone", []), "problems": done.get("problems", [])},
+                "live": done.get("live"),
+            }
+            runs.finish(run_id, status, error=error)
     locks.release(run.target, run_id)
     return True
 
@@ -258,8 +281,8 @@ class Aborter(Protocol):
 
 
 def abort_run(run: Run, executions: Aborter, by: Requester) -> None:
-    """Stop a running run's execution at once. The execution's end event records the run ABORTED and
-    frees its target (functions/run_ended)."""
+    """Stop a running run's execution at once. The execution's end event records the run ABORTED, puts a
+    blue/green deploy's traffic back on blue and frees its target (functions/run_ended)."""
     if run.status != RUNNING or not run.execution_arn:
         raise Refused(f"run {run.run_id} is {run.status}, not running: there is nothing to abort")
     executions.stop(run.execution_arn, f"aborted by {by.identity}")

@@ -10,14 +10,14 @@ from typing import Any
 
 from opsflow.aws import clients
 from opsflow.aws.stepfunctions import StepFunctions
-from opsflow.requests import AnyRunRequest, AsgRefreshRequest, EnvPowerRequest
+from opsflow.requests import AnyRunRequest, AsgRefreshRequest, EcsBlueGreenRequest, EnvPowerRequest
 from opsflow.runs import RunStarter
 from opsflow.settings import OptIn, environment_tag_key, required_env
 from opsflow.store.capacity import DynamoCapacityStore
 from opsflow.store.environments import DynamoEnvironmentStore
 from opsflow.store.locks import DynamoLockStore
 from opsflow.store.runs import DynamoRunStore
-from opsflow.workflows import ami_bake, asg_refresh, env_power
+from opsflow.workflows import ami_bake, asg_refresh, ecs_blue_green, env_power
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class StarterConfig:
                 "ami_bake": required_env("AMI_BAKE_STATE_MACHINE_ARN"),
                 "asg_refresh": required_env("ASG_REFRESH_STATE_MACHINE_ARN"),
                 "env_power": required_env("ENV_POWER_STATE_MACHINE_ARN"),
+                "ecs_blue_green": required_env("ECS_BLUE_GREEN_STATE_MACHINE_ARN"),
             },
             opt_in=OptIn.from_env(),
             environment_tag_key=environment_tag_key(),
@@ -52,6 +53,8 @@ class StarterConfig:
                 "refresh_poll_seconds": int(os.environ.get("REFRESH_POLL_SECONDS", "30")),
                 "database_poll_seconds": int(os.environ.get("DATABASE_POLL_SECONDS", "30")),
                 "database_max_wait_seconds": int(os.environ.get("DATABASE_MAX_WAIT_SECONDS", "3600")),
+                "deploy_poll_seconds": int(os.environ.get("DEPLOY_POLL_SECONDS", "30")),
+                "green_max_wait_seconds": int(os.environ.get("GREEN_MAX_WAIT_SECONDS", "1800")),
             },
         )
 
@@ -72,6 +75,10 @@ def preflight(request: AnyRunRequest, config: StarterConfig) -> dict[str, Any]:
     """What the run would do, read without changing anything; raises if it cannot run safely."""
     if isinstance(request, EnvPowerRequest):
         return env_power.preflight(request, config.power_aws(), config.opt_in, config.environment_tag_key)
+    if isinstance(request, EcsBlueGreenRequest):
+        return ecs_blue_green.preflight(
+            request, ecs_blue_green.DeployAws.from_default_clients(), config.opt_in
+        )
     if isinstance(request, AsgRefreshRequest):
         return asg_refresh.preflight(request, asg_refresh.RefreshAws.from_default_clients(), config.opt_in)
     return ami_bake.preflight(request, ami_bake.BakeAws.from_default_clients(), config.opt_in)

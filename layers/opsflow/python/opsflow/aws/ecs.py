@@ -78,6 +78,7 @@ class Deployment:
     task_definition: str
     desired_count: int
     running_count: int
+    failed_tasks: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class ServiceDetail:
     capacity_provider_strategy: list[dict[str, Any]]
     network_configuration: dict[str, Any] | None
     health_check_grace_period_seconds: int | None
+    deployment_controller: str = "ECS"
+    events: tuple[str, ...] = ()  # the service's latest events, newest first
 
     @property
     def target_group_arns(self) -> list[str]:
@@ -128,6 +131,7 @@ def _service_detail(raw: Any) -> ServiceDetail:
                 task_definition=d.get("taskDefinition", ""),
                 desired_count=int(d.get("desiredCount", 0)),
                 running_count=int(d.get("runningCount", 0)),
+                failed_tasks=int(d.get("failedTasks", 0)),
             )
             for d in raw.get("deployments", [])
         ],
@@ -145,6 +149,8 @@ def _service_detail(raw: Any) -> ServiceDetail:
         capacity_provider_strategy=list(raw.get("capacityProviderStrategy") or []),
         network_configuration=raw.get("networkConfiguration") or None,
         health_check_grace_period_seconds=raw.get("healthCheckGracePeriodSeconds"),
+        deployment_controller=(raw.get("deploymentController") or {}).get("type", "ECS"),
+        events=tuple(e.get("message", "") for e in (raw.get("events") or [])[:5]),
     )
 
 
@@ -198,6 +204,29 @@ class Ecs:
             and s.scheduling_strategy == "REPLICA"
             and all(s.tags.get(k) == v for k, v in tags.items())
         ]
+
+    def services_of(self, cluster: str) -> list[ServiceDetail]:
+        """Every service of a cluster, described with its tags."""
+        with _service_call("ListServices", cluster, "(any)"):
+            arns = [
+                arn
+                for page in self._ecs.get_paginator("list_services").paginate(
+                    cluster=cluster, PaginationConfig={"PageSize": 100}
+                )
+                for arn in page["serviceArns"]
+            ]
+        found: list[ServiceDetail] = []
+        for batch in chunks(arns, DESCRIBE_BATCH):
+            with _service_call("DescribeServices", cluster, "(any)"):
+                described = self._ecs.describe_services(cluster=cluster, services=batch, include=["TAGS"])
+            found.extend(_service_detail(raw) for raw in described["services"])
+        return found
+
+    def tag(self, resource_arn: str, tags: dict[str, str]) -> None:
+        with aws_call("TagResource"):
+            self._ecs.tag_resource(
+                resourceArn=resource_arn, tags=[{"key": key, "value": value} for key, value in tags.items()]
+            )
 
     def set_desired_count(self, cluster_arn: str, service: str, count: int) -> None:
         with aws_call("UpdateService"):
@@ -275,6 +304,19 @@ class Ecs:
                 **options,
             )
         return _service_detail(created["service"])
+
+    def container_names(self, task_definition: str) -> list[str]:
+        with aws_call(
+            "DescribeTaskDefinition", not_found=f"task definition {task_definition} does not exist"
+        ):
+            try:
+                described = self._ecs.describe_task_definition(taskDefinition=task_definition)
+            except ClientError as error:
+                # AWS answers an unknown task definition "ClientException: Unable to describe task definition."
+                if error_code(error) == "ClientException" and "unable to describe" in str(error).lower():
+                    raise NotFound(f"task definition {task_definition} does not exist") from error
+                raise
+        return [c["name"] for c in described["taskDefinition"].get("containerDefinitions", [])]
 
     def register_task_definition_with_image(
         self, task_definition_arn: str, container_name: str, image: str

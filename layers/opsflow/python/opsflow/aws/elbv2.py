@@ -23,6 +23,7 @@ class Listener:
     protocol: str
     port: int
     weights: dict[str, int]  # target group ARN -> weight, from the default forward action
+    forwards_only: bool = True  # the default action is one forward, nothing else
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def _forward_weights(action: Any) -> dict[str, int]:
 
 def _listener(raw: Any) -> Listener:
     weights: dict[str, int] = {}
-    for action in raw.get("DefaultActions", []):
+    actions = raw.get("DefaultActions", [])
+    for action in actions:
         if action.get("Type") == "forward":
             weights.update(_forward_weights(action))
     return Listener(
@@ -54,6 +56,7 @@ def _listener(raw: Any) -> Listener:
         protocol=raw.get("Protocol", ""),
         port=int(raw.get("Port", 0)),
         weights=weights,
+        forwards_only=len(actions) == 1 and actions[0].get("Type") == "forward",
     )
 
 

@@ -15,7 +15,12 @@ from urllib.parse import quote
 
 from opsflow.notify.message import Link, Message, Severity, Status
 
-WORKFLOW_NAMES = {"ami_bake": "AMI bake", "asg_refresh": "ASG refresh", "env_power": "Environment power"}
+WORKFLOW_NAMES = {
+    "ami_bake": "AMI bake",
+    "asg_refresh": "ASG refresh",
+    "env_power": "Environment power",
+    "ecs_blue_green": "ECS blue/green",
+}
 
 
 def console(region: str, path: str) -> str:
@@ -104,6 +109,10 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     )
     if step:
         facts.insert(0, ("Failed step", str(step)))
+    if error.get("gate"):
+        facts.insert(1, ("Gate", f"{error['gate']} at {error.get('weight', 0)}% on green"))
+    if error.get("live"):
+        facts.append(("Traffic now", f"100% {error['live']}"))
     for failure in (error.get("failed") or [])[:5]:
         facts.append(("Failed", f"{failure['resource']}: {failure['error']}"))
     rollback = error.get("rollback") or {}
@@ -139,7 +148,7 @@ def _success_summary(workflow: str, output: dict[str, Any], target: str) -> str:
         return f"Image {output['image_id']} baked for {target}{rolled}."
     if workflow == "asg_refresh":
         return f"Every instance of {target} was replaced."
-    if workflow == "env_power" and output.get("summary"):
+    if workflow in ("env_power", "ecs_blue_green") and output.get("summary"):
         return str(output["summary"])
     return f"{target} done."
 
@@ -159,6 +168,8 @@ def _result_facts(output: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{refresh['status']}, version {refresh.get('previous_version')} → {refresh.get('version')}",
             )
         )
+    if output.get("weights"):
+        facts.append(("Traffic steps", " → ".join(f"{w}%" for w in output["weights"])))
     for warning in output.get("warnings", []):
         facts.append(("Warning", str(warning)))
     return facts

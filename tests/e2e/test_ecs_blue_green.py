@@ -1,0 +1,512 @@
+"""ECS blue/green end to end on the embedded runtime, with the ECS and ELBv2 emulations: green's tasks
+start and pass health checks, and the listener's weights are read back from ELBv2 itself."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+
+from opsflow.workflows import ecs_blue_green
+from opsflow_local import EmbeddedAws, seed
+
+ALICE = "arn:aws:iam::123456789012:user/alice"
+NEW_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2.0"
+ALARM = "web-5xx"
+BLUE_ONLY = {"blue": 100, "green": 0}
+GREEN_ONLY = {"blue": 0, "green": 100}
+
+
+@pytest.fixture
+def app(aws: EmbeddedAws) -> seed.BlueGreenApp:
+    seed.alarm(aws, ALARM)
+    return seed.blue_green_app(aws)
+
+
+@pytest.fixture
+def test_listener_url() -> Iterator[str]:
+    """What the test listener answers: 200 from green's /health."""
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def start(aws: EmbeddedAws, request: dict[str, Any]) -> str:
+    response = aws.api.post("/runs", json=request, principal=ALICE)
+    assert response.status_code == 202, response.json()
+    return str(response.json()["run_id"])
+
+
+def weights(aws: EmbeddedAws, app: seed.BlueGreenApp) -> dict[str, int]:
+    (action,) = aws.client("elbv2").describe_listeners(ListenerArns=[app.listener_arn])["Listeners"][0][
+        "DefaultActions"
+    ]
+    groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or [
+        {"TargetGroupArn": action["TargetGroupArn"], "Weight": 100}
+    ]
+    named = {app.blue_target_group: "blue", app.green_target_group: "green"}
+    found = {named[g["TargetGroupArn"]]: int(g.get("Weight", 1)) for g in groups}
+    return {"blue": found.get("blue", 0), "green": found.get("green", 0)}
+
+
+def desired(aws: EmbeddedAws, app: seed.BlueGreenApp, service: str) -> int:
+    found = aws.client("ecs").describe_services(cluster=app.cluster, services=[service])["services"]
+    return int(found[0]["desiredCount"]) if found and found[0]["status"] == "ACTIVE" else 0
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(0.05)
+
+
+def shifted_to(aws: EmbeddedAws, run_id: str, percent: int) -> bool:
+    steps = aws.api.get(f"/runs/{run_id}").json()["steps"]
+    return any(s["step"] == "shift" and s["summary"].startswith(f"{percent}% of traffic") for s in steps)
+
+
+def assert_one_side_live(aws: EmbeddedAws, app: seed.BlueGreenApp) -> str:
+    """The invariant: all traffic on one side, and that side's service the one running."""
+    now = weights(aws, app)
+    assert now in (BLUE_ONLY, GREEN_ONLY), now
+    if now == BLUE_ONLY:
+        assert desired(aws, app, "web") == 2
+        assert desired(aws, app, "web-green") == 0
+        return "blue"
+    assert desired(aws, app, "web-green") == 2
+    assert desired(aws, app, "web") == 0
+    return "green"
+
+
+# Success ----------------------------------------------------------------------------------------
+
+
+def test_canary_10_then_all_succeeds_and_retires_blue_after_the_bake(
+    aws: EmbeddedAws, app: seed.BlueGreenApp, test_listener_url: str
+) -> None:
+    run_id = start(
+        aws,
+        app.request(
+            image=NEW_IMAGE,
+            test_listener_arn=app.test_listener_arn,
+            traffic={"type": "canary", "percent": 10, "hold_seconds": 120},
+            alarms=[ALARM],
+            smoke_test={"url": f"{test_listener_url}/health"},
+            bake_seconds=300,
+        ),
+    )
+    run = aws.wait_for_run(run_id, timeout=120)
+
+    assert run["status"] == "SUCCEEDED", run["error"]
+    assert run["output"]["weights"] == [10, 100]
+    assert weights(aws, app) == GREEN_ONLY
+    assert desired(aws, app, "web") == 0
+    assert desired(aws, app, "web-green") == 2
+    assert run["output"]["live"]["service"] == "web-green"
+    green = aws.client("ecs").describe_services(cluster="prod", services=["web-green"], include=["TAGS"])[
+        "services"
+    ][0]
+    assert green["taskDefinition"].endswith("task-definition/web:2")
+    assert {"key": "opsflow:blue-green", "value": "live"} in green["tags"]
+    (container,) = aws.client("ecs").describe_task_definition(taskDefinition="web:2")["taskDefinition"][
+        "containerDefinitions"
+    ]
+    assert container["image"] == NEW_IMAGE
+    steps = [s["step"] for s in run["steps"]]
+    # Blue is retired only after the bake: the last watch (the bake's end) comes before retire_blue.
+    assert steps.index("retire_blue") > max(i for i, s in enumerate(steps) if s == "watch")
+    assert "smoke_test" in steps
+
+
+def test_the_next_deploy_goes_back_to_the_first_service_and_linear_steps_are_recorded(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    first = start(
+        aws, app.request(image=NEW_IMAGE, traffic={"type": "canary", "percent": 50, "hold_seconds": 0})
+    )
+    assert aws.wait_for_run(first, timeout=120)["status"] == "SUCCEEDED"
+
+    # The pipeline names the same service; web-green is live now, so web takes the new version.
+    second = start(
+        aws,
+        app.request(
+            image=NEW_IMAGE.replace("2.0", "3.0"),
+            traffic={"type": "linear", "step_percent": 25, "interval_seconds": 30},
+            bake_seconds=0,
+        ),
+    )
+    run = aws.wait_for_run(second, timeout=120)
+
+    assert run["status"] == "SUCCEEDED", run["error"]
+    assert run["output"]["weights"] == [25, 50, 75, 100]
+    assert run["output"]["live"]["service"] == "web"
+    assert weights(aws, app) == BLUE_ONLY
+    assert desired(aws, app, "web") == 2
+    assert desired(aws, app, "web-green") == 0
+
+
+# Gates --------------------------------------------------------------------------------------------
+
+
+def test_an_alarm_in_the_second_step_puts_all_traffic_back_on_blue_before_the_next_step(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    run_id = start(
+        aws,
+        app.request(
+            image=NEW_IMAGE,
+            traffic={
+                "type": "steps",
+                "steps": [
+                    {"percent": 10, "hold_seconds": 60},
+                    {"percent": 50, "hold_seconds": 600},
+                    {"percent": 100},
+                ],
+            },
+            alarms=[ALARM],
+        ),
+    )
+    wait_for("the second step", lambda: shifted_to(aws, run_id, 50))
+    assert weights(aws, app) == {"blue": 50, "green": 50}
+
+    aws.client("cloudwatch").set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above 10")
+    run = aws.wait_for_run(run_id, timeout=60)
+
+    assert run["status"] == "FAILED"
+    assert weights(aws, app) == BLUE_ONLY
+    assert desired(aws, app, "web-green") == 0
+    assert desired(aws, app, "web") == 2
+    error = run["error"]
+    assert (error["gate"], error["weight"]) == ("alarm", 50)
+    assert ALARM in error["message"]
+    assert "50% green (step 2 of 3)" in error["message"]
+    assert error["weights"] == [10, 50], "the third step never started"
+    assert "back to 100% blue" in error["message"]
+
+
+def test_a_failing_smoke_test_stops_the_deploy_before_any_production_traffic(
+    aws: EmbeddedAws, app: seed.BlueGreenApp, test_listener_url: str
+) -> None:
+    run_id = start(
+        aws,
+        app.request(
+            image=NEW_IMAGE,
+            test_listener_arn=app.test_listener_arn,
+            smoke_test={"url": f"{test_listener_url}/broken"},
+        ),
+    )
+    run = aws.wait_for_run(run_id, timeout=60)
+
+    assert run["status"] == "FAILED"
+    assert (run["error"]["gate"], run["error"]["weight"]) == ("smoke test", 0)
+    assert "answered 404, not 2xx" in run["error"]["message"]
+    assert run["error"]["weights"] == []
+    assert assert_one_side_live(aws, app) == "blue"
+
+
+def test_green_tasks_that_never_start_fail_the_deploy_and_blue_keeps_everything(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    aws.emulation.ecs.fail_tasks("prod", "web-green")
+    run_id = start(aws, app.request(image=NEW_IMAGE))
+    run = aws.wait_for_run(run_id, timeout=60)
+
+    assert run["status"] == "FAILED"
+    assert run["error"]["gate"] == "green stability"
+    assert (
+        "CannotPullContainerError" in run["error"]["message"] or "failed to start" in run["error"]["message"]
+    )
+    assert assert_one_side_live(aws, app) == "blue"
+
+
+# Failure at every step ----------------------------------------------------------------------------
+
+EVERY_STEP = [
+    ("guard", 1),
+    ("start_green", 1),
+    ("check_green", 1),
+    ("smoke_test", 1),
+    ("shift", 1),
+    ("shift", 2),
+    ("watch", 1),
+    ("watch", 3),
+    ("shift", 3),  # the bake's shift: no weight change
+    ("retire_blue", 1),
+]
+
+
+def inject(monkeypatch: pytest.MonkeyPatch, failures: dict[str, tuple[int, str]]) -> None:
+    """The steps Lambda built from now on fails its `n`th call of each named step, before or after the step
+    did its work (an error after acting is the harder case: the change is made, the answer lost)."""
+    original = ecs_blue_green.step_table
+
+    def faulty(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        table = original(*args, **kwargs)
+        for step, (nth, when) in failures.items():
+            real, calls = table[step], {"n": 0}
+
+            def failing(
+                state: dict[str, Any],
+                real: Any = real,
+                calls: Any = calls,
+                nth: int = nth,
+                when: str = when,
+                step: str = step,
+            ) -> Any:
+                calls["n"] += 1
+                if calls["n"] != nth:
+                    return real(state)
+                if when == "after":
+                    real(state)
+                raise RuntimeError(f"injected failure {when} {step} #{nth}")
+
+            table[step] = failing
+        return table
+
+    monkeypatch.setattr(ecs_blue_green, "step_table", faulty)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize(("step", "nth"), EVERY_STEP, ids=[f"{s}#{n}" for s, n in EVERY_STEP])
+def test_a_failure_at_any_step_leaves_all_traffic_on_one_side(
+    aws: EmbeddedAws,
+    app: seed.BlueGreenApp,
+    test_listener_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    nth: int,
+    when: str,
+) -> None:
+    inject(monkeypatch, {step: (nth, when)})
+    run_id = start(
+        aws,
+        app.request(
+            image=NEW_IMAGE,
+            test_listener_arn=app.test_listener_arn,
+            smoke_test={"url": f"{test_listener_url}/health"},
+            traffic={"type": "steps", "steps": [{"percent": 20, "hold_seconds": 60}, {"percent": 100}]},
+            alarms=[ALARM],
+            bake_seconds=60,
+        ),
+    )
+    run = aws.wait_for_run(run_id, timeout=90)
+
+    assert run["status"] == "FAILED", run["status"]
+    assert f"injected failure {when} {step}" in run["error"]["message"]
+    live = assert_one_side_live(aws, app)
+    # Only a failure after blue was scaled to zero leaves green live; everything else goes back to blue.
+    assert live == ("green" if (step, when) == ("retire_blue", "after") else "blue")
+    assert run["error"]["live"] in (None, live) if step == "guard" else run["error"]["live"] == live
+
+
+def test_a_rollback_that_fails_once_is_retried_and_still_puts_traffic_back(
+    aws: EmbeddedAws, app: seed.BlueGreenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inject(monkeypatch, {"watch": (2, "before"), "rollback": (1, "before")})
+    run_id = start(
+        aws,
+        app.request(
+            image=NEW_IMAGE,
+            traffic={"type": "steps", "steps": [{"percent": 30, "hold_seconds": 60}, {"percent": 100}]},
+        ),
+    )
+    run = aws.wait_for_run(run_id, timeout=90)
+
+    assert run["status"] == "FAILED"
+    assert run["error"]["weight"] == 30
+    assert assert_one_side_live(aws, app) == "blue"
+
+
+# Abort --------------------------------------------------------------------------------------------
+
+
+def wait_until_put_back(aws: EmbeddedAws, run_id: str) -> dict[str, Any]:
+    wait_for(
+        "the aborted run to be put back",
+        lambda: (aws.api.get(f"/runs/{run_id}").json().get("error") or {}).get("live") is not None,
+    )
+    run: dict[str, Any] = aws.api.get(f"/runs/{run_id}").json()
+    return run
+
+
+def test_abort_mid_shift_restores_all_traffic_to_blue_at_once(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    run_id = start(
+        aws,
+        app.request(
+            image=NEW_IMAGE,
+            traffic={
+                "type": "steps",
+                "steps": [
+                    {"percent": 10, "hold_seconds": 30},
+                    {"percent": 40, "hold_seconds": 3600},
+                    {"percent": 100},
+                ],
+            },
+        ),
+    )
+    wait_for("the second step", lambda: shifted_to(aws, run_id, 40))
+
+    response = aws.api.post(f"/runs/{run_id}/abort", principal=ALICE)
+    assert response.status_code == 202, response.json()
+    run = wait_until_put_back(aws, run_id)
+
+    assert run["status"] == "ABORTED"
+    assert weights(aws, app) == BLUE_ONLY
+    assert desired(aws, app, "web-green") == 0
+    assert run["error"]["live"] == "blue"
+    assert any(
+        "back to 100% blue" in line and "from 40% green" in line
+        for line in run["error"]["rollback"]["undone"]
+    )
+    assert not any(s["step"] == "retire_blue" for s in run["steps"])
+    assert aws.api.get("/runs?target=ecs:prod/web").json()["runs"][0]["status"] == "ABORTED"
+
+
+def test_abort_from_the_chatbot_channel_does_the_same(aws: EmbeddedAws, app: seed.BlueGreenApp) -> None:
+    run_id = start(
+        aws, app.request(image=NEW_IMAGE, traffic={"type": "canary", "percent": 10, "hold_seconds": 3600})
+    )
+    wait_for("the canary", lambda: shifted_to(aws, run_id, 10))
+
+    reply = aws.lambdas.invoke(aws.resource_name("CommandFunction"), {"command": "abort", "run_id": run_id})
+    assert "is being stopped" in reply
+    run = wait_until_put_back(aws, run_id)
+
+    assert run["status"] == "ABORTED"
+    assert assert_one_side_live(aws, app) == "blue"
+
+
+# Bad input ----------------------------------------------------------------------------------------
+
+
+def snapshot(aws: EmbeddedAws, app: seed.BlueGreenApp) -> tuple[Any, ...]:
+    ecs = aws.client("ecs")
+    return (
+        weights(aws, app),
+        sorted(ecs.list_services(cluster="prod")["serviceArns"]),
+        sorted(ecs.list_task_definitions()["taskDefinitionArns"]),
+        aws.api.get("/runs?target=ecs:prod/web").json()["runs"],
+    )
+
+
+def refused(aws: EmbeddedAws, request: dict[str, Any]) -> tuple[int, str]:
+    response = aws.api.post("/runs", json=request, principal=ALICE)
+    return response.status_code, str(response.json()["message"])
+
+
+def test_an_unknown_listener_is_refused_and_nothing_changes(aws: EmbeddedAws, app: seed.BlueGreenApp) -> None:
+    before = snapshot(aws, app)
+    unknown = app.listener_arn[:-4] + "beef"
+
+    status, message = refused(aws, app.request(image=NEW_IMAGE, listener_arn=unknown))
+
+    assert status == 422
+    assert message == f"listener {unknown} does not exist: check listener_arn"
+    assert snapshot(aws, app) == before
+
+
+def test_a_target_group_not_attached_to_the_listener_is_refused(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    elbv2 = aws.client("elbv2")
+    vpc = elbv2.describe_target_groups(TargetGroupArns=[app.blue_target_group])["TargetGroups"][0]["VpcId"]
+    stray = elbv2.create_target_group(
+        Name="web-canary", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    before = snapshot(aws, app)
+
+    status, message = refused(aws, app.request(image=NEW_IMAGE, target_groups=[app.blue_target_group, stray]))
+
+    assert status == 422
+    assert message.startswith("target group web-canary is not attached to listener web/")
+    assert "add it to the listener's forward action with weight 0" in message
+    assert snapshot(aws, app) == before
+
+
+def test_both_target_groups_busy_is_refused(aws: EmbeddedAws, app: seed.BlueGreenApp) -> None:
+    aws.client("elbv2").modify_listener(
+        ListenerArn=app.listener_arn,
+        DefaultActions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [
+                        {"TargetGroupArn": app.blue_target_group, "Weight": 90},
+                        {"TargetGroupArn": app.green_target_group, "Weight": 10},
+                    ]
+                },
+            }
+        ],
+    )
+    before = snapshot(aws, app)
+
+    status, message = refused(aws, app.request(image=NEW_IMAGE))
+
+    assert status == 422
+    assert message.startswith("both target groups are busy: listener web/")
+    assert "splits traffic (web-blue 90, web-green 10)" in message
+    assert snapshot(aws, app) == before
+
+
+def test_a_green_service_still_running_on_the_idle_group_is_refused(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    first = start(
+        aws,
+        app.request(
+            image=NEW_IMAGE, traffic={"type": "canary", "percent": 50, "hold_seconds": 0}, bake_seconds=0
+        ),
+    )
+    assert aws.wait_for_run(first, timeout=120)["status"] == "SUCCEEDED"
+    aws.client("ecs").update_service(cluster="prod", service="web", desiredCount=1)  # blue back up by hand
+    before = snapshot(aws, app)
+
+    status, message = refused(aws, app.request(image=NEW_IMAGE))
+
+    assert status == 422
+    assert message.startswith("both target groups are busy: ECS service web runs")
+    assert "scale it to 0" in message
+    assert snapshot(aws, app) == before
+
+
+def test_a_service_without_the_opt_in_tag_is_refused(aws: EmbeddedAws, app: seed.BlueGreenApp) -> None:
+    ecs = aws.client("ecs")
+    arn = ecs.describe_services(cluster="prod", services=["web"])["services"][0]["serviceArn"]
+    ecs.untag_resource(resourceArn=arn, tagKeys=["opsflow:managed"])
+
+    response = aws.api.post("/runs", json=app.request(image=NEW_IMAGE), principal=ALICE)
+
+    assert response.status_code == 403
+    assert "does not carry the tag opsflow:managed=true" in response.json()["message"]
+
+
+def test_dry_run_lists_the_plan_and_changes_nothing(aws: EmbeddedAws, app: seed.BlueGreenApp) -> None:
+    before = snapshot(aws, app)[:3]
+
+    response = aws.api.post(
+        "/runs", json=app.request(image=NEW_IMAGE, alarms=[ALARM], dry_run=True), principal=ALICE
+    )
+
+    assert response.status_code == 200, response.json()
+    actions = response.json()["plan"]["actions"]
+    assert actions[0].startswith("Create ECS service web-green with 2 task(s) of a new revision of web:1")
+    assert any(a.startswith("Shift listener web/") and "10% for 300 s, 100%" in a for a in actions)
+    assert snapshot(aws, app)[:3] == before
