@@ -55,6 +55,15 @@ def scenario_bake_and_refresh(aws: EmbeddedAws, net: seed.Network, index: int) -
     }
 
 
+def scenario_blue_green(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[str, Any]:
+    app = seed.blue_green_app(aws, name=f"web{index}")
+    return app.request(
+        image=f"123456789012.dkr.ecr.us-east-1.amazonaws.com/web{index}:2.0",
+        traffic={"type": "canary", "percent": 10, "hold_seconds": 300},
+        bake_seconds=600,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -64,6 +73,10 @@ def main() -> int:
         (
             "AMI bake + refresh of 4 (warm-up 300 s, 2 checkpoints of 600 s, polled every 30 s)",
             scenario_bake_and_refresh,
+        ),
+        (
+            "ECS blue/green of 2 tasks: canary 10% for 300 s, bake 600 s, polled every 30 s",
+            scenario_blue_green,
         ),
     ]
     with EmbeddedAws() as aws:

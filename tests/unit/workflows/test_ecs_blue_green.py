@@ -379,3 +379,27 @@ def test_a_url_smoke_test_that_gets_no_answer_fails() -> None:
 
     with pytest.raises(SmokeTestFailed, match="GET http://internal:8080/health got no answer: timed out"):
         deploy.smoke_test(spec, {"service": "web-green"}, "run-1")
+
+
+def test_long_holds_are_polled_less_often_so_the_execution_history_stays_bounded() -> None:
+    deploy = World().deploy(poll_seconds=5)
+    spec = {
+        **SPEC,
+        "traffic": [{"percent": 10, "hold_seconds": 6 * 3600}, {"percent": 100, "hold_seconds": 0}],
+    }
+    spec["bake_seconds"] = 6 * 3600
+
+    traffic = deploy.watch(spec, deploy.shift(spec, None, "run-1"))
+    watches = 1
+    while traffic["holding"]:
+        traffic = deploy.watch(spec, traffic)
+        watches += 1
+
+    assert traffic["wait_seconds"] == 0
+    assert watches <= 1001, "one hold of the two: at most half of the 2,000 watches"
+    assert (
+        World()
+        .deploy(poll_seconds=5)
+        .watch(SPEC, World().deploy(poll_seconds=5).shift(SPEC, None, "r"))["wait_seconds"]
+        == 5
+    ), "short holds keep the configured poll"

@@ -41,7 +41,8 @@ GREEN_SUFFIX = "-green"
 ROLE_TAG = "opsflow:blue-green"
 # Targets still in a target group: a service's tasks are registered there.
 REGISTERED = frozenset({"initial", "healthy", "unhealthy", "unavailable"})
-DEFAULT_POLL_SECONDS = 15
+DEFAULT_POLL_SECONDS = 30
+MAX_WATCHES = 2000
 DEFAULT_GREEN_MAX_WAIT_SECONDS = 1800
 
 
@@ -574,9 +575,15 @@ class Deploy:
             "healthy": healthy,
             "remaining": remaining,
             "holding": holding,
-            "wait_seconds": min(self.poll_seconds, remaining),
+            "wait_seconds": min(self._poll(traffic), remaining),
             "done": not holding and traffic["index"] == len(traffic["plan"]) - 1,
         }
+
+    def _poll(self, traffic: dict[str, Any]) -> int:
+        """The poll interval, stretched so that a run's watches stay well inside the 25,000 events Step
+        Functions keeps in an execution's history (about 9 per watch)."""
+        held = sum(int(step["hold_seconds"]) for step in traffic["plan"])
+        return max(self.poll_seconds, math.ceil(held / MAX_WATCHES))
 
     def retire_blue(self, spec: dict[str, Any]) -> dict[str, Any]:
         blue, green = spec["blue"], spec["green"]
