@@ -70,7 +70,8 @@ def statuses(cluster_id: str, members: list[str]) -> list[str]:
     return [cluster(cluster_id)["Status"], *(instance(m)["DBInstanceStatus"] for m in members)]
 
 
-def wait_until(read: Callable[[], Any], expected: Any, timeout: float = 5) -> None:
+def wait_until(read: Callable[[], Any], expected: Any, timeout: float = 30) -> None:
+    # Generous: transitions last 2 s, but a loaded 2-core machine can stall a worker for seconds.
     deadline = time.monotonic() + timeout
     while (seen := read()) != expected:
         assert time.monotonic() < deadline, seen
