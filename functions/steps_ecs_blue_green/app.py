@@ -29,7 +29,7 @@ def runner() -> StepRunner:
 
     return build_runner(
         config,
-        ecs_blue_green.step_table(aws, config.opt_in, still_running),
+        ecs_blue_green.step_table(aws, config.opt_in, still_running, runs.claim),
         ecs_blue_green.run_result,
         ecs_blue_green.run_error,
     )

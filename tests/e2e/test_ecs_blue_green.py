@@ -128,6 +128,12 @@ def test_canary_10_then_all_succeeds_and_retires_blue_after_the_bake(
         "containerDefinitions"
     ]
     assert container["image"] == NEW_IMAGE
+    (test_action,) = aws.client("elbv2").describe_listeners(ListenerArns=[app.test_listener_arn])[
+        "Listeners"
+    ][0]["DefaultActions"]
+    assert [g["TargetGroupArn"] for g in test_action["ForwardConfig"]["TargetGroups"]] == [
+        app.green_target_group
+    ]
     steps = [s["step"] for s in run["steps"]]
     # Blue is retired only after the bake: the last watch (the bake's end) comes before retire_blue.
     assert steps.index("retire_blue") > max(i for i, s in enumerate(steps) if s == "watch")
@@ -510,3 +516,45 @@ def test_dry_run_lists_the_plan_and_changes_nothing(aws: EmbeddedAws, app: seed.
     assert actions[0].startswith("Create ECS service web-green with 2 task(s) of a new revision of web:1")
     assert any(a.startswith("Shift listener web/") and "10% for 300 s, 100%" in a for a in actions)
     assert snapshot(aws, app)[:3] == before
+
+
+def test_a_task_definition_named_by_family_and_revision_deploys(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    ecs = aws.client("ecs")
+    source = ecs.describe_task_definition(taskDefinition="web:1")["taskDefinition"]
+    registered = ecs.register_task_definition(
+        family="web",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{**source["containerDefinitions"][0], "image": NEW_IMAGE}],
+    )["taskDefinition"]["taskDefinitionArn"]
+
+    run_id = start(
+        aws,
+        app.request(task_definition="web:2", traffic={"type": "canary", "percent": 50, "hold_seconds": 0}),
+    )
+    run = aws.wait_for_run(run_id, timeout=120)
+
+    assert run["status"] == "SUCCEEDED", run["error"]
+    assert run["output"]["task_definition"] == registered
+    assert assert_one_side_live(aws, app) == "green"
+
+
+def test_a_second_deploy_of_the_same_pair_is_refused_whichever_service_it_names(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    run_id = start(
+        aws, app.request(image=NEW_IMAGE, traffic={"type": "canary", "percent": 10, "hold_seconds": 3600})
+    )
+    wait_for("the canary", lambda: shifted_to(aws, run_id, 10))
+
+    for service in ("web", "web-green"):
+        response = aws.api.post(
+            "/runs", json=app.request(image=NEW_IMAGE, service=service, bake_seconds=1), principal=ALICE
+        )
+        assert response.status_code == 409, response.json()
+        assert f"busy with run {run_id}" in response.json()["message"]
+    assert weights(aws, app) == {"blue": 90, "green": 10}

@@ -76,3 +76,17 @@ def test_an_expired_lock_is_taken_over_even_before_ttl_deletion() -> None:
     time.sleep(1.1)
     assert locks.holder("asg:web") is None
     assert locks.acquire("asg:web", "next-run", 600) is None
+
+
+def test_a_claim_and_a_conditional_finish_hold_only_while_the_run_runs() -> None:
+    store = DynamoRunStore(boto3.client("dynamodb"), table("runs", "run_id"))
+    store.create(a_run())
+
+    assert store.claim("ami-bake-1", "retiring_blue")
+    assert store.finish("ami-bake-1", "ABORTED", error={"message": "aborted"}, if_status=RUNNING)
+    assert not store.finish("ami-bake-1", "SUCCEEDED", result={}, if_status=RUNNING)
+    assert not store.claim("ami-bake-1", "something_else")
+
+    run = store.get("ami-bake-1")
+    assert run is not None
+    assert (run.status, run.mark) == ("ABORTED", "retiring_blue")

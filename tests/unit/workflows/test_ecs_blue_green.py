@@ -220,7 +220,9 @@ def test_put_back_after_blue_was_retired_keeps_green_live() -> None:
     assert done["live"] == "green"
 
 
-def test_put_back_that_cannot_set_the_listener_still_scales_green_and_raises_to_be_retried() -> None:
+def test_put_back_that_cannot_set_the_listener_keeps_green_serving_its_share_and_raises_to_be_retried() -> (
+    None
+):
     world = World()
     world.elbv2.weights = {BLUE_TG: 50, GREEN_TG: 50}
     world.elbv2.refuse = True
@@ -228,7 +230,7 @@ def test_put_back_that_cannot_set_the_listener_still_scales_green_and_raises_to_
     with pytest.raises(AwsCallFailed, match="Throttling"):
         world.deploy().put_back(SPEC)
 
-    assert world.ecs.services["web-green"].desired_count == 0
+    assert world.ecs.services["web-green"].desired_count == 2
 
 
 def test_blue_is_not_retired_unless_the_listener_sends_everything_to_green() -> None:
@@ -236,9 +238,27 @@ def test_blue_is_not_retired_unless_the_listener_sends_everything_to_green() -> 
     world.elbv2.weights = {BLUE_TG: 10, GREEN_TG: 90}
 
     with pytest.raises(Refused, match="does not send all traffic to green"):
-        world.deploy().retire_blue(SPEC)
+        world.deploy().retire_blue(SPEC, "run-1")
 
     assert world.ecs.updates == []
+
+
+def test_blue_is_not_retired_by_a_run_that_ended_meanwhile_and_an_abort_after_the_claim_keeps_green() -> None:
+    world = World()
+    world.elbv2.weights = {BLUE_TG: 0, GREEN_TG: 100}
+    claims: list[tuple[str, str]] = []
+    refused = replace(world.deploy(), claim=lambda run_id, mark: claims.append((run_id, mark)) or False)
+
+    with pytest.raises(RunEnded, match="blue keeps its tasks"):
+        refused.retire_blue(SPEC, "run-1")
+
+    assert claims == [("run-1", "retiring_blue")]
+    assert world.ecs.services["web"].desired_count == 2
+    # Claimed, then aborted while blue was being scaled down: the abort keeps green live.
+    done = world.deploy().put_back(SPEC, retiring=True)
+    assert done["live"] == "green"
+    assert world.elbv2.weights == {BLUE_TG: 0, GREEN_TG: 100}
+    assert world.ecs.services["web-green"].desired_count == 2
 
 
 def test_green_tasks_failing_to_start_fail_at_the_circuit_breaker_threshold() -> None:
@@ -403,3 +423,30 @@ def test_long_holds_are_polled_less_often_so_the_execution_history_stays_bounded
         .watch(SPEC, World().deploy(poll_seconds=5).shift(SPEC, None, "r"))["wait_seconds"]
         == 5
     ), "short holds keep the configured poll"
+
+
+def test_green_rolled_back_by_its_own_circuit_breaker_fails_at_once() -> None:
+    world = World()
+    # The reused green service's breaker put its previous version back: PRIMARY is web:1 again.
+    world.ecs.services["web-green"] = service(
+        "web-green",
+        GREEN_TG,
+        2,
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1",
+        events=("(service web-green) deployment ecs-svc/3 deployment failed: tasks failed to start.",),
+    )
+    green = {"service": "web-green", "task_definition": NEW, "desired": 2, "waited": 0}
+
+    with pytest.raises(
+        GreenNotSteady, match="ECS rolled green service web-green back to web:1: web:2 did not deploy"
+    ):
+        world.deploy().check_green(SPEC, green)
+
+
+def test_a_retried_start_adopts_the_green_it_started_instead_of_deploying_again() -> None:
+    world = World()  # web-green already runs 2 tasks of web:2: the first attempt's answer was lost
+
+    green = world.deploy().start_green({**SPEC, "green": {**SPEC["green"], "task_definition": NEW}}, "run-1")
+
+    assert (green["service"], green["task_definition"], green["desired"]) == ("web-green", NEW, 2)
+    assert world.ecs.updates == []

@@ -245,7 +245,8 @@ class SmokeTest(_Strict):
     lambda_function: Annotated[str, Field(min_length=1, max_length=170)] | None = Field(
         default=None, validation_alias=AliasChoices("lambda_function", "lambda")
     )
-    timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 10
+    # Well inside the steps Lambda's own 60-second timeout.
+    timeout_seconds: Annotated[int, Field(ge=1, le=30)] = 10
 
     @model_validator(mode="after")
     def _one_kind(self) -> SmokeTest:
@@ -334,9 +335,19 @@ WORKFLOW_NAMES = ("ami_bake", "asg_refresh", "env_power", "ecs_blue_green")
 _run_request_adapter: TypeAdapter[AnyRunRequest] = TypeAdapter(RunRequest)
 
 
-def parse_run_request(payload: Any) -> AnyRunRequest:
-    """Validate a request from any trigger; raises pydantic's ValidationError."""
-    return _run_request_adapter.validate_python(payload)
+def held_while_running(request: AnyRunRequest) -> list[str]:
+    """What a run locks while it runs: its target and, for a blue/green deploy, the production listener
+    too, because either service of a pair may be named and both share the listener."""
+    keys = [request.target()]
+    if isinstance(request, EcsBlueGreenRequest):
+        keys.append(f"listener:{request.listener_arn}")
+    return keys
+
+
+def parse_run_request(payload: Any, strict: bool | None = None) -> AnyRunRequest:
+    """Validate a request from any trigger; raises pydantic's ValidationError. `strict=False` reads one
+    back from its JSON record."""
+    return _run_request_adapter.validate_python(payload, strict=strict)
 
 
 def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from opsflow.aws.stepfunctions import Execution
 from opsflow.errors import Busy, IdempotencyConflict, Refused
-from opsflow.requests import AnyRunRequest
+from opsflow.requests import AnyRunRequest, held_while_running, parse_run_request
 from opsflow.store.locks import LockStore
 from opsflow.store.runs import DRY_RUN, FAILED, RUNNING, SKIPPED, Requester, Run, RunExists, RunStore, now_iso
 
@@ -63,7 +63,8 @@ class RunStarter:
         if not request.dry_run:
             # Before the pre-flight: a run of ours on the target explains the target's state better
             # than anything the pre-flight would find (an instance refresh it is driving, say).
-            self._refuse_if_held(request.target(), run_id)
+            for key in held_while_running(request):
+                self._refuse_if_held(key, run_id)
         plan = self.preflight(request)
         stamp = now_iso()
         run = Run(
@@ -82,9 +83,8 @@ class RunStarter:
         if request.dry_run:
             return self._create(run, request_hash)
 
-        held = self.locks.acquire(run.target, run_id, self.lock_ttl_seconds)
-        if held is not None:
-            raise _busy(run.target, held.run_id)
+        keys = held_while_running(request)
+        self._acquire_all(keys, run_id)
         created = False
         try:
             started = self._create(run, request_hash)
@@ -99,6 +99,7 @@ class RunStarter:
                         "run_id": run_id,
                         "workflow": request.workflow,
                         "target": run.target,
+                        "also_holds": keys[1:],
                         "requester": requester.identity,
                         "request": request_json,
                         "settings": dict(self.settings),
@@ -111,7 +112,8 @@ class RunStarter:
                 # The start went through; only its answer was lost.
                 self.runs.set_execution(run_id, found)
                 return StartedRun(run=replace(run, execution_arn=found), created=True)
-            self.locks.release(run.target, run_id)
+            for key in keys:
+                self.locks.release(key, run_id)
             if created:
                 # Never leave a RUNNING record without an execution: a replay would report it as started.
                 with contextlib.suppress(Exception):  # the original error is the one to report
@@ -156,6 +158,16 @@ class RunStarter:
             return self.executions.find_execution(self.state_machine_arns[workflow], run_id)
         except Exception:  # noqa: BLE001 - unknown is treated as not started
             return None
+
+    def _acquire_all(self, keys: list[str], run_id: str) -> None:
+        taken: list[str] = []
+        for key in keys:
+            held = self.locks.acquire(key, run_id, self.lock_ttl_seconds)
+            if held is not None:
+                for done in taken:
+                    self.locks.release(done, run_id)
+                raise _busy(key, held.run_id)
+            taken.append(key)
 
     def _refuse_if_held(self, target: str, run_id: str) -> None:
         held = self.locks.holder(target)
@@ -202,7 +214,9 @@ def _busy(target: str, holder: str) -> Busy:
 
 def _describe_target(target: str) -> str:
     kind, _, name = target.partition(":")
-    return {"asg": "Auto Scaling group", "env": "environment"}.get(kind, kind) + f" {name}"
+    return {"asg": "Auto Scaling group", "env": "environment", "ecs": "ECS service"}.get(
+        kind, kind
+    ) + f" {name}"
 
 
 def run_view(run: Run, execution: Execution | None = None) -> dict[str, Any]:
@@ -242,11 +256,15 @@ def settle_ended_run(
         "message": message,
         "rollback": {"undone": [], "problems": ["nothing was rolled back: check the target"]},
     }
-    # Recorded first: a step still in flight reads the run and puts back what it was doing.
-    runs.finish(run_id, status, error=error)
+    # Recorded first, and only over RUNNING (a finish step that got there first has the last word): a step
+    # still in flight reads the run and puts back what it was doing.
+    if not runs.finish(run_id, status, error=error, if_status=RUNNING):
+        return False
     if put_back is not None:
+        # Read again: a step may have claimed the run (a mark) just before it ended.
+        ended = runs.get(run_id) or run
         try:
-            done = put_back(run)
+            done = put_back(ended)
         except Exception as failure:  # noqa: BLE001 - recorded for people; the lock must still be freed
             done = {"undone": [], "problems": [f"putting things back: {failure}"], "summary": "not put back"}
         if done is not None:
@@ -256,9 +274,17 @@ def settle_ended_run(
                 "rollback": {"undone": done.get("undone", []), "problems": done.get("problems", [])},
                 "live": done.get("live"),
             }
-            runs.finish(run_id, status, error=error)
-    locks.release(run.target, run_id)
+            runs.finish(run_id, status, error=error, if_status=status)
+    for key in _held_by(run):
+        locks.release(key, run_id)
     return True
+
+
+def _held_by(run: Run) -> list[str]:
+    try:
+        return held_while_running(parse_run_request(run.request, strict=False))
+    except ValueError:  # a record older than its request model: at least the target
+        return [run.target]
 
 
 def run_summary(run: Run) -> dict[str, Any]:

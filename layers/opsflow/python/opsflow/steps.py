@@ -65,16 +65,17 @@ class StepRunner:
         run_id, target = state.get("run_id"), state.get("target")
         if not run_id or not target:
             return
-        try:
-            held = self.locks.acquire(str(target), str(run_id), self.lock_ttl_seconds)
-        except AwsCallFailed:
-            # A throttled renewal is no reason to stop a healthy run: the lock still has hours to go,
-            # and the next step renews it.
-            return
-        if held is not None:
-            raise LockLost(
-                f"this run lost its lock on {target} to run {held.run_id}; stopping rather than act on it"
-            )
+        for key in held_keys(state):
+            try:
+                held = self.locks.acquire(key, str(run_id), self.lock_ttl_seconds)
+            except AwsCallFailed:
+                # A throttled renewal is no reason to stop a healthy run: the lock still has hours to go,
+                # and the next step renews it.
+                continue
+            if held is not None:
+                raise LockLost(
+                    f"this run lost its lock on {key} to run {held.run_id}; stopping rather than act on it"
+                )
 
     def _record(self, state: Mapping[str, Any], outcome: StepOutcome) -> None:
         run_id = state.get("run_id")
@@ -82,11 +83,21 @@ class StepRunner:
             self.runs.record_step(str(run_id), outcome)
 
 
+def held_keys(state: Mapping[str, Any]) -> list[str]:
+    """The run's target, and what else it locks (a blue/green deploy's listener)."""
+    return [str(state["target"]), *(str(key) for key in state.get("also_holds") or [])]
+
+
+def release_all(state: Mapping[str, Any], locks: LockStore) -> None:
+    for key in held_keys(state):
+        locks.release(key, state["run_id"])
+
+
 def finish_succeeded(
     state: Mapping[str, Any], result: dict[str, Any], runs: RunStore, locks: LockStore
 ) -> dict[str, Any]:
     # The lock first: a run whose record could not be written must still free its target.
-    locks.release(state["target"], state["run_id"])
+    release_all(state, locks)
     runs.finish(state["run_id"], SUCCEEDED, result=result)
     return result
 
@@ -94,7 +105,7 @@ def finish_succeeded(
 def finish_failed(
     state: Mapping[str, Any], error: dict[str, Any], runs: RunStore, locks: LockStore
 ) -> dict[str, Any]:
-    locks.release(state["target"], state["run_id"])
+    release_all(state, locks)
     runs.finish(state["run_id"], FAILED, error=error)
     return error
 

@@ -305,7 +305,8 @@ class Ecs:
             )
         return _service_detail(created["service"])
 
-    def container_names(self, task_definition: str) -> list[str]:
+    def task_definition(self, task_definition: str) -> tuple[str, list[str]]:
+        """The task definition's full ARN (it may be named `family:revision`) and its containers' names."""
         with aws_call(
             "DescribeTaskDefinition", not_found=f"task definition {task_definition} does not exist"
         ):
@@ -316,7 +317,10 @@ class Ecs:
                 if error_code(error) == "ClientException" and "unable to describe" in str(error).lower():
                     raise NotFound(f"task definition {task_definition} does not exist") from error
                 raise
-        return [c["name"] for c in described["taskDefinition"].get("containerDefinitions", [])]
+        definition = described["taskDefinition"]
+        return definition["taskDefinitionArn"], [
+            c["name"] for c in definition.get("containerDefinitions", [])
+        ]
 
     def register_task_definition_with_image(
         self, task_definition_arn: str, container_name: str, image: str

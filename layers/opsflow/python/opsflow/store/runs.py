@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import ClientError
 
 from opsflow.aws.errors import aws_call, error_code
+from opsflow.errors import AwsCallFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -62,6 +63,8 @@ class Run:
     plan: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    # A step's claim, taken only while the run is RUNNING, that an abort must respect (see `claim`).
+    mark: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,7 +109,14 @@ class RunStore(Protocol):
         *,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
-    ) -> None: ...
+        if_status: str | None = None,
+    ) -> bool:
+        """Record how the run ended; with `if_status`, only if it still has that status. Returns whether
+        it was recorded."""
+
+    def claim(self, run_id: str, mark: str) -> bool:
+        """Mark the run, only while it is RUNNING: a step about to do what an abort could not undo
+        claims it first, and whoever settles an abort reads the mark. Returns whether it was marked."""
 
     def recent(self, *, target: str | None = None, workflow: str | None = None, limit: int = 20) -> list[Run]:
         """The newest runs first, of a target and/or a workflow (or of every workflow)."""
@@ -155,8 +165,11 @@ class InMemoryRunStore:
         *,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
-    ) -> None:
+        if_status: str | None = None,
+    ) -> bool:
         with self._lock:
+            if if_status is not None and self._runs[run_id].status != if_status:
+                return False
             stamp = now_iso()
             self._runs[run_id] = replace(
                 self._runs[run_id],
@@ -166,6 +179,15 @@ class InMemoryRunStore:
                 finished_at=stamp,
                 updated_at=stamp,
             )
+            return True
+
+    def claim(self, run_id: str, mark: str) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.status != RUNNING:
+                return False
+            self._runs[run_id] = replace(run, mark=mark, updated_at=now_iso())
+            return True
 
     def recent(self, *, target: str | None = None, workflow: str | None = None, limit: int = 20) -> list[Run]:
         runs = [
@@ -228,16 +250,32 @@ class DynamoRunStore:
         *,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
-    ) -> None:
-        self._update(
+        if_status: str | None = None,
+    ) -> bool:
+        values = {
+            ":status": {"S": status},
+            ":result": {"S": json.dumps(result)},
+            ":error": {"S": json.dumps(error)},
+        }
+        condition = None
+        if if_status is not None:
+            condition = "#status = :if_status"
+            values[":if_status"] = {"S": if_status}
+        return self._update(
             run_id,
             "SET #status = :status, #result = :result, #error = :error, finished_at = :now, updated_at = :now",
-            {
-                ":status": {"S": status},
-                ":result": {"S": json.dumps(result)},
-                ":error": {"S": json.dumps(error)},
-            },
+            values,
             names={"#status": "status", "#result": "result", "#error": "error"},
+            condition=condition,
+        )
+
+    def claim(self, run_id: str, mark: str) -> bool:
+        return self._update(
+            run_id,
+            "SET mark = :mark, updated_at = :now",
+            {":mark": {"S": mark}, ":running": {"S": RUNNING}},
+            names={"#status": "status"},
+            condition="#status = :running",
         )
 
     def recent(self, *, target: str | None = None, workflow: str | None = None, limit: int = 20) -> list[Run]:
@@ -299,18 +337,31 @@ class DynamoRunStore:
         )
 
     def _update(
-        self, run_id: str, expression: str, values: dict[str, Any], names: dict[str, str] | None = None
-    ) -> None:
+        self,
+        run_id: str,
+        expression: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+        condition: str | None = None,
+    ) -> bool:
+        """Returns False when `condition` (beyond the run existing) does not hold."""
         extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
-        with aws_call("UpdateItem"):
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(run_id)",
-                ExpressionAttributeValues={**values, ":now": {"S": now_iso()}},
-                **extra,
-            )
+        try:
+            with aws_call("UpdateItem"):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"run_id": {"S": run_id}},
+                    UpdateExpression=expression,
+                    ConditionExpression="attribute_exists(run_id)"
+                    + (f" AND {condition}" if condition else ""),
+                    ExpressionAttributeValues={**values, ":now": {"S": now_iso()}},
+                    **extra,
+                )
+        except AwsCallFailed as error:
+            if condition is not None and error.aws_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
 
 def _to_item(run: Run) -> dict[str, Any]:
@@ -349,4 +400,5 @@ def _from_item(item: dict[str, Any]) -> Run:
         plan=loaded("plan"),
         result=loaded("result"),
         error=loaded("error"),
+        mark=text("mark"),
     )

@@ -89,11 +89,21 @@ GATE_ERRORS = frozenset({"AlarmFired", "GreenUnhealthy", "GreenNotSteady", "Smok
 HttpGet = Callable[[str, float], int]
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirect (to HTTPS, or to the production host) would test something other than green: it counts as
+    # an answer that is not 2xx.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def http_status(url: str, timeout: float) -> int:
-    """The status of a GET of `url`; raises OSError when there is no answer."""
+    """The status of a GET of `url`, redirects not followed; raises OSError when there is no answer."""
     request = urllib.request.Request(url, headers={"User-Agent": "opsflow-smoke-test"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with _OPENER.open(request, timeout=timeout) as answer:
             return int(answer.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -199,7 +209,7 @@ def preflight(request: EcsBlueGreenRequest, aws: DeployAws, opt_in: OptIn) -> di
                 "to it. Tag the service to opt it in."
             )
     _check_blue(blue)
-    container = _check_green(request, blue, green, green_tg, aws)
+    container, version_arn = _check_green(request, blue, green, green_tg, aws)
     test_listener = None
     if request.test_listener_arn:
         test_listener = _forwarding_listener(request.test_listener_arn, "test_listener_arn", aws)
@@ -232,7 +242,8 @@ def preflight(request: EcsBlueGreenRequest, aws: DeployAws, opt_in: OptIn) -> di
             "exists": green is not None,
             "service_arn": green.service_arn if green else None,
             "target_group": green_tg,
-            "task_definition": request.task_definition,
+            # ECS names task definitions by ARN in its answers, whichever way they were asked for.
+            "task_definition": version_arn if request.task_definition else None,
             "image": request.image,
             "container": container,
         },
@@ -295,8 +306,9 @@ def _check_green(
     green: ServiceDetail | None,
     green_tg: str,
     aws: DeployAws,
-) -> str:
-    """Refuse when the idle side is in use; returns the container the new version changes or must have."""
+) -> tuple[str, str]:
+    """Refuse when the idle side is in use. Returns the container the new version changes or must have, and
+    the ARN of the task definition it comes from."""
     if green is not None and (green.desired_count or green.running_count or green.pending_count):
         raise Refused(
             f"both target groups are busy: ECS service {green.name} runs {green.running_count} task(s) "
@@ -313,7 +325,7 @@ def _check_green(
     container = request.container or blue.load_balancers[0].container_name
     source = request.task_definition or blue.task_definition
     try:
-        containers = aws.ecs.container_names(source)
+        arn, containers = aws.ecs.task_definition(source)
     except NotFound as error:
         raise Refused(f"task definition {source} does not exist: check task_definition") from error
     if container not in containers:
@@ -325,7 +337,7 @@ def _check_green(
                 else ": the load balancer sends traffic to that container"
             )
         )
-    return container
+    return container, arn
 
 
 def _check_alarms(names: list[str], aws: DeployAws) -> list[str]:
@@ -382,26 +394,35 @@ def plan_actions(spec: dict[str, Any]) -> list[str]:
 # Run ---------------------------------------------------------------------------------------------
 
 StillRunning = Callable[[str], bool]
+# Mark the run, only while it runs (RunStore.claim); False when it has ended.
+Claim = Callable[[str, str], bool]
+RETIRING_BLUE = "retiring_blue"
 
 
 @dataclass(frozen=True)
 class Deploy:
     """The steps of one run, on its spec. `still_running(run_id)` reads the run's record: a step that
-    changed something re-checks it, and puts back what it did when the run ended meanwhile."""
+    changed something re-checks it, and puts back what it did when the run ended meanwhile. `claim` marks
+    the run before what an abort could not put back (retiring blue)."""
 
     aws: DeployAws
     still_running: StillRunning
     poll_seconds: int = DEFAULT_POLL_SECONDS
     green_max_wait_seconds: int = DEFAULT_GREEN_MAX_WAIT_SECONDS
+    claim: Claim = lambda run_id, mark: True
 
     def start_green(self, spec: dict[str, Any], run_id: str) -> dict[str, Any]:
         blue, green = spec["blue"], spec["green"]
         if spec["test_listener_arn"]:
             self.aws.elbv2.set_weights(spec["test_listener_arn"], {green["target_group"]: 1})
+        current = self._green_service(spec)
+        if current is not None and current.desired_count > 0:
+            # The pre-flight found the idle side at zero: this is a retry of this step whose first answer
+            # was lost. Adopt what it started rather than start a second deployment.
+            return self._started(current)
         task_definition = green["task_definition"] or self.aws.ecs.register_task_definition_with_image(
             blue["task_definition"], green["container"], green["image"]
         )
-        current = self._green_service(spec)
         if current is not None:
             self.aws.ecs.update_service(
                 spec["cluster"],
@@ -431,6 +452,19 @@ class Deploy:
             "steady": False,
         }
 
+    def _started(self, service: ServiceDetail) -> dict[str, Any]:
+        primary = next((d for d in service.deployments if d.status == "PRIMARY"), None)
+        return {
+            "service": service.name,
+            "service_arn": service.service_arn,
+            "created": False,
+            "task_definition": primary.task_definition if primary else service.task_definition,
+            "desired": service.desired_count,
+            "started_at": now().isoformat(),
+            "waited": 0,
+            "steady": False,
+        }
+
     def _green_service(self, spec: dict[str, Any]) -> ServiceDetail | None:
         try:
             found = self.aws.ecs.describe_service(spec["cluster"], spec["green"]["service"])
@@ -449,6 +483,12 @@ class Deploy:
             raise GreenNotSteady(f"green service {green['service']} has no deployment.{latest}")
         if primary.rollout_state == "FAILED":
             raise GreenNotSteady(f"green service {green['service']}'s deployment failed.{latest}")
+        if primary.task_definition != green["task_definition"]:
+            # The service's own deployment circuit breaker rolled the new version back.
+            raise GreenNotSteady(
+                f"ECS rolled green service {green['service']} back to {primary.task_definition.split('/')[-1]}: "
+                f"{green['task_definition'].split('/')[-1]} did not deploy.{latest}"
+            )
         # The failure count at which ECS's deployment circuit breaker gives up, whether the service has one.
         threshold = max(3, min(200, math.ceil(green["desired"] / 2)))
         if primary.failed_tasks >= threshold:
@@ -585,7 +625,7 @@ class Deploy:
         held = sum(int(step["hold_seconds"]) for step in traffic["plan"])
         return max(self.poll_seconds, math.ceil(held / MAX_WATCHES))
 
-    def retire_blue(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def retire_blue(self, spec: dict[str, Any], run_id: str) -> dict[str, Any]:
         blue, green = spec["blue"], spec["green"]
         weights = self.aws.elbv2.listener(spec["listener_arn"]).weights
         if weights.get(green["target_group"], 0) == 0 or weights.get(blue["target_group"], 0) != 0:
@@ -600,25 +640,30 @@ class Deploy:
                 self.aws.ecs.tag(arn, {ROLE_TAG: role})
             except OpsflowError as error:  # a label; not worth undoing a deploy that succeeded
                 problems.append(f"tagging {service} {role}: {error}")
+        # Claimed only while the run runs: an abort settled before this leaves blue as it is (and puts
+        # traffic back on it); one settled after finds the mark and keeps green live.
+        if not self.claim(run_id, RETIRING_BLUE):
+            raise RunEnded("the run ended before blue was retired; blue keeps its tasks")
         self.aws.ecs.update_service(spec["cluster"], blue["service"], desired_count=0)
         return {"retired": blue["service"], "problems": problems}
 
-    def put_back(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def put_back(self, spec: dict[str, Any], retiring: bool = False) -> dict[str, Any]:
         """After a failure, an abort or a timeout: all traffic to blue and green scaled to zero; or, if blue
-        was retired already (the deploy had succeeded but for its last word), all traffic to green.
-        Raises when the listener could not be set, after trying the rest."""
+        was retired already or is being retired (`retiring`: the deploy had succeeded but for its last
+        word), all traffic to green. Raises when the listener could not be set, after trying the rest."""
         blue, green = spec["blue"], spec["green"]
         undone: list[str] = []
         problems: list[str] = []
         listener_error: OpsflowError | None = None
         blue_now = self.aws.ecs.describe_service(spec["cluster"], blue["service"])
-        if blue_now.desired_count == 0:
+        if retiring or blue_now.desired_count == 0:
             self.set_green_share(spec, 100)
             return {
                 "undone": [],
                 "problems": [],
                 "live": "green",
-                "summary": f"blue {blue['service']} was retired already: green {green['service']} stays live",
+                "summary": f"blue {blue['service']} was retired already or being retired: "
+                f"green {green['service']} stays live",
             }
         try:
             before = self.aws.elbv2.listener(spec["listener_arn"]).weights
@@ -632,7 +677,8 @@ class Deploy:
             listener_error = error
             problems.append(f"setting listener {short(spec['listener_arn'])} to 100% blue: {error}")
         green_now = self._green_service(spec)
-        if green_now is not None and green_now.desired_count > 0:
+        # While the listener may still send green a share, green keeps its tasks to serve it.
+        if listener_error is None and green_now is not None and green_now.desired_count > 0:
             try:
                 self.aws.ecs.update_service(spec["cluster"], green["service"], desired_count=0)
                 undone.append(f"green service {green['service']} scaled to 0")
@@ -661,12 +707,15 @@ def _describe_weights(weights: dict[str, int], spec: dict[str, Any]) -> str:
 # Step table ----------------------------------------------------------------------------------------
 
 
-def step_table(aws: DeployAws, opt_in: OptIn, still_running: StillRunning) -> dict[str, Any]:
+def step_table(
+    aws: DeployAws, opt_in: OptIn, still_running: StillRunning, claim: Claim = lambda run_id, mark: True
+) -> dict[str, Any]:
     def deploy(state: dict[str, Any]) -> Deploy:
         settings = state.get("settings") or {}
         return Deploy(
             aws,
             still_running,
+            claim=claim,
             poll_seconds=int(settings.get("deploy_poll_seconds", DEFAULT_POLL_SECONDS)),
             green_max_wait_seconds=int(
                 settings.get("green_max_wait_seconds", DEFAULT_GREEN_MAX_WAIT_SECONDS)
@@ -740,7 +789,7 @@ def step_table(aws: DeployAws, opt_in: OptIn, still_running: StillRunning) -> di
         }
 
     def retire_blue(state: dict[str, Any]) -> dict[str, Any]:
-        retired = deploy(state).retire_blue(spec_of(state))
+        retired = deploy(state).retire_blue(spec_of(state), state["run_id"])
         return {**retired, "summary": f"blue service {retired['retired']} scaled to 0; green is live"}
 
     def rollback(state: dict[str, Any]) -> dict[str, Any]:
@@ -768,7 +817,7 @@ def put_back_ended_run(run: Run, aws: DeployAws) -> dict[str, Any] | None:
     spec = (run.plan or {}).get("spec")
     if not spec:
         return None
-    return Deploy(aws, still_running=lambda _: False).put_back(spec)
+    return Deploy(aws, still_running=lambda _: False).put_back(spec, retiring=run.mark == RETIRING_BLUE)
 
 
 # Results -------------------------------------------------------------------------------------------
@@ -817,7 +866,7 @@ def run_error(state: dict[str, Any]) -> dict[str, Any]:
         "gate": gate,
         "weight": weight,
         "error": error.get("Error", "Error"),
-        "message": f"The {what} failed {position}: {reason}. Then: {after}.",
+        "message": f"The {what} failed {position}: {reason.rstrip('.')}. Then: {after}.",
         "weights": [entry["percent"] for entry in traffic.get("history", [])],
         "rollback": {"undone": rollback.get("undone", []), "problems": problems},
         "live": rollback.get("live"),
