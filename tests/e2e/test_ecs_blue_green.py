@@ -558,3 +558,21 @@ def test_a_second_deploy_of_the_same_pair_is_refused_whichever_service_it_names(
         assert response.status_code == 409, response.json()
         assert f"busy with run {run_id}" in response.json()["message"]
     assert weights(aws, app) == {"blue": 90, "green": 10}
+
+
+def test_a_listener_rule_on_the_pair_is_refused_because_its_traffic_would_not_follow(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    aws.client("elbv2").create_rule(
+        ListenerArn=app.listener_arn,
+        Priority=10,
+        Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
+        Actions=[{"Type": "forward", "TargetGroupArn": app.blue_target_group}],
+    )
+    before = snapshot(aws, app)
+
+    status, message = refused(aws, app.request(image=NEW_IMAGE))
+
+    assert status == 422
+    assert "has a rule (priority 10) forwarding to web-blue" in message
+    assert snapshot(aws, app) == before

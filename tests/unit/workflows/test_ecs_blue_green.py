@@ -450,3 +450,22 @@ def test_a_retried_start_adopts_the_green_it_started_instead_of_deploying_again(
 
     assert (green["service"], green["task_definition"], green["desired"]) == ("web-green", NEW, 2)
     assert world.ecs.updates == []
+
+
+def test_a_failed_shift_reports_the_share_it_was_moving_to() -> None:
+    state = {
+        "failed_step": "shift",
+        "error": {"Error": "AwsCallFailed", "Cause": '{"errorMessage": "ModifyListener failed: Throttling"}'},
+        "guard": {"spec": SPEC},
+        "rollback": {"undone": [], "problems": [], "live": "blue", "put_back": "listener back to 100% blue"},
+    }
+
+    first = ecs_blue_green.run_error(state)
+    assert first["weight"] == 10
+    assert "failed while shifting to 10% green (step 1 of 2)" in first["message"]
+
+    deploy = World().deploy()
+    traffic = deploy.watch(SPEC, deploy.shift(SPEC, None, "run-1"))
+    second = ecs_blue_green.run_error({**state, "traffic": traffic})
+    assert second["weight"] == 100
+    assert "while shifting to 100% green (step 2 of 2)" in second["message"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
@@ -42,6 +42,18 @@ _REGISTRABLE_TASK_DEFINITION_FIELDS = (
     "ephemeralStorage",
     "runtimePlatform",
     "enableFaultInjection",
+)
+
+
+# DescribeServices fields CreateService takes back as they are, for a copy placed and run like the source.
+_COPIED_SETTINGS = (
+    "platformVersion",
+    "placementConstraints",
+    "placementStrategy",
+    "deploymentConfiguration",
+    "enableExecuteCommand",
+    "enableECSManagedTags",
+    "propagateTags",
 )
 
 
@@ -107,6 +119,10 @@ class ServiceDetail:
     health_check_grace_period_seconds: int | None
     deployment_controller: str = "ECS"
     events: tuple[str, ...] = ()  # the service's latest events, newest first
+    # Settings a copy of the service keeps as they are (CreateService's names).
+    copied_settings: dict[str, Any] = field(default_factory=dict)
+    # Service discovery (Cloud Map registries, Service Connect) that a copy would not take over.
+    discovery: tuple[str, ...] = ()
 
     @property
     def target_group_arns(self) -> list[str]:
@@ -151,6 +167,16 @@ def _service_detail(raw: Any) -> ServiceDetail:
         health_check_grace_period_seconds=raw.get("healthCheckGracePeriodSeconds"),
         deployment_controller=(raw.get("deploymentController") or {}).get("type", "ECS"),
         events=tuple(e.get("message", "") for e in (raw.get("events") or [])[:5]),
+        copied_settings={key: raw[key] for key in _COPIED_SETTINGS if raw.get(key) not in (None, [], {})},
+        discovery=tuple(
+            [f"Cloud Map registry {r.get('registryArn', '?')}" for r in raw.get("serviceRegistries") or []]
+            + [
+                "Service Connect"
+                for d in raw.get("deployments") or []
+                if d.get("status") == "PRIMARY"
+                and (d.get("serviceConnectConfiguration") or {}).get("enabled")
+            ]
+        ),
     )
 
 
@@ -275,7 +301,9 @@ class Ecs:
                 "a copy on another target group needs exactly one"
             )
         balancer = source.load_balancers[0]
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict(source.copied_settings)
+        if options.get("propagateTags") == "NONE":
+            del options["propagateTags"]  # DescribeServices' word for "not set"; CreateService refuses it
         # CreateService refuses launchType together with capacityProviderStrategy; when a service uses a
         # strategy, that strategy is what placed its tasks.
         if source.capacity_provider_strategy:

@@ -97,6 +97,24 @@ class Elbv2:
         with aws_call("ModifyListener", not_found=f"listener {listener_arn} does not exist"):
             self._elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=[action])
 
+    def rules_forwarding(self, listener_arn: str) -> dict[str, list[str]]:
+        """Priority -> target groups, for each rule of the listener other than its default that forwards."""
+        found: dict[str, list[str]] = {}
+        with aws_call("DescribeRules", not_found=f"listener {listener_arn} does not exist"):
+            for page in self._elbv2.get_paginator("describe_rules").paginate(ListenerArn=listener_arn):
+                for rule in page["Rules"]:
+                    if rule.get("IsDefault"):
+                        continue
+                    groups = [
+                        arn
+                        for action in rule.get("Actions", [])
+                        if action.get("Type") == "forward"
+                        for arn in _forward_weights(action)
+                    ]
+                    if groups:
+                        found[str(rule.get("Priority"))] = groups
+        return found
+
     def target_health(self, target_group_arn: str) -> dict[str, str]:
         """Target id -> state (initial, healthy, unhealthy, unused, draining, unavailable)."""
         with aws_call("DescribeTargetHealth", not_found=f"target group {target_group_arn} does not exist"):

@@ -169,6 +169,14 @@ def preflight(request: EcsBlueGreenRequest, aws: DeployAws, opt_in: OptIn) -> di
             f"listener {short(listener.arn)} also forwards to {', '.join(short(s) for s in strangers)}, which is "
             "not one of target_groups: Opsflow shifts traffic only on a listener that forwards to the two"
         )
+    for priority, groups in aws.elbv2.rules_forwarding(listener.arn).items():
+        shared = [short(arn) for arn in groups if arn in request.target_groups]
+        if shared:
+            raise Refused(
+                f"listener {short(listener.arn)} has a rule (priority {priority}) forwarding to "
+                f"{', '.join(shared)}: Opsflow shifts only the listener's default action, so that rule's "
+                "traffic would not follow. Point the rule at another target group or remove it"
+            )
     live = [arn for arn in request.target_groups if listener.weights[arn] > 0]
     if len(live) != 1:
         split = ", ".join(f"{short(arn)} {listener.weights[arn]}" for arn in request.target_groups)
@@ -288,6 +296,11 @@ def _check_blue(blue: ServiceDetail) -> None:
         raise Refused(
             f"ECS service {blue.name} registers in {len(blue.load_balancers)} target groups; Opsflow deploys "
             "services behind exactly one"
+        )
+    if blue.discovery:
+        raise Refused(
+            f"ECS service {blue.name} uses {', '.join(blue.discovery)}: its clients would keep calling it once "
+            "it is retired, so Opsflow does not deploy it blue/green"
         )
     if blue.desired_count < 1:
         raise Refused(
@@ -849,6 +862,18 @@ def run_error(state: dict[str, Any]) -> dict[str, Any]:
     traffic = state.get("traffic") or {}
     weight = int(traffic.get("weight", 0))
     position = describe_position(traffic) if traffic else "before any production traffic reached green"
+    if step == "shift":
+        # The step failed on its way to the plan's next share; its change may or may not have been made.
+        spec = (state.get("guard") or {}).get("spec") or {}
+        plan = traffic.get("plan") or [*spec.get("traffic", []), {"percent": 100, "bake": True}]
+        index = int(traffic.get("index", -1)) + 1
+        if index < len(plan):
+            weight = int(plan[index]["percent"])
+            position = (
+                "while starting the bake at 100% green"
+                if plan[index].get("bake")
+                else f"while shifting to {weight}% green (step {index + 1} of {len(plan) - 1})"
+            )
     reason = describe_failure(error)
     if name in GATE_ERRORS:
         # The gate's own words; its name is the gate.
