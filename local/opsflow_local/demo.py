@@ -6,13 +6,10 @@ Exits non-zero if any run ends other than as the demo expects.
 from __future__ import annotations
 
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from opsflow_local import EmbeddedAws, seed
@@ -317,7 +314,7 @@ def blue_green(aws: EmbeddedAws, first: int, total: int) -> int:
     app = seed.blue_green_app(aws)
     seed.alarm(aws, "web-5xx")
     unexpected = 0
-    with test_listener() as url:
+    with seed.health_endpoint() as url:
         deploys: list[tuple[str, str, dict[str, Any], bool]] = [
             (
                 "ECS blue/green: canary 10% for 5 minutes, then 100%, bake 10 minutes",
@@ -385,26 +382,6 @@ def blue_green(aws: EmbeddedAws, first: int, total: int) -> int:
                 say(f"  !! expected {expect}, got {run['status']}")
             aws.client("cloudwatch").set_alarm_state(AlarmName="web-5xx", StateValue="OK", StateReason="demo")
     return unexpected
-
-
-@contextmanager
-def test_listener() -> Iterator[str]:
-    """What the deploy's test listener would answer: 200 from green's /health."""
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/health" else 404)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
 
 
 def _set_alarm_when_shifted(aws: EmbeddedAws, run_id: str, percent: int, alarm: str) -> None:

@@ -3,8 +3,12 @@ launch template and on a legacy launch configuration. Used by the demo and the e
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -516,3 +520,24 @@ def wait_until_steady(aws: EmbeddedAws, cluster: str, service: str, timeout: flo
             return
         time.sleep(0.05)
     raise TimeoutError(f"ECS service {service} was not steady within {timeout} s")
+
+
+@contextmanager
+def health_endpoint() -> Iterator[str]:
+    """A local stand-in for what a blue/green test listener answers: 200 from green's /health, 404 for any
+    other path. Yields its base URL."""
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()

@@ -3,10 +3,8 @@ start and pass health checks, and the listener's weights are read back from ELBv
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -29,20 +27,8 @@ def app(aws: EmbeddedAws) -> seed.BlueGreenApp:
 
 @pytest.fixture
 def test_listener_url() -> Iterator[str]:
-    """What the test listener answers: 200 from green's /health."""
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/health" else 404)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with seed.health_endpoint() as url:
+        yield url
 
 
 def start(aws: EmbeddedAws, request: dict[str, Any]) -> str:

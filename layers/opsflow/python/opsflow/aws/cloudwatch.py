@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from opsflow.aws.errors import aws_call
+from opsflow.errors import Refused
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -26,3 +27,15 @@ class CloudWatch:
                 for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
                     states[alarm["AlarmName"]] = alarm["StateValue"]
         return states
+
+
+def ensure_quiet(names: list[str], cloudwatch: CloudWatch, what_fails: str) -> None:
+    """Refuse to start watching alarms that do not exist, or that are in ALARM already (`what_fails`: what
+    such an alarm would do at once, e.g. "the refresh would fail at once")."""
+    states = cloudwatch.alarm_states(names)
+    missing = [name for name in names if name not in states]
+    if missing:
+        raise Refused(f"alarm(s) {', '.join(missing)} do not exist; name existing CloudWatch alarms to watch")
+    firing = [name for name in names if states[name] == "ALARM"]
+    if firing:
+        raise Refused(f"alarm(s) {', '.join(firing)} are in ALARM already; {what_fails}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from opsflow.aws import clients
 from opsflow.aws.autoscaling import AutoScaling, Group, InstanceRefresh
-from opsflow.aws.cloudwatch import CloudWatch
+from opsflow.aws.cloudwatch import CloudWatch, ensure_quiet
 from opsflow.aws.ec2 import Ec2
 from opsflow.aws.events import Events
 from opsflow.errors import Busy, NotOptedIn, OpsflowError, Refused
@@ -129,13 +129,7 @@ def ensure_no_refresh_running(group_name: str, aws: RefreshAws) -> None:
 
 
 def check_alarms(names: list[str], aws: RefreshAws) -> None:
-    states = aws.cloudwatch.alarm_states(names)
-    missing = [name for name in names if name not in states]
-    if missing:
-        raise Refused(f"alarm(s) {', '.join(missing)} do not exist; name existing CloudWatch alarms to watch")
-    firing = [name for name in names if states[name] == "ALARM"]
-    if firing:
-        raise Refused(f"alarm(s) {', '.join(firing)} are in ALARM already; the refresh would fail at once")
+    ensure_quiet(names, aws.cloudwatch, "the refresh would fail at once")
 
 
 def plan_actions(spec: dict[str, Any]) -> list[str]:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opsflow.aws import clients
-from opsflow.aws.cloudwatch import CloudWatch
+from opsflow.aws.cloudwatch import CloudWatch, ensure_quiet
 from opsflow.aws.ecs import Ecs, ServiceDetail
 from opsflow.aws.elbv2 import Elbv2, Listener
 from opsflow.aws.events import Events
@@ -354,15 +354,7 @@ def _check_green(
 
 
 def _check_alarms(names: list[str], aws: DeployAws) -> list[str]:
-    states = aws.cloudwatch.alarm_states(names)
-    missing = [name for name in names if name not in states]
-    if missing:
-        raise Refused(f"alarm(s) {', '.join(missing)} do not exist; name existing CloudWatch alarms to watch")
-    firing = [name for name in names if states[name] == "ALARM"]
-    if firing:
-        raise Refused(
-            f"alarm(s) {', '.join(firing)} are in ALARM already; the deploy would roll back at once"
-        )
+    ensure_quiet(names, aws.cloudwatch, "the deploy would roll back at once")
     return names
 
 
