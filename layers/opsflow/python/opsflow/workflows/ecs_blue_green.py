@@ -446,29 +446,12 @@ class Deploy:
         if not self.still_running(run_id):
             self.aws.ecs.update_service(spec["cluster"], green["service"], desired_count=0)
             raise RunEnded("the run ended while green was starting; green was scaled back to 0")
-        return {
-            "service": green["service"],
-            "service_arn": service_arn,
-            "created": created,
-            "task_definition": task_definition,
-            "desired": blue["desired"],
-            "started_at": now().isoformat(),
-            "waited": 0,
-            "steady": False,
-        }
+        return _green_state(green["service"], service_arn, created, task_definition, blue["desired"])
 
     def _started(self, service: ServiceDetail) -> dict[str, Any]:
         primary = next((d for d in service.deployments if d.status == "PRIMARY"), None)
-        return {
-            "service": service.name,
-            "service_arn": service.service_arn,
-            "created": False,
-            "task_definition": primary.task_definition if primary else service.task_definition,
-            "desired": service.desired_count,
-            "started_at": now().isoformat(),
-            "waited": 0,
-            "steady": False,
-        }
+        task_definition = primary.task_definition if primary else service.task_definition
+        return _green_state(service.name, service.service_arn, False, task_definition, service.desired_count)
 
     def _green_service(self, spec: dict[str, Any]) -> ServiceDetail | None:
         try:
@@ -636,7 +619,7 @@ class Deploy:
         if weights.get(green["target_group"], 0) == 0 or weights.get(blue["target_group"], 0) != 0:
             raise Refused(
                 f"listener {short(spec['listener_arn'])} does not send all traffic to green "
-                f"({_describe_weights(weights, spec)}): someone changed it; blue stays"
+                f"({_describe_weights(weights)}): someone changed it; blue stays"
             )
         problems = []
         for service, role in ((green["service"], "live"), (blue["service"], "idle")):
@@ -705,8 +688,23 @@ def describe_position(traffic: dict[str, Any]) -> str:
     return f"at {weight}% green (step {traffic['index'] + 1} of {steps})"
 
 
-def _describe_weights(weights: dict[str, int], spec: dict[str, Any]) -> str:
+def _describe_weights(weights: dict[str, int]) -> str:
     return ", ".join(f"{short(arn)} {weight}" for arn, weight in weights.items())
+
+
+def _green_state(
+    service: str, service_arn: str, created: bool, task_definition: str, desired: int
+) -> dict[str, Any]:
+    return {
+        "service": service,
+        "service_arn": service_arn,
+        "created": created,
+        "task_definition": task_definition,
+        "desired": desired,
+        "started_at": now().isoformat(),
+        "waited": 0,
+        "steady": False,
+    }
 
 
 # Step table ----------------------------------------------------------------------------------------
