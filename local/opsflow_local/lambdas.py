@@ -18,6 +18,8 @@ from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from opsflow_local.iam.enforcer import Principal, acting_as
+
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -45,6 +47,7 @@ class DeployedFunction:
     handler: str  # "module.function", as the template's Handler
     environment: dict[str, str]
     memory: int = 512
+    role_arn: str | None = None  # the calls its handler makes run as this role (None: not held to IAM)
     _module: ModuleType | None = None
 
     def load(self) -> Handler:
@@ -81,7 +84,8 @@ class LambdaRouter:
     def invoke(self, name: str, event: Any) -> Any:
         """Call a function's handler as Lambda would; exceptions propagate."""
         function = self.functions[name]
-        with self._lock, self._environment(function):
+        principal = Principal(function.role_arn, function.name) if function.role_arn else None
+        with self._lock, self._environment(function), acting_as(principal):
             handler = function.load()
             context = LambdaContext(function.name, function.arn, function.memory)
             return handler(event, context)

@@ -33,15 +33,22 @@ from opsflow_local.emulation.ecs import EcsEmulation
 from opsflow_local.emulation.elbv2 import Elbv2Emulation
 from opsflow_local.emulation.events import EventDelivery
 from opsflow_local.emulation.rds import RdsEmulation
-from opsflow_local.emulation.scheduler import SchedulerEmulation
+from opsflow_local.emulation.scheduler import SchedulerEmulation, ScheduleTargetDenied
 from opsflow_local.gateway import Gateway
+from opsflow_local.iam import IamEnforcement, Principal, translate
+from opsflow_local.iam.calls import Call
+from opsflow_local.iam.policy import Context, trusts
 from opsflow_local.lambdas import DeployedFunction, LambdaRouter
 from opsflow_local.sink import Notification, NotificationSink
 from opsflow_local.template import ACCOUNT_ID, Template
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TERMINAL_EXECUTION = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-_LAMBDA_ROLE = "opsflow-embedded-lambda"
+_SERVICE_OF_ROLE = {"function": "lambda.amazonaws.com", "state machine": "states.amazonaws.com"}
+
+
+class DeploymentError(RuntimeError):
+    """The template would not deploy on AWS, for the reason given."""
 
 
 class Emulations:
@@ -64,6 +71,8 @@ class EmbeddedAws:
     run (0.01: a 15 s Wait takes 0.15 s).
     parameters: template parameter overrides.
     function_log_level: POWERTOOLS_LOG_LEVEL for every function (the template's INFO is noisy locally).
+    iam: hold every call of a function or state machine to its role's policies, as AWS does (see README,
+    "IAM in the embedded runtime"); False grants every call, as moto alone does.
     """
 
     def __init__(
@@ -74,8 +83,10 @@ class EmbeddedAws:
         time_scale: float = 0.01,
         parameters: dict[str, Any] | None = None,
         function_log_level: str = "WARNING",
+        iam: bool = True,
     ) -> None:
         self.region = region
+        self.iam_enforced = iam
         self.account_id = ACCOUNT_ID
         self.time_scale = time_scale
         self.sink = NotificationSink()
@@ -101,10 +112,12 @@ class EmbeddedAws:
         self._session = boto3.session.Session(region_name=region)
         self._clients: dict[str, Any] = {}
         self._clients_mutex = threading.Lock()
+        self.roles = translate(self.template)
+        self.iam = IamEnforcement(self.roles, region, ACCOUNT_ID, self.client)
         self.lambdas = LambdaRouter(base_environment={})
         self.events = EventDelivery(lambda arn, event: self.lambdas.invoke(arn.rsplit(":", 1)[-1], event))
         self.api = ApiClient.from_template(self.template, self.lambdas)
-        self.emulation.scheduler = SchedulerEmulation(self.client, self.lambdas.invoke)
+        self.emulation.scheduler = SchedulerEmulation(self.client, self._invoke_for_scheduler)
 
     # Lifecycle ----------------------------------------------------------------------------------
 
@@ -149,6 +162,8 @@ class EmbeddedAws:
         self.emulation.elbv2.install(self._stack)
         self.emulation.rds.install(self._stack)
         self.emulation.codepipeline.install(self._stack)
+        if self.iam_enforced:
+            self.iam.install(self._stack)
         self.lambdas.install()
         self._stack.callback(self.lambdas.uninstall)
         self.events.install(self._stack)
@@ -198,25 +213,13 @@ class EmbeddedAws:
             self.client("scheduler").create_schedule_group(Name=template.physical_name(logical_id))
         for logical_id in template.resources("AWS::SQS::Queue"):
             self.client("sqs").create_queue(QueueName=template.physical_name(logical_id))
-        role_arn = self.client("iam").create_role(
-            RoleName=_LAMBDA_ROLE,
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )["Role"]["Arn"]
+        self._create_roles()
         for logical_id in template.resources("AWS::Serverless::Function"):
-            self._create_function(logical_id, role_arn)
+            self._create_function(logical_id, self._role_for("function", logical_id))
         for logical_id, resource in template.resources("AWS::Serverless::StateMachine").items():
-            self._create_state_machine(logical_id, resource["Properties"], role_arn)
+            self._create_state_machine(
+                logical_id, resource["Properties"], self._role_for("state machine", logical_id)
+            )
         for logical_id in template.resources("AWS::Serverless::Function"):
             self._create_rules(logical_id)
         for logical_id, resource in template.resources("AWS::Scheduler::Schedule").items():
@@ -232,6 +235,46 @@ class EmbeddedAws:
                     Name=f"opsflow/local/{platform}",
                     SecretString=self.sink.url(platform, f"local-{platform}"),
                 )
+
+    def _create_roles(self) -> None:
+        iam = self.client("iam")
+        for role in self.roles.roles.values():
+            iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust_policy))
+            for policy_name, document in role.inline_policies.items():
+                # IAM takes a document without Version (it is then read as 2008-10-17), as SAM's policy
+                # templates produce; moto refuses one.
+                versioned = {"Version": "2012-10-17", **document}
+                iam.put_role_policy(
+                    RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(versioned)
+                )
+
+    def _role_for(self, kind: str, logical_id: str) -> str:
+        """The ARN of the role SAM gives a function or state machine, once its service may assume it
+        (CreateFunction refuses a role Lambda cannot assume; so does CreateStateMachine)."""
+        role = (
+            self.roles.for_function(logical_id)
+            if kind == "function"
+            else self.roles.for_state_machine(logical_id)
+        )
+        service = _SERVICE_OF_ROLE[kind]
+        if not trusts(role.trust_policy, service, Context({"aws:SourceAccount": ACCOUNT_ID})):
+            raise DeploymentError(f"{kind} {logical_id}: its role {role.name} cannot be assumed by {service}")
+        return role.arn
+
+    def _invoke_for_scheduler(self, role_arn: str, function_name: str, payload: dict[str, Any]) -> Any:
+        """Scheduler assumes the schedule's role and invokes its target with it (Scheduler User Guide,
+        "Set up the execution role")."""
+        if self.iam_enforced:
+            role = self.roles.by_arn(role_arn)
+            if role is None or not trusts(
+                role.trust_policy, "scheduler.amazonaws.com", Context({"aws:SourceAccount": ACCOUNT_ID})
+            ):
+                raise ScheduleTargetDenied(f"EventBridge Scheduler cannot assume {role_arn}")
+            invoke = Call("lambda", "Invoke", {"FunctionName": function_name}, self.region, ACCOUNT_ID)
+            denial = self.iam.check(Principal(role_arn, "scheduler"), invoke)
+            if denial is not None:
+                raise ScheduleTargetDenied(denial.message)
+        return self.lambdas.invoke(function_name, payload)
 
     def _create_table(self, name: str, properties: dict[str, Any]) -> None:
         ddb = self.client("dynamodb")
@@ -281,6 +324,7 @@ class EmbeddedAws:
                 handler=properties["Handler"],
                 environment=environment,
                 memory=int(properties.get("MemorySize", 128)),
+                role_arn=role_arn if self.iam_enforced else None,
             )
         )
 

@@ -70,7 +70,9 @@ class Template:
         arns = {
             "AWS::DynamoDB::Table": f"{prefix.format('dynamodb')}:table/{name}",
             "AWS::Serverless::Function": f"{prefix.format('lambda')}:function:{name}",
+            "AWS::Lambda::Function": f"{prefix.format('lambda')}:function:{name}",
             "AWS::Serverless::StateMachine": f"{prefix.format('states')}:stateMachine:{name}",
+            "AWS::StepFunctions::StateMachine": f"{prefix.format('states')}:stateMachine:{name}",
             "AWS::Serverless::LayerVersion": f"{prefix.format('lambda')}:layer:{name}:1",
             "AWS::SNS::Topic": f"{prefix.format('sns')}:{name}",
             "AWS::SQS::Queue": f"{prefix.format('sqs')}:{name}",
@@ -94,11 +96,17 @@ class Template:
         if name in self.parameters:
             return self.parameters[name]
         kind = self.body["Resources"].get(name, {}).get("Type")
-        if kind in ("AWS::Serverless::StateMachine", "AWS::SNS::Topic", "AWS::Serverless::LayerVersion"):
+        if kind in (
+            "AWS::Serverless::StateMachine",
+            "AWS::StepFunctions::StateMachine",
+            "AWS::SNS::Topic",
+            "AWS::Serverless::LayerVersion",
+        ):
             return self.arn(name)
         if kind in (
             "AWS::DynamoDB::Table",
             "AWS::Serverless::Function",
+            "AWS::Lambda::Function",
             "AWS::Serverless::Api",
             "AWS::IAM::Role",
             "AWS::Scheduler::ScheduleGroup",

@@ -25,8 +25,15 @@ class ScheduleDisabled(RuntimeError):
     pass
 
 
+class ScheduleTargetDenied(RuntimeError):
+    """Scheduler could not assume the schedule's role, or the role may not invoke the target."""
+
+
 class SchedulerEmulation:
-    def __init__(self, client: Callable[[str], Any], invoke: Callable[[str, dict[str, Any]], Any]) -> None:
+    def __init__(
+        self, client: Callable[[str], Any], invoke: Callable[[str, str, dict[str, Any]], Any]
+    ) -> None:
+        """invoke(role_arn, function_name, payload): the target invoked with the schedule's role."""
         self._client = client
         self._invoke = invoke
 
@@ -49,7 +56,7 @@ class SchedulerEmulation:
             },
         )
         function_name = target["Arn"].rsplit(":", 1)[-1]
-        return self._invoke(function_name, json.loads(payload))
+        return self._invoke(target["RoleArn"], function_name, json.loads(payload))
 
     def _group_of(self, name: str) -> str:
         scheduler = self._client("scheduler")
