@@ -485,7 +485,14 @@ def main() -> int:
                 say(f"  !! expected {scenario.expect}, got {run['status']}")
         unexpected += environment_power(aws, net, len(scenarios) + 1, TOTAL_SCENARIOS)
         unexpected += blue_green(aws, len(scenarios) + 2, TOTAL_SCENARIOS)
+        held, denials = aws.iam.calls_held, aws.iam.denials
     say()
+    say(
+        f"IAM: {held:,} AWS calls of Opsflow's functions and state machines were held to their roles' "
+        f"policies as deployed; {len(denials)} denied."
+    )
+    for denial in denials:
+        say(f"  denied: {denial.message}")
     total = time.monotonic() - began
     if unexpected:
         say(f"Demo finished in {total:.1f} s with {unexpected} unexpected outcome(s).")

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from opsflow_local import EmbeddedAws, seed
-from opsflow_local.runtime import DEFAULT_TEMPLATE
+from opsflow_local.emulation.scheduler import ScheduleTargetDenied
+from opsflow_local.iam import translate
+from opsflow_local.runtime import DEFAULT_TEMPLATE, DeploymentError
 from opsflow_local.template import Template
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
@@ -139,3 +142,79 @@ def test_with_iam_off_the_same_template_bakes(tmp_path: Path) -> None:
         instance_id = seed.instance(aws, net, "app-1")
         seed.launch_template_group(aws, net, "web")
         assert bake(aws, instance_id=instance_id, asg_name="web")["status"] == "SUCCEEDED"
+
+
+def test_a_role_its_service_cannot_assume_does_not_deploy(tmp_path: Path) -> None:
+    def trust_ec2(body: dict[str, Any]) -> None:
+        body["Resources"]["AmiBakeStepsFunction"]["Properties"]["AssumeRolePolicyDocument"] = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+
+    with pytest.raises(
+        DeploymentError, match=r"AmiBakeStepsFunction.*cannot be assumed by lambda\.amazonaws\.com"
+    ):
+        EmbeddedAws(template_copy(tmp_path, trust_ec2)).__enter__()
+
+
+def test_every_role_is_assumed_by_its_service_only() -> None:
+    roles = translate(Template.load(DEFAULT_TEMPLATE, "us-east-1"))
+    expected = {
+        **{r: "lambda.amazonaws.com" for r in roles.function_roles.values()},
+        **{r: "states.amazonaws.com" for r in roles.state_machine_roles.values()},
+        "SchedulerRole": "scheduler.amazonaws.com",
+    }
+    assert set(expected) == set(roles.roles)
+    for logical_id, role in roles.roles.items():
+        principals = [s["Principal"] for s in role.trust_policy["Statement"]]
+        assert principals in ([{"Service": [expected[logical_id]]}], [{"Service": expected[logical_id]}]), (
+            logical_id
+        )
+
+
+def test_a_schedule_whose_role_may_not_invoke_its_target_is_refused(deploy: Any) -> None:
+    def no_invoke(body: dict[str, Any]) -> None:
+        body["Resources"]["SchedulerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0][
+            "Resource"
+        ] = {"Fn::GetAtt": ["NotifyFunction", "Arn"]}
+
+    aws = deploy(no_invoke)
+    with pytest.raises(ScheduleTargetDenied, match=r"lambda:InvokeFunction on resource: .*ScheduleFunction"):
+        aws.emulation.scheduler.fire(aws.resource_name("DatabaseRecheckSchedule"), datetime.now(UTC))
+
+
+def alarm_event() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "events/cloudwatch/alarm_state_change.json").read_text()))
+
+
+def secret_under_a_customer_key(aws: EmbeddedAws) -> None:
+    key = aws.client("kms").create_key(Description="webhooks")["KeyMetadata"]["KeyId"]
+    aws.client("secretsmanager").update_secret(SecretId="opsflow/local/slack", KmsKeyId=key)
+
+
+def test_a_webhook_secret_under_a_customer_key_is_read_through_secrets_manager(
+    aws_default: EmbeddedAws,
+) -> None:
+    secret_under_a_customer_key(aws_default)
+    aws_default.lambdas.invoke(aws_default.resource_name("NotifyFunction"), alarm_event())
+    assert any(n.platform == "slack" for n in aws_default.notifications)
+    assert aws_default.iam.denials == []
+
+
+def test_without_kms_decrypt_the_secret_cannot_be_read(deploy: Any) -> None:
+    aws = deploy(without_statements("NotifyFunction", "DecryptWebhookSecrets"))
+    secret_under_a_customer_key(aws)
+    aws.lambdas.invoke(aws.resource_name("NotifyFunction"), alarm_event())
+    assert not any(n.platform == "slack" for n in aws.notifications)
+    assert any(n.platform == "teams" for n in aws.notifications)  # its secret is under the AWS managed key
+    (denial,) = aws.iam.denials
+    assert denial.authorization.action.full_name == "kms:Decrypt"
+    assert denial.authorization.on_behalf_of == "secretsmanager:GetSecretValue"
+
+
+@pytest.fixture
+def aws_default() -> Iterator[EmbeddedAws]:
+    with EmbeddedAws() as embedded:
+        yield embedded

@@ -109,7 +109,8 @@ class IamEnforcement:
         self.account = account
         self.lookups = Lookups(admin, region, account)
         self.denials: list[Denial] = []
-        self._denials_lock = threading.Lock()
+        self.calls_held = 0
+        self._lock = threading.Lock()
 
     def principal_arn(self, principal: Principal) -> str:
         role = self._role(principal)
@@ -124,6 +125,8 @@ class IamEnforcement:
     def check(self, principal: Principal, call: Call) -> Denial | None:
         """The first authorization of `call` that the principal's policies do not allow, or None."""
         role = self._role(principal)
+        with self._lock:
+            self.calls_held += 1
         with acting_as(None):  # the lookups are the runtime's, not the principal's
             for authorization in authorizations(call, self.lookups):
                 request = Request(
@@ -134,7 +137,7 @@ class IamEnforcement:
                 decision = evaluate(role.policies, request)
                 if decision is not Decision.ALLOW:
                     denial = Denial(self.principal_arn(principal), authorization, decision)
-                    with self._denials_lock:
+                    with self._lock:
                         self.denials.append(denial)
                     return denial
         return None

@@ -105,13 +105,24 @@ def _group_launch_checks(call: Call, lookups: Lookups) -> list[Authorization]:
     template_arn = f"arn:aws:ec2:{call.region}:{call.account}:launch-template/{template_id}"
     run = _action("ec2", "RunInstances")
 
+    launched_tags = {
+        str(spec.get("ResourceType")): tag_list(spec.get("Tags"))
+        for spec in data.get("TagSpecifications") or []
+    }
+
     def launch(resource_type: str, from_template: bool, existing: bool, **ids: str) -> Authorization:
         arn = run.arn(resource_type, call.region, call.account, **ids)
+        context: dict[str, ContextValue] = {
+            "ec2:LaunchTemplate": template_arn,
+            "ec2:IsLaunchTemplateResource": from_template,
+        }
+        if not existing and resource_type in launched_tags:
+            context.update(request_tag_context(run, resource_type, launched_tags[resource_type]))
         return Authorization(
             action=run,
             resource_type=resource_type,
             arn=arn,
-            context={"ec2:LaunchTemplate": template_arn, "ec2:IsLaunchTemplateResource": from_template},
+            context=context,
             tags_of=(lambda: lookups.tags(arn)) if existing else None,
         )
 
@@ -145,11 +156,11 @@ def _group_launch_checks(call: Call, lookups: Lookups) -> list[Authorization]:
         checks += [
             _pass_role(arn, "ec2.amazonaws.com") for arn in lookups.instance_profile_role_arns(profile)
         ]
-    for spec in data.get("TagSpecifications") or []:
-        kind = spec.get("ResourceType")
+    for kind, tags in launched_tags.items():
         if kind in ("instance", "volume", "network-interface"):
-            arn = run.arn(kind, call.region, call.account)
-            checks.append(_create_tags(call, kind, arn, "RunInstances", tag_list(spec.get("Tags"))))
+            checks.append(
+                _create_tags(call, kind, run.arn(kind, call.region, call.account), "RunInstances", tags)
+            )
     return checks
 
 
