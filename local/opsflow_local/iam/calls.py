@@ -85,21 +85,18 @@ def action_of(call: Call, name: str | None = None) -> reference.Action:
     return reference.action(prefix, name or ACTION_NAME.get((call.service, call.operation), call.operation))
 
 
-def authorizations(call: Call, lookups: Lookups) -> list[Authorization]:
-    from opsflow_local.iam.implicit import implicit_authorizations
-
+def direct_authorizations(call: Call, lookups: Lookups) -> list[Authorization]:
+    """The authorizations of the called action itself (implicit.py has those AWS adds)."""
     resolver = _RESOLVERS.get((call.service, call.operation))
     if resolver is not None:
-        direct = resolver(call, lookups)
-    else:
-        action = action_of(call)
-        if action.has_resource_types:
-            raise NotModelled(
-                f"{action.full_name} is authorized on resources the embedded runtime does not know how to "
-                "name: add a rule for it in opsflow_local/iam/calls.py"
-            )
-        direct = [Authorization(action, "", "*")]
-    return direct + implicit_authorizations(call, lookups)
+        return resolver(call, lookups)
+    action = action_of(call)
+    if action.has_resource_types:
+        raise NotModelled(
+            f"{action.full_name} is authorized on resources the embedded runtime does not know how to "
+            "name: add a rule for it in opsflow_local/iam/calls.py"
+        )
+    return [Authorization(action, "", "*")]
 
 
 # Helpers --------------------------------------------------------------------------------------------

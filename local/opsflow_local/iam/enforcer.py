@@ -25,10 +25,16 @@ from botocore import handlers
 from botocore.awsrequest import AWSResponse
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-from opsflow_local.iam.calls import Authorization, Call, authorizations
+from opsflow_local.iam.calls import Authorization, Call, direct_authorizations
+from opsflow_local.iam.implicit import implicit_authorizations
 from opsflow_local.iam.lookups import Lookups
 from opsflow_local.iam.policy import Context, Decision, Request, evaluate
 from opsflow_local.iam.roles import DeployedRoles, Role
+
+
+def authorizations(call: Call, lookups: Lookups) -> list[Authorization]:
+    """Everything AWS authorizes for one call: its action, then what it checks on the caller's behalf."""
+    return direct_authorizations(call, lookups) + implicit_authorizations(call, lookups)
 
 
 @dataclass(frozen=True)

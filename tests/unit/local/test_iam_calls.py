@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from opsflow_local.iam.calls import Authorization, Call, NotModelled, authorizations
+from opsflow_local.iam.calls import Authorization, Call, NotModelled
+from opsflow_local.iam.enforcer import authorizations
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 TEMPLATE_ARN = f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/lt-1"
