@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsflow_local.iam import reference
-from opsflow_local.iam.calls import Authorization, Call, request_tag_context, spec_tags, tag_list
+from opsflow_local.iam.calls import Authorization, Call, request_tag_context, service_arn, spec_tags, tag_list
 from opsflow_local.iam.lookups import Lookups
 from opsflow_local.iam.policy import ContextValue
 
@@ -196,33 +196,24 @@ def _create_image_tags(call: Call, lookups: Lookups) -> list[Authorization]:
 
 
 def _ecs_tags_on_create(call: Call, lookups: Lookups) -> list[Authorization]:
-    tags = tag_list(call.params.get("tags"), "key", "value")
     checks = []
+    tags = tag_list(call.params.get("tags"), "key", "value")
+    if call.operation == "CreateService":
+        kind, arn = "service", service_arn(call, call.params.get("cluster"), call.params["serviceName"])
+        # The role ECS uses for a classic load balancer; a task's roles are passed with its definition.
+        passed = [(call.params.get("role"), "ecs.amazonaws.com")]
+    else:
+        kind = "task-definition"
+        arn = f"arn:aws:ecs:{call.region}:{call.account}:task-definition/{call.params['family']}:*"
+        passed = [
+            (call.params.get(key), "ecs-tasks.amazonaws.com") for key in ("taskRoleArn", "executionRoleArn")
+        ]
     if tags:
-        if call.operation == "CreateService":
-            cluster = str(call.params.get("cluster") or "default").rsplit("/", 1)[-1]
-            kind, arn = (
-                "service",
-                f"arn:aws:ecs:{call.region}:{call.account}:service/{cluster}/{call.params['serviceName']}",
-            )
-        else:
-            kind = "task-definition"
-            arn = f"arn:aws:ecs:{call.region}:{call.account}:task-definition/{call.params['family']}:*"
         action = _action("ecs", "TagResource")
         context: dict[str, ContextValue] = {"ecs:CreateAction": call.operation}
         context.update(request_tag_context(action, kind, tags))
         checks.append(Authorization(action=action, resource_type=kind, arn=arn, context=context))
-    roles = [call.params.get(key) for key in ("taskRoleArn", "executionRoleArn")]
-    if call.operation == "CreateService":
-        roles = [call.params.get("role")]
-    checks += [
-        _pass_role(
-            str(role), "ecs-tasks.amazonaws.com" if call.operation != "CreateService" else "ecs.amazonaws.com"
-        )
-        for role in roles
-        if role
-    ]
-    return checks
+    return checks + [_pass_role(str(role), service) for role, service in passed if role]
 
 
 # Secrets Manager, Scheduler -------------------------------------------------------------------------
@@ -230,23 +221,16 @@ def _ecs_tags_on_create(call: Call, lookups: Lookups) -> list[Authorization]:
 
 def _secret_key(call: Call, lookups: Lookups) -> list[Authorization]:
     secret = lookups.secret(call.params["SecretId"])
-    key_arn = (
-        lookups.kms_key_arn(str(secret.get("KmsKeyId") or "alias/aws/secretsmanager")) if secret else None
-    )
+    if secret is None:
+        return []
+    key_arn = lookups.kms_key_arn(str(secret.get("KmsKeyId") or "alias/aws/secretsmanager"))
     if key_arn is None:
         return []
-    return [
-        _authorization(
-            "kms",
-            "Decrypt",
-            "key",
-            key_arn,
-            {
-                "kms:ViaService": f"secretsmanager.{call.region}.amazonaws.com",
-                "kms:EncryptionContext:SecretARN": str(secret["ARN"]) if secret else "",
-            },
-        )
-    ]
+    context: dict[str, ContextValue] = {
+        "kms:ViaService": f"secretsmanager.{call.region}.amazonaws.com",
+        "kms:EncryptionContext:SecretARN": str(secret["ARN"]),
+    }
+    return [_authorization("kms", "Decrypt", "key", key_arn, context)]
 
 
 def _schedule_role(call: Call, lookups: Lookups) -> list[Authorization]:
