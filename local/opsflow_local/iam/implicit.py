@@ -10,6 +10,8 @@
   DesiredConfiguration is held to the same check: the refresh updates the group to that configuration.
 - CreateLaunchConfiguration (the same API permissions page): the EC2 reads it lists, and
   `iam:PassRole` for an instance profile.
+- CreateLaunchTemplateVersion whose image is `resolve:ssm:` (EC2 User Guide, "Use a Systems Manager
+  parameter instead of an AMI ID"): `ssm:GetParameters`.
 - CreateImage and other EC2 creates with TagSpecifications (EC2 User Guide, "Grant permission to tag
   resources during creation"): `ec2:CreateTags` on each new resource, with ec2:CreateAction.
 - ECS tag-on-create (ECS Developer Guide, "Grant permission to tag resources on creation"):
@@ -129,15 +131,7 @@ def _group_launch_checks(call: Call, lookups: Lookups) -> list[Authorization]:
     checks = [launch("launch-template", True, True, LaunchTemplateId=template_id)]
     image = str(data.get("ImageId") or "")
     if image.startswith("resolve:ssm:"):
-        parameter = image.removeprefix("resolve:ssm:").split(":", 1)[0].lstrip("/")
-        checks.append(
-            _authorization(
-                "ssm",
-                "GetParameters",
-                "parameter",
-                f"arn:aws:ssm:{call.region}:{call.account}:parameter/{parameter}",
-            )
-        )
+        checks.append(_image_parameter(call, image))
     elif image:
         checks.append(launch("image", True, True, ImageId=image))
     checks += [
@@ -162,6 +156,21 @@ def _group_launch_checks(call: Call, lookups: Lookups) -> list[Authorization]:
                 _create_tags(call, kind, run.arn(kind, call.region, call.account), "RunInstances", tags)
             )
     return checks
+
+
+def _image_parameter(call: Call, image: str) -> Authorization:
+    parameter = image.removeprefix("resolve:ssm:").split(":", 1)[0].lstrip("/")
+    # AWS's public parameters (/aws/service/...) belong to no account.
+    account = "" if parameter.startswith("aws/") else call.account
+    arn = f"arn:aws:ssm:{call.region}:{account}:parameter/{parameter}"
+    return _authorization("ssm", "GetParameters", "parameter", arn)
+
+
+def _template_version_image(call: Call, lookups: Lookups) -> list[Authorization]:
+    # EC2 User Guide, "Use a Systems Manager parameter instead of an AMI ID": the parameter is read to
+    # validate it when the version is created.
+    image = str((call.params.get("LaunchTemplateData") or {}).get("ImageId") or "")
+    return [_image_parameter(call, image)] if image.startswith("resolve:ssm:") else []
 
 
 def _launch_configuration_checks(call: Call, lookups: Lookups) -> list[Authorization]:
@@ -244,6 +253,7 @@ _IMPLICIT = {
     ("autoscaling", "StartInstanceRefresh"): _group_launch_checks,
     ("autoscaling", "CreateLaunchConfiguration"): _launch_configuration_checks,
     ("ec2", "CreateImage"): _create_image_tags,
+    ("ec2", "CreateLaunchTemplateVersion"): _template_version_image,
     ("ecs", "CreateService"): _ecs_tags_on_create,
     ("ecs", "RegisterTaskDefinition"): _ecs_tags_on_create,
     ("secretsmanager", "GetSecretValue"): _secret_key,

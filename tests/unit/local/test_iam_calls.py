@@ -166,6 +166,32 @@ def test_an_image_from_a_parameter_is_read_with_ssm_get_parameters() -> None:
     assert not any("image/" in arn for _, arn in summary(found))
 
 
+def test_a_template_version_on_a_parameter_reads_it() -> None:
+    found = checks(
+        "ec2",
+        "CreateLaunchTemplateVersion",
+        LaunchTemplateId="lt-1",
+        LaunchTemplateData={
+            "ImageId": "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+        },
+    )
+    assert summary(found)[1] == (
+        "ssm:GetParameters",
+        f"arn:aws:ssm:{REGION}::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
+    )
+    assert (
+        len(
+            checks(
+                "ec2",
+                "CreateLaunchTemplateVersion",
+                LaunchTemplateId="lt-1",
+                LaunchTemplateData={"ImageId": "ami-1"},
+            )
+        )
+        == 1
+    )
+
+
 def test_a_group_resized_or_refreshed_without_a_template_launches_nothing_yet() -> None:
     for operation, params in (
         ("UpdateAutoScalingGroup", {"MinSize": 0, "MaxSize": 0, "DesiredCapacity": 0}),
