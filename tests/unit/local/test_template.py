@@ -53,3 +53,14 @@ def test_parameters_can_be_overridden() -> None:
 def test_an_intrinsic_the_runtime_cannot_honour_fails_loudly(template: Template) -> None:
     with pytest.raises(TemplateError, match="Fn::FindInMap"):
         template.resolve({"Fn::FindInMap": ["A", "B", "C"]})
+
+
+def test_log_groups_and_queue_names_resolve_as_cloudformation_names_them(template: Template) -> None:
+    assert template.resolve({"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}) == (
+        "arn:aws:logs:eu-west-1:123456789012:log-group:opsflow-ApiAccessLogGroup:*"
+    )
+    assert template.resolve({"Fn::GetAtt": ["NotifyDeadLetterQueue", "QueueName"]}) == (
+        "opsflow-NotifyDeadLetterQueue"
+    )
+    with pytest.raises(TemplateError, match="QueueName"):
+        template.resolve({"Fn::GetAtt": ["RunsTable", "QueueName"]})
