@@ -35,7 +35,7 @@ from opsflow_local.emulation.events import EventDelivery
 from opsflow_local.emulation.rds import RdsEmulation
 from opsflow_local.emulation.scheduler import SchedulerEmulation
 from opsflow_local.gateway import Gateway
-from opsflow_local.lambdas import DeployedFunction, LambdaRouter
+from opsflow_local.lambdas import DeployedFunction, LambdaRouter, invocation_record
 from opsflow_local.sink import Notification, NotificationSink
 from opsflow_local.template import ACCOUNT_ID, Template
 
@@ -102,7 +102,11 @@ class EmbeddedAws:
         self._clients: dict[str, Any] = {}
         self._clients_mutex = threading.Lock()
         self.lambdas = LambdaRouter(base_environment={})
-        self.events = EventDelivery(lambda arn, event: self.lambdas.invoke(arn.rsplit(":", 1)[-1], event))
+        self.events = EventDelivery(
+            lambda arn, event: self.lambdas.invoke(arn.rsplit(":", 1)[-1], event),
+            retries=self._async_retries,
+            on_failure=self._send_to_failure_destination,
+        )
         self.api = ApiClient.from_template(self.template, self.lambdas)
         self.emulation.scheduler = SchedulerEmulation(self.client, self.lambdas.invoke)
 
@@ -249,6 +253,26 @@ class EmbeddedAws:
         ttl = properties.get("TimeToLiveSpecification")
         if ttl:
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+    def _async_invoke_config(self, function_arn: str) -> dict[str, Any]:
+        for logical_id in self.template.resources("AWS::Serverless::Function"):
+            if self.template.arn(logical_id) == function_arn:
+                return dict(self.template.function_properties(logical_id).get("EventInvokeConfig") or {})
+        return {}
+
+    def _async_retries(self, function_arn: str) -> int:
+        return int(self._async_invoke_config(function_arn).get("MaximumRetryAttempts", 2))
+
+    def _send_to_failure_destination(
+        self, function_arn: str, event: dict[str, Any], error: Exception, attempts: int
+    ) -> None:
+        on_failure = (self._async_invoke_config(function_arn).get("DestinationConfig") or {}).get("OnFailure")
+        if not on_failure or on_failure.get("Type") != "SQS":
+            return
+        queue_arn = str(self.template.resolve(on_failure["Destination"]))
+        queue_url = f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{queue_arn.rsplit(':', 1)[-1]}"
+        record = invocation_record(function_arn, event, error, attempts)
+        self.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(record, default=str))
 
     def _create_function(self, logical_id: str, role_arn: str) -> None:
         properties = self.template.function_properties(logical_id)
