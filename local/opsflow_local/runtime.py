@@ -42,6 +42,26 @@ from opsflow_local.template import ACCOUNT_ID, Template
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TERMINAL_EXECUTION = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 _LAMBDA_ROLE = "opsflow-embedded-lambda"
+# CloudFormation's alarm properties that are PutMetricAlarm's parameters, under the same names.
+_ALARM_PARAMETERS = frozenset(
+    {
+        "AlarmName",
+        "AlarmDescription",
+        "Namespace",
+        "MetricName",
+        "Dimensions",
+        "Statistic",
+        "Period",
+        "EvaluationPeriods",
+        "DatapointsToAlarm",
+        "Threshold",
+        "ComparisonOperator",
+        "TreatMissingData",
+        "Metrics",
+        "AlarmActions",
+        "OKActions",
+    }
+)
 
 
 class Emulations:
@@ -202,6 +222,11 @@ class EmbeddedAws:
             self.client("scheduler").create_schedule_group(Name=template.physical_name(logical_id))
         for logical_id in template.resources("AWS::SQS::Queue"):
             self.client("sqs").create_queue(QueueName=template.physical_name(logical_id))
+        for resource in template.resources("AWS::CloudWatch::Alarm").values():
+            properties = template.resolve(resource["Properties"])
+            self.client("cloudwatch").put_metric_alarm(
+                **{key: value for key, value in properties.items() if key in _ALARM_PARAMETERS}
+            )
         role_arn = self.client("iam").create_role(
             RoleName=_LAMBDA_ROLE,
             AssumeRolePolicyDocument=json.dumps(

@@ -64,3 +64,10 @@ def test_log_groups_and_queue_names_resolve_as_cloudformation_names_them(templat
     )
     with pytest.raises(TemplateError, match="QueueName"):
         template.resolve({"Fn::GetAtt": ["RunsTable", "QueueName"]})
+
+
+def test_a_log_group_named_in_the_template_keeps_its_name(template: Template) -> None:
+    assert template.ref("ApiFunctionLogs") == "/aws/lambda/opsflow-ApiFunction"
+    assert template.arn("ApiFunctionLogs") == (
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/opsflow-ApiFunction:*"
+    )
