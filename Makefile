@@ -6,11 +6,12 @@ VENV := .venv
 SAM_VENV := .venv-sam
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
 PIP_FLAGS := --quiet --disable-pip-version-check
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo test lint format validate unit e2e bench clean lock
+.PHONY: demo test lint format validate checkov build unit e2e bench clean lock
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,17 +19,25 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
 	touch $@
 
-# aws-sam-cli pins an older boto3, so it lives in its own environment.
+# aws-sam-cli pins an older boto3, so it lives in its own environment, with cfn-lint's serverless
+# rules beside the cfn-lint it brings.
 $(SAM_VENV)/.installed: constraints-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) pip==25.3
-	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) -c constraints-sam.txt aws-sam-cli==1.170.0
+	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) -c constraints-sam.txt aws-sam-cli==1.170.0 cfn-lint-serverless==0.3.6
+	touch $@
+
+# checkov pins an older boto3 (and networkx) too: its own environment as well.
+$(CHECKOV_VENV)/.installed: constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) pip==25.3
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -c constraints-checkov.txt checkov==3.3.30
 	touch $@
 
 demo: $(VENV)/.installed
 	$(PY) -m opsflow_local.demo
 
-test: lint validate
+test: lint validate checkov build
 	$(PY) -m pytest -n auto -q
 
 lint: $(VENV)/.installed
@@ -42,6 +51,15 @@ format: $(VENV)/.installed
 
 validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint --template template.yaml
+	$(SAM_VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+
+# Suppressions live in the template, each beside the resource it concerns and with its reason.
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+# The deployable artifacts, the layer built for arm64 (layers/opsflow/Makefile), in .aws-sam/.
+build: $(SAM_VENV)/.installed
+	$(SAM) build --template template.yaml
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -n auto -q tests/unit
@@ -57,7 +75,9 @@ lock:
 	rm -rf /tmp/opsflow-lock && $(PYTHON) -m venv /tmp/opsflow-lock
 	/tmp/opsflow-lock/bin/pip install $(PIP_FLAGS) '.[dev]' && /tmp/opsflow-lock/bin/pip freeze --exclude opsflow > constraints.txt
 	rm -rf /tmp/opsflow-lock && $(PYTHON) -m venv /tmp/opsflow-lock
-	/tmp/opsflow-lock/bin/pip install $(PIP_FLAGS) aws-sam-cli==1.170.0 && /tmp/opsflow-lock/bin/pip freeze > constraints-sam.txt
+	/tmp/opsflow-lock/bin/pip install $(PIP_FLAGS) aws-sam-cli==1.170.0 cfn-lint-serverless==0.3.6 && /tmp/opsflow-lock/bin/pip freeze > constraints-sam.txt
+	rm -rf /tmp/opsflow-lock && $(PYTHON) -m venv /tmp/opsflow-lock
+	/tmp/opsflow-lock/bin/pip install $(PIP_FLAGS) checkov==3.3.30 && /tmp/opsflow-lock/bin/pip freeze > constraints-checkov.txt
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -166,7 +166,9 @@ def put_environment(
         settings.environment_store(),
         Scheduler(clients.client("scheduler"), required_env("SCHEDULE_GROUP")),
         environments.ScheduleTarget(
-            function_arn=required_env("SCHEDULE_FUNCTION_ARN"), role_arn=required_env("SCHEDULER_ROLE_ARN")
+            function_arn=required_env("SCHEDULE_FUNCTION_ARN"),
+            role_arn=required_env("SCHEDULER_ROLE_ARN"),
+            dead_letter_arn=required_env("SCHEDULE_DEAD_LETTER_QUEUE_ARN"),
         ),
     )
     return environments.describe(environment, settings.capacity_store(), datetime.now(UTC))

@@ -1,9 +1,10 @@
 """When an Opsflow execution ends without its finish step (aborted, timed out), record how it ended, put a
 blue/green deploy's traffic back on one side, and release its lock, so the target is not held until the
-lock's TTL."""
+lock's TTL. `{"redrive": true}` settles the end events parked in its dead-letter queue."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -11,8 +12,10 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opsflow.aws import clients
+from opsflow.aws.sqs import Queue
+from opsflow.dead_letters import redrive
 from opsflow.runs import settle_ended_run
-from opsflow.steps import StepsConfig
+from opsflow.settings import required_env
 from opsflow.store.locks import DynamoLockStore
 from opsflow.store.runs import DynamoRunStore, Run
 from opsflow.workflows import ecs_blue_green
@@ -21,13 +24,33 @@ logger = Logger(service="opsflow-run-ended")
 tracer = Tracer(service="opsflow-run-ended")
 
 
+@dataclass(frozen=True)
+class RunEndedConfig:
+    runs_table: str
+    locks_table: str
+    dead_letter_queue_url: str
+
+    @classmethod
+    def from_env(cls) -> RunEndedConfig:
+        return cls(
+            runs_table=required_env("RUNS_TABLE"),
+            locks_table=required_env("LOCKS_TABLE"),
+            dead_letter_queue_url=required_env("RUN_ENDED_DEAD_LETTER_QUEUE_URL"),
+        )
+
+
 @cache
 def stores() -> tuple[DynamoRunStore, DynamoLockStore]:
-    config = StepsConfig.from_env()
+    config = RunEndedConfig.from_env()
     return (
         DynamoRunStore(clients.client("dynamodb"), config.runs_table),
         DynamoLockStore(clients.client("dynamodb"), config.locks_table),
     )
+
+
+@cache
+def dead_letters() -> Queue:
+    return Queue(clients.client("sqs"), RunEndedConfig.from_env().dead_letter_queue_url)
 
 
 def put_back(run: Run) -> dict[str, Any] | None:
@@ -36,11 +59,25 @@ def put_back(run: Run) -> dict[str, Any] | None:
     return ecs_blue_green.put_back_ended_run(run, ecs_blue_green.DeployAws.from_default_clients())
 
 
-@logger.inject_lambda_context(correlation_id_path="detail.name")
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def settle(event: dict[str, Any]) -> bool:
+    """Whether the event's run still needed settling."""
     detail = event["detail"]
     runs, locks = stores()
     settled = settle_ended_run(detail["name"], detail["status"], detail.get("cause"), runs, locks, put_back)
     logger.info("run ended", extra={"run_id": detail["name"], "status": detail["status"], "settled": settled})
-    return {"run_id": detail["name"], "settled": settled}
+    return settled
+
+
+def settle_again(event: dict[str, Any]) -> bool:
+    settle(event)
+    return True  # dealt with, whether or not its run still needed settling
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.name")
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("redrive"):
+        result = redrive(dead_letters(), settle_again)
+        logger.info("redrive", extra={"redriven": result.handled, "failed": result.failed})
+        return {"redriven": result.handled, "failed": result.failed}
+    return {"run_id": event["detail"]["name"], "settled": settle(event)}

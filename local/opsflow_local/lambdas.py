@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +22,26 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from opsflow_local.iam.enforcer import Principal, acting_as
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def invocation_record(
+    function_arn: str, event: dict[str, Any], error: Exception, attempts: int
+) -> dict[str, Any]:
+    """What Lambda sends an on-failure destination for an asynchronous invocation that failed every time
+    (Lambda developer guide, "Capturing records of Lambda asynchronous invocations")."""
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"{function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": type(error).__name__, "errorMessage": str(error)},
+    }
 
 
 @dataclass

@@ -35,16 +35,38 @@ from opsflow_local.emulation.events import EventDelivery
 from opsflow_local.emulation.rds import RdsEmulation
 from opsflow_local.emulation.scheduler import SchedulerEmulation, ScheduleTargetDenied
 from opsflow_local.gateway import Gateway
-from opsflow_local.iam import IamEnforcement, Principal, translate
+from opsflow_local.iam import IamEnforcement, Principal, acting_as, translate
 from opsflow_local.iam.calls import Call
 from opsflow_local.iam.policy import Context, trusts
-from opsflow_local.lambdas import DeployedFunction, LambdaRouter
+from opsflow_local.lambdas import DeployedFunction, LambdaRouter, invocation_record
 from opsflow_local.sink import Notification, NotificationSink
 from opsflow_local.template import ACCOUNT_ID, Template
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TERMINAL_EXECUTION = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 _SERVICE_OF_ROLE = {"function": "lambda.amazonaws.com", "state machine": "states.amazonaws.com"}
+
+
+# CloudFormation's alarm properties that are PutMetricAlarm's parameters, under the same names.
+_ALARM_PARAMETERS = frozenset(
+    {
+        "AlarmName",
+        "AlarmDescription",
+        "Namespace",
+        "MetricName",
+        "Dimensions",
+        "Statistic",
+        "Period",
+        "EvaluationPeriods",
+        "DatapointsToAlarm",
+        "Threshold",
+        "ComparisonOperator",
+        "TreatMissingData",
+        "Metrics",
+        "AlarmActions",
+        "OKActions",
+    }
+)
 
 
 class DeploymentError(RuntimeError):
@@ -115,7 +137,11 @@ class EmbeddedAws:
         self.roles = translate(self.template)
         self.iam = IamEnforcement(self.roles, region, ACCOUNT_ID, self.client)
         self.lambdas = LambdaRouter(base_environment={})
-        self.events = EventDelivery(lambda arn, event: self.lambdas.invoke(arn.rsplit(":", 1)[-1], event))
+        self.events = EventDelivery(
+            lambda arn, event: self.lambdas.invoke(arn.rsplit(":", 1)[-1], event),
+            retries=self._async_retries,
+            on_failure=self._send_to_failure_destination,
+        )
         self.api = ApiClient.from_template(self.template, self.lambdas)
         self.emulation.scheduler = SchedulerEmulation(self.client, self._invoke_for_scheduler)
 
@@ -213,6 +239,11 @@ class EmbeddedAws:
             self.client("scheduler").create_schedule_group(Name=template.physical_name(logical_id))
         for logical_id in template.resources("AWS::SQS::Queue"):
             self.client("sqs").create_queue(QueueName=template.physical_name(logical_id))
+        for resource in template.resources("AWS::CloudWatch::Alarm").values():
+            properties = template.resolve(resource["Properties"])
+            self.client("cloudwatch").put_metric_alarm(
+                **{key: value for key, value in properties.items() if key in _ALARM_PARAMETERS}
+            )
         self._create_roles()
         for logical_id in template.resources("AWS::Serverless::Function"):
             self._create_function(logical_id, self._role_for("function", logical_id))
@@ -292,6 +323,30 @@ class EmbeddedAws:
         ttl = properties.get("TimeToLiveSpecification")
         if ttl:
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+    def _async_invoke_config(self, function_arn: str) -> dict[str, Any]:
+        for logical_id in self.template.resources("AWS::Serverless::Function"):
+            if self.template.arn(logical_id) == function_arn:
+                return dict(self.template.function_properties(logical_id).get("EventInvokeConfig") or {})
+        return {}
+
+    def _async_retries(self, function_arn: str) -> int:
+        return int(self._async_invoke_config(function_arn).get("MaximumRetryAttempts", 2))
+
+    def _send_to_failure_destination(
+        self, function_arn: str, event: dict[str, Any], error: Exception, attempts: int
+    ) -> None:
+        on_failure = (self._async_invoke_config(function_arn).get("DestinationConfig") or {}).get("OnFailure")
+        if not on_failure or on_failure.get("Type") != "SQS":
+            return
+        queue_arn = str(self.template.resolve(on_failure["Destination"]))
+        queue_url = f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{queue_arn.rsplit(':', 1)[-1]}"
+        record = invocation_record(function_arn, event, error, attempts)
+        # Lambda sends it with the function's execution role (Lambda Developer Guide, "Adding a destination").
+        function = self.lambdas.functions[function_arn.rsplit(":", 1)[-1]]
+        principal = Principal(function.role_arn, function.name) if function.role_arn else None
+        with acting_as(principal):
+            self.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(record, default=str))
 
     def _create_function(self, logical_id: str, role_arn: str) -> None:
         properties = self.template.function_properties(logical_id)

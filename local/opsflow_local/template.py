@@ -63,6 +63,11 @@ class Template:
     def physical_name(self, logical_id: str) -> str:
         return f"{self.stack_name}-{logical_id}"[:64]
 
+    def log_group_name(self, logical_id: str) -> str:
+        """A log group's LogGroupName, or the name CloudFormation would make up."""
+        given = (self.body["Resources"][logical_id].get("Properties") or {}).get("LogGroupName")
+        return str(self.resolve(given)) if given else self.physical_name(logical_id)
+
     def arn(self, logical_id: str) -> str:
         kind = self.body["Resources"][logical_id]["Type"]
         name = self.physical_name(logical_id)
@@ -78,7 +83,10 @@ class Template:
             "AWS::SQS::Queue": f"{prefix.format('sqs')}:{name}",
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
             "AWS::Scheduler::ScheduleGroup": f"{prefix.format('scheduler')}:schedule-group/{name}",
+            "AWS::CloudWatch::Alarm": f"{prefix.format('cloudwatch')}:alarm:{name}",
         }
+        if kind == "AWS::Logs::LogGroup":
+            return f"{prefix.format('logs')}:log-group:{self.log_group_name(logical_id)}:*"
         if kind not in arns:
             raise TemplateError(f"no ARN known for {logical_id} ({kind})")
         return arns[kind]
@@ -114,12 +122,16 @@ class Template:
             return self.physical_name(name)
         if kind == "AWS::SQS::Queue":
             return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{self.physical_name(name)}"
+        if kind == "AWS::Logs::LogGroup":
+            return self.log_group_name(name)
         raise TemplateError(f"cannot resolve Ref {name}")
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
         if attribute == "Arn":
             return self.arn(logical_id)
         if attribute == "Name":
+            return self.physical_name(logical_id)
+        if attribute == "QueueName" and self.body["Resources"][logical_id]["Type"] == "AWS::SQS::Queue":
             return self.physical_name(logical_id)
         raise TemplateError(f"cannot resolve Fn::GetAtt {logical_id}.{attribute}")
 

@@ -3,12 +3,16 @@ start and pass health checks, and the listener's weights are read back from ELBv
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from opsflow.store.locks import DynamoLockStore
+from opsflow.store.runs import DynamoRunStore
 from opsflow.workflows import ecs_blue_green
 from opsflow_local import EmbeddedAws, seed
 
@@ -384,6 +388,62 @@ def test_abort_from_the_chatbot_channel_does_the_same(aws: EmbeddedAws, app: see
 
     assert run["status"] == "ABORTED"
     assert assert_one_side_live(aws, app) == "blue"
+
+
+def dead_letters(aws: EmbeddedAws, queue: str) -> int:
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=aws.resource_name(queue))["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def recorded_status(aws: EmbeddedAws, run_id: str) -> str:
+    """The run record's own status (the API shows an ended execution's status over a RUNNING record)."""
+    item = aws.client("dynamodb").get_item(
+        TableName=aws.resource_name("RunsTable"), Key={"run_id": {"S": run_id}}
+    )["Item"]
+    return str(item["status"]["S"])
+
+
+def lock_holder(aws: EmbeddedAws, target: str) -> str | None:
+    lock = DynamoLockStore(aws.client("dynamodb"), aws.resource_name("LocksTable")).holder(target)
+    return lock.run_id if lock else None
+
+
+def test_an_abort_run_ended_could_not_settle_waits_in_its_queue_and_the_redrive_puts_traffic_back(
+    aws: EmbeddedAws, app: seed.BlueGreenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = start(
+        aws, app.request(image=NEW_IMAGE, traffic={"type": "canary", "percent": 10, "hold_seconds": 3600})
+    )
+    wait_for("the canary", lambda: shifted_to(aws, run_id, 10))
+    run_ended = aws.resource_name("RunEndedFunction")
+    read_run = DynamoRunStore.get
+
+    def throttled_for_run_ended(store: DynamoRunStore, run: str) -> Any:
+        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") == run_ended:
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "GetItem")
+        return read_run(store, run)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DynamoRunStore, "get", throttled_for_run_ended)
+        assert aws.api.post(f"/runs/{run_id}/abort", principal=ALICE).status_code == 202
+        wait_for("run_ended's dead letter", lambda: dead_letters(aws, "RunEndedDeadLetterQueue") == 1)
+        # Lost, the event would leave the canary's traffic on green and the run holding its target.
+        assert recorded_status(aws, run_id) == "RUNNING"
+        assert lock_holder(aws, "ecs:prod/web") == run_id
+        assert weights(aws, app) == {"blue": 90, "green": 10}
+
+    assert aws.lambdas.invoke(run_ended, {"redrive": True}) == {"redriven": 1, "failed": 0}
+
+    run = aws.api.get(f"/runs/{run_id}").json()
+    ended = aws.client("stepfunctions").describe_execution(executionArn=run["execution_arn"])["status"]
+    # ABORTED, or FAILED when moto's interpreter trips over the stop: either way, as the execution ended.
+    assert recorded_status(aws, run_id) == ended
+    assert run["error"]["live"] == "blue"
+    assert assert_one_side_live(aws, app) == "blue"
+    assert lock_holder(aws, "ecs:prod/web") is None
+    assert dead_letters(aws, "RunEndedDeadLetterQueue") == 0
 
 
 # Bad input ----------------------------------------------------------------------------------------

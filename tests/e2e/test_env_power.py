@@ -271,6 +271,7 @@ def test_schedules_stop_and_start_the_environment_on_working_days_only(
     )
     assert schedule["ScheduleExpression"] == "cron(0 20 * * ? *)"
     assert schedule["ScheduleExpressionTimezone"] == "Europe/Berlin"
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"].endswith(":opsflow-ScheduleDeadLetterQueue")
 
     # Friday evening: stop. Saturday 2026-11-28 is an extra on-day; Sunday is not a working day.
     stop = fire(aws, "qa-stop", "2026-11-27T20:00:00+01:00")

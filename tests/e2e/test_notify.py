@@ -153,3 +153,37 @@ def test_with_a_bot_token_the_messages_of_a_run_share_one_thread() -> None:
     assert first.thread_ts is None
     assert all(reply.thread_ts == first.ts for reply in replies)
     assert of_run[-1].payload["text"].startswith("✅ ASG refresh succeeded: web")
+
+
+def test_opsflow_alarms_on_its_own_dead_letters_reach_the_team(aws: EmbeddedAws, hook: Hook) -> None:
+    (alarm,) = aws.client("cloudwatch").describe_alarms(AlarmNames=["opsflow-run-ended-dead-letters"])[
+        "MetricAlarms"
+    ]
+    # It watches the very queue run_ended's failed invocations are parked in.
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": aws.resource_name("RunEndedDeadLetterQueue")}
+    ]
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+    # moto sends no alarm state change events: send the one CloudWatch would, as its user guide shows it.
+    event = json.loads((EVENTS / "cloudwatch/alarm_state_change.json").read_text())
+    event["detail"] |= {
+        "alarmName": alarm["AlarmName"],
+        "configuration": {"description": alarm["AlarmDescription"]},
+    }
+    aws.client("events").put_events(
+        Entries=[
+            {
+                "Source": "aws.cloudwatch",
+                "DetailType": "CloudWatch Alarm State Change",
+                "Resources": [alarm["AlarmArn"]],
+                "Detail": json.dumps(event["detail"]),
+            }
+        ]
+    )
+    aws.events.wait(timeout=10)
+
+    ((_, message),) = hook.requests
+    assert message["text"] == "❌ ALARM: opsflow-run-ended-dead-letters (was OK)"
+    assert '{\\"redrive\\": true}' in json.dumps(message)

@@ -2,6 +2,10 @@
 
 - Rules whose targets are Lambda functions invoke them (asynchronously, as EventBridge does: an error
   in the function does not reach the sender). moto refuses Lambda targets (NotImplementedError).
+- As Lambda does with an asynchronous invocation (Lambda developer guide, "Error handling and automatic
+  retries in Lambda"), a function that fails is retried as its EventInvokeConfig says (twice unless told
+  otherwise; at once here, where Lambda waits a minute, then two), then handed to its on-failure
+  destination.
 - Step Functions sends "Step Functions Execution Status Change" events (source aws.states) when a
   Standard execution ends: detail with executionArn, stateMachineArn, name, status, startDate and
   stopDate (epoch milliseconds), input and output as JSON strings, error and cause. moto sends none.
@@ -26,11 +30,26 @@ from moto.utilities.arns import parse_arn
 LOG = logging.getLogger(__name__)
 
 
-class EventDelivery:
-    """Counts deliveries under way, so the runtime can wait for them to settle."""
+# (function ARN, event, the last error, how many times it was invoked)
+OnFailure = Callable[[str, dict[str, Any], Exception, int], None]
 
-    def __init__(self, invoke: Callable[[str, dict[str, Any]], Any]) -> None:
+
+class EventDelivery:
+    """Counts deliveries under way, so the runtime can wait for them to settle.
+
+    retries: how many times Lambda retries a failed invocation of a function (by ARN).
+    on_failure: what Lambda does with an invocation that failed every time (its on-failure destination).
+    """
+
+    def __init__(
+        self,
+        invoke: Callable[[str, dict[str, Any]], Any],
+        retries: Callable[[str], int] = lambda arn: 0,
+        on_failure: OnFailure | None = None,
+    ) -> None:
         self._invoke = invoke
+        self._retries = retries
+        self._on_failure = on_failure
         self._in_flight = 0
         self._settled = threading.Condition()
 
@@ -38,13 +57,26 @@ class EventDelivery:
         with self._settled:
             self._in_flight += 1
         try:
-            self._invoke(function_arn, event)
-        except Exception:
-            LOG.exception("rule target %s failed", function_arn)
+            attempts = 1 + self._retries(function_arn)
+            for attempt in range(1, attempts + 1):
+                try:
+                    self._invoke(function_arn, event)
+                    return
+                except Exception as error:  # noqa: BLE001 - Lambda retries whatever the function raised
+                    if attempt == attempts:
+                        self._failed(function_arn, event, error, attempts)
         finally:
             with self._settled:
                 self._in_flight -= 1
                 self._settled.notify_all()
+
+    def _failed(self, function_arn: str, event: dict[str, Any], error: Exception, attempts: int) -> None:
+        LOG.error("rule target %s failed %d times", function_arn, attempts, exc_info=error)
+        if self._on_failure is not None:
+            try:
+                self._on_failure(function_arn, event, error, attempts)
+            except Exception:
+                LOG.exception("the on-failure destination of %s failed", function_arn)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:

@@ -163,7 +163,6 @@ class IamEnforcement:
 
     def install(self, stack: ExitStack) -> None:
         global _active
-        _register_hooks_once()
         _active = self
         stack.callback(_deactivate, self)
         enforcement = self
@@ -226,3 +225,9 @@ def _authorize(
     )
     denial = enforcement.check(principal, call)
     return None if denial is None else error_response(service, denial)
+
+
+# Registered once, when the runtime is imported: every botocore session made afterwards, the runtime's
+# own included, carries the hooks; they hold a call only while an enforcement is active and the call has
+# a principal.
+_register_hooks_once()

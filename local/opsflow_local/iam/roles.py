@@ -25,6 +25,24 @@ MANAGED_POLICIES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:DescribeLogGroups",
+                    "logs:DescribeLogStreams",
+                    "logs:PutLogEvents",
+                    "logs:GetLogEvents",
+                    "logs:FilterLogEvents",
+                ],
+                "Resource": "*",
+            }
+        ],
+    },
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess": {
         "Version": "2012-10-17",
         "Statement": [

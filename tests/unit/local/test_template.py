@@ -53,3 +53,21 @@ def test_parameters_can_be_overridden() -> None:
 def test_an_intrinsic_the_runtime_cannot_honour_fails_loudly(template: Template) -> None:
     with pytest.raises(TemplateError, match="Fn::FindInMap"):
         template.resolve({"Fn::FindInMap": ["A", "B", "C"]})
+
+
+def test_log_groups_and_queue_names_resolve_as_cloudformation_names_them(template: Template) -> None:
+    assert template.resolve({"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}) == (
+        "arn:aws:logs:eu-west-1:123456789012:log-group:opsflow-ApiAccessLogGroup:*"
+    )
+    assert template.resolve({"Fn::GetAtt": ["NotifyDeadLetterQueue", "QueueName"]}) == (
+        "opsflow-NotifyDeadLetterQueue"
+    )
+    with pytest.raises(TemplateError, match="QueueName"):
+        template.resolve({"Fn::GetAtt": ["RunsTable", "QueueName"]})
+
+
+def test_a_log_group_named_in_the_template_keeps_its_name(template: Template) -> None:
+    assert template.ref("ApiFunctionLogs") == "/aws/lambda/opsflow-ApiFunction"
+    assert template.arn("ApiFunctionLogs") == (
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/opsflow-ApiFunction:*"
+    )

@@ -12,9 +12,11 @@ import pytest
 from opsflow.notify import slack, teams
 from opsflow.notify.build import build_message
 from opsflow.notify.message import Status
+from opsflow_local.template import Template
 
 from .conftest import assert_valid_card, assert_valid_slack
 
+ROOT = Path(__file__).resolve().parents[3]
 # EventBridge events only: events/ also holds direct invocation payloads (codepipeline/job.json).
 EVENTS = sorted(
     path
@@ -94,3 +96,48 @@ def test_without_a_run_record_the_workflow_comes_from_the_state_machine_name() -
     message = build_message(load("stepfunctions/execution_timed_out.json"))
     assert message is not None
     assert message.title == "AMI bake timed out: run ami-bake-3f0c9a1d2b4e5f60718293a4"
+
+
+def own_alarm_event(logical_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The documented alarm state change event, for one of the alarms template.yaml deploys."""
+    template = Template.load(ROOT / "template.yaml", "us-east-1")
+    alarm = template.resolve(template.body["Resources"][logical_id]["Properties"])
+    event = load("cloudwatch/alarm_state_change.json")
+    event["detail"]["alarmName"] = alarm["AlarmName"]
+    event["detail"]["configuration"]["description"] = alarm["AlarmDescription"]
+    event["resources"] = [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm['AlarmName']}"]
+    return event, alarm
+
+
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "RunEndedDeadLetterQueueAlarm",
+        "NotifyDeadLetterQueueAlarm",
+        "EcsBlueGreenStateMachineAlarm",
+        "ApiFunctionAlarm",
+    ],
+)
+def test_opsflow_own_alarms_say_what_broke_and_what_to_do(
+    logical_id: str, adaptive_card_schema: dict[str, Any]
+) -> None:
+    event, alarm = own_alarm_event(logical_id)
+    message = build_message(event)
+    assert message is not None
+    assert message.title == f"ALARM: {alarm['AlarmName']} (was OK)"
+    assert message.status is Status.FAILED
+    assert message.summary == alarm["AlarmDescription"]
+    assert message.links[0].url.endswith(f"#alarmsV2:alarm/{alarm['AlarmName']}")
+    assert_valid_slack(slack.payload(message))
+    assert_valid_card(teams.payload(message), adaptive_card_schema)
+
+
+def test_the_run_ended_alarm_says_how_to_redrive() -> None:
+    event, _ = own_alarm_event("RunEndedDeadLetterQueueAlarm")
+    message = build_message(event)
+    assert message is not None
+    assert message.title.startswith("ALARM: opsflow-run-ended-dead-letters")
+    assert "traffic not be put back" in message.summary
+    assert 'invoke the function with {"redrive": true}' in message.summary
+    rendered = json.dumps(slack.payload(message))
+    assert "redrive" in rendered

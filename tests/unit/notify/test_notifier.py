@@ -134,3 +134,18 @@ def test_redrive_sends_raw_events_that_eventbridge_parked() -> None:
     assert notifier(webhooks, queue).redrive() == {"delivered": 1, "failed": 0}
     assert queue.messages == {}
     assert webhooks.received[url(CHANNELS[0])][0]["text"].startswith("✅ ECS service")
+
+
+def test_redrive_sends_events_whose_invocation_failed_from_their_invocation_record() -> None:
+    webhooks, queue = Webhooks(), Queue()
+    queue.send(
+        {
+            "version": "1.0",
+            "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+            "requestPayload": event("ecs/deployment_completed.json"),
+            "responsePayload": {"errorType": "Sandbox.Timedout"},
+        }
+    )
+    assert notifier(webhooks, queue).redrive() == {"delivered": 1, "failed": 0}
+    assert queue.messages == {}
+    assert webhooks.received[url(CHANNELS[0])][0]["text"].startswith("✅ ECS service")

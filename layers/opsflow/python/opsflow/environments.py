@@ -59,10 +59,12 @@ class KeepAliveRequest(BaseModel):
 
 @dataclass(frozen=True)
 class ScheduleTarget:
-    """What the schedules invoke, and the role EventBridge Scheduler assumes to do it."""
+    """What the schedules invoke, the role EventBridge Scheduler assumes to do it, and the queue for the
+    fires it could not deliver."""
 
     function_arn: str
     role_arn: str
+    dead_letter_arn: str | None = None
 
 
 def schedule_name(environment: str, action: Action) -> str:
@@ -87,6 +89,7 @@ def configure(
             timezone=schedule.timezone,
             target_arn=target.function_arn,
             role_arn=target.role_arn,
+            dead_letter_arn=target.dead_letter_arn,
             input_json=json.dumps(
                 {
                     "request": {"workflow": "env_power", "environment": name, "action": action},

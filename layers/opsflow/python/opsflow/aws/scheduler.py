@@ -27,6 +27,7 @@ class Scheduler:
         role_arn: str,
         input_json: str,
         description: str,
+        dead_letter_arn: str | None = None,
     ) -> None:
         """Create the schedule, or update it in place if it exists (UpdateSchedule replaces every field)."""
         arguments: dict[str, Any] = {
@@ -43,6 +44,8 @@ class Scheduler:
                 "Input": input_json,
                 # Scheduler delivers at least once; the run's idempotency key makes a retry harmless.
                 "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},
+                # What Scheduler still could not deliver waits there instead of being dropped.
+                **({"DeadLetterConfig": {"Arn": dead_letter_arn}} if dead_letter_arn else {}),
             },
         }
         try:

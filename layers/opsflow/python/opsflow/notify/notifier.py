@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opsflow.dead_letters import DeadLetters, redrive
 from opsflow.errors import OpsflowError
 from opsflow.notify import slack, slack_api, teams
 from opsflow.notify.build import build_message
@@ -25,15 +26,6 @@ class Threads(Protocol):
     def thread(self, run_id: str, channel: str) -> str | None: ...
 
     def set_thread(self, run_id: str, channel: str, ts: str) -> None: ...
-
-
-class DeadLetters(Protocol):
-    def send(self, body: dict[str, Any]) -> None: ...
-
-    def receive(self) -> list[tuple[str, dict[str, Any]]]:
-        """Up to a batch of (receipt, body)."""
-
-    def delete(self, receipt: str) -> None: ...
 
 
 @dataclass
@@ -62,33 +54,19 @@ class Notifier:
         return outcomes
 
     def redrive(self) -> dict[str, int]:
-        """Deliver what the dead-letter queue holds: messages this function parked, and raw events
-        EventBridge parked when it could not invoke it. What fails again stays, for the next redrive."""
-        delivered = failed = 0
+        """Deliver what the dead-letter queue holds: messages this function parked, and events that
+        EventBridge could not deliver or whose invocation failed. What fails again stays, for the next
+        redrive."""
         by_name = {channel.name: channel for channel in self.channels}
-        while batch := self.dead_letters.receive():
-            delivered_now = 0
-            for receipt, body in batch:
-                try:
-                    if "detail-type" in body:  # a raw event: notify as if it had just arrived
-                        outcomes = self.notify(body)
-                        ok = all(o["outcome"] == "delivered" for o in outcomes)
-                    else:
-                        channel = by_name.get(body.get("channel", ""))
-                        ok = channel is not None and self._try_post(
-                            channel, body["payload"], body.get("run_id")
-                        )
-                except Exception:  # noqa: BLE001 - one bad message must not stop the redrive
-                    ok = False
-                if ok:
-                    self.dead_letters.delete(receipt)
-                    delivered += 1
-                    delivered_now += 1
-                else:
-                    failed += 1
-            if delivered_now == 0:
-                break  # everything visible failed again: leave it for the next redrive
-        return {"delivered": delivered, "failed": failed}
+
+        def deliver_again(body: dict[str, Any]) -> bool:
+            if "detail-type" in body:  # an event: notify as if it had just arrived
+                return all(o["outcome"] == "delivered" for o in self.notify(body))
+            channel = by_name.get(body.get("channel", ""))
+            return channel is not None and self._try_post(channel, body["payload"], body.get("run_id"))
+
+        result = redrive(self.dead_letters, deliver_again)
+        return {"delivered": result.handled, "failed": result.failed}
 
     def _try_post(self, channel: Channel, payload: dict[str, Any], run_id: str | None) -> bool:
         try:
