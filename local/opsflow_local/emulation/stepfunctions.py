@@ -6,7 +6,9 @@ state machine that polls every 15 s for an hour runs in well under a minute.
 
 StopExecution (API reference) stops any RUNNING execution. moto's worker raises AttributeError when
 the stop comes before its thread has begun evaluating the execution (right after StartExecution);
-here the stop waits for that moment, as briefly as it takes.
+here the stop waits for that moment, as briefly as it takes. A stopped execution is ABORTED: in moto,
+a state still evaluating when the stop lands can fail on the stop's half-unwound stack and turn the
+execution FAILED; here an error after the stop does not replace it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from unittest import mock
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 
@@ -49,6 +53,14 @@ def install(stack: ExitStack, time_scale: float) -> None:
             time.sleep(0.005)
         original_stop(self, *args, **kwargs)
 
+    original_set_error = Environment.set_error
+
+    def set_error(self: Environment, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original_set_error(self, error)
+
+    stack.enter_context(mock.patch.object(Environment, "set_error", set_error))
     stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
     stack.enter_context(mock.patch.object(ExecutionWorker, "stop", stop))
     stack.enter_context(mock.patch.object(retrier_decl, "time", _ScaledTime(time_scale)))
