@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "command": {IDEMPOTENCY},
     "pipeline": {IDEMPOTENCY},
     "schedule": {IDEMPOTENCY},
-    "notify": {"slack_sdk", "aws_lambda_powertools.utilities.parameters"},
+    "notify": {"aws_lambda_powertools.utilities.parameters"},
     "run_ended": set(),
     "steps_ami_bake": {"opsflow.workflows.ami_bake", "opsflow.workflows.asg_refresh"},  # a bake may refresh
     "steps_asg_refresh": {"opsflow.workflows.asg_refresh"},
