@@ -32,6 +32,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+if TYPE_CHECKING:
+    import holidays
+
 Action = Literal["stop", "start"]
 Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
 
@@ -44,9 +47,6 @@ _CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 # Dates arrive as JSON strings ("2026-12-24"); the models are otherwise strict.
 _Dates = Annotated[list[Annotated[date, Strict(False)]], Field(max_length=366)]
-
-if TYPE_CHECKING:
-    import holidays
 
 
 class HolidayCalendar(BaseModel):
