@@ -51,7 +51,8 @@ UPCOMING_DAYS = 7
 class KeepAliveRequest(BaseModel):
     """Keep an environment up: the nightly stops until `until` are skipped, then it stops as usual."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built when first used: only the keep-alive route and command validate one.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     until: AwareDatetime = Field(
         description="When the keep-alive ends, with its UTC offset: 2026-11-25T09:00:00+01:00"

@@ -45,6 +45,9 @@ _DAY = timedelta(days=1)
 _SUBDIVISIONS_SHOWN = 20
 _CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
+# Built when first used, not at import: most functions load these models with the environments store, and
+# most of their invocations read no environment.
+_SCHEDULE_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 # Dates arrive as JSON strings ("2026-12-24"); the models are otherwise strict.
 _Dates = Annotated[list[Annotated[date, Strict(False)]], Field(max_length=366)]
 
@@ -52,7 +55,7 @@ _Dates = Annotated[list[Annotated[date, Strict(False)]], Field(max_length=366)]
 class HolidayCalendar(BaseModel):
     """The public holidays of a country, or of one of its subdivisions, from the ``holidays`` package."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _SCHEDULE_CONFIG
 
     country: str = Field(description="ISO 3166-1 alpha-2 code, e.g. DE.")
     subdivision: str | None = Field(default=None, description="A subdivision of the country, e.g. BY.")
@@ -108,7 +111,7 @@ def _public_holidays(country: str, subdivision: str | None, year: int) -> holida
 class EnvironmentSchedule(BaseModel):
     """When an environment stops every night and starts on working mornings, in its own time zone."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _SCHEDULE_CONFIG
 
     timezone: str = Field(description="IANA time zone name, e.g. Europe/Berlin.")
     stop_at: str = Field(description="Local time of the nightly stop, HH:MM (24-hour).")
