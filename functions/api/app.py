@@ -38,7 +38,6 @@ from opsflow.settings import required_env
 from opsflow.starter import StarterConfig, build_starter
 from opsflow.store.environments import Environment
 from opsflow.store.runs import DRY_RUN, DynamoRunStore, Requester
-from opsflow.workflows import env_power
 
 logger = Logger(service="opsflow-api")
 tracer = Tracer(service="opsflow-api")
@@ -206,6 +205,9 @@ def delete_keep_alive(name: EnvironmentName) -> dict[str, Any]:
 @app.get("/environments/<name>/plan")
 def get_plan(name: EnvironmentName) -> dict[str, Any]:
     """What the next stop and the next start would do to each resource, and when; changes nothing."""
+    # The one route that needs a workflow's code: the other routes' cold starts do not load it.
+    from opsflow.workflows import env_power
+
     settings = config()
     environment = settings.environment_store().get(name)
     view = environments.describe(

@@ -18,7 +18,6 @@ from opsflow.runs import settle_ended_run
 from opsflow.settings import required_env
 from opsflow.store.locks import DynamoLockStore
 from opsflow.store.runs import DynamoRunStore, Run
-from opsflow.workflows import ecs_blue_green
 
 logger = Logger(service="opsflow-run-ended")
 tracer = Tracer(service="opsflow-run-ended")
@@ -56,6 +55,9 @@ def dead_letters() -> Queue:
 def put_back(run: Run) -> dict[str, Any] | None:
     if run.workflow != "ecs_blue_green":
         return None
+    # Imported only for the one workflow with something to put back.
+    from opsflow.workflows import ecs_blue_green
+
     return ecs_blue_green.put_back_ended_run(run, ecs_blue_green.DeployAws.from_default_clients())
 
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -32,10 +32,12 @@ from opsflow.schedules import (
     next_acting,
     upcoming,
 )
-from opsflow.store.capacity import CapacityStore
+from opsflow.store.capacity import UNFINISHED_STOP, CapacityStore
 from opsflow.store.environments import Environment, EnvironmentStore, KeepAlive
 from opsflow.store.runs import Requester
-from opsflow.workflows.env_power import UNFINISHED_STOP, PowerAws, databases_up_again
+
+if TYPE_CHECKING:
+    from opsflow.workflows.env_power import PowerAws
 
 # Context attributes EventBridge Scheduler fills in when it invokes the target.
 SCHEDULER_CONTEXT = {
@@ -49,7 +51,8 @@ UPCOMING_DAYS = 7
 class KeepAliveRequest(BaseModel):
     """Keep an environment up: the nightly stops until `until` are skipped, then it stops as usual."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built when first used: only the keep-alive route and command validate one.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     until: AwareDatetime = Field(
         description="When the keep-alive ends, with its UTC offset: 2026-11-25T09:00:00+01:00"
@@ -264,6 +267,9 @@ def recheck_databases(
 ) -> list[StartedRun]:
     """For every environment that is down, start a run that stops again the saved databases AWS has
     started after seven days stopped. Environments whose databases are all still stopped get no run."""
+    # Imported here: the API and Chatbot load this module for schedules and keep-alives, and need no workflow.
+    from opsflow.workflows.env_power import databases_up_again
+
     started = []
     for name in capacity.down_environments():
         saved = capacity.unrestored(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -13,15 +14,19 @@ RESERVED_TAG_PREFIXES = ("aws:", "opsflow:")
 
 IMAGE_NAME_FIELDS = frozenset({"asg_name", "instance_id", "run_id", "timestamp"})
 
+# Each model's validator is built when it first validates, not at import: a steps function validates only
+# its own workflow's request, and most API routes validate none.
+_REQUEST_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _REQUEST_CONFIG
 
     dry_run: bool = Field(default=False, description="Return the plan and change nothing.")
 
 
 class Checkpoints(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _REQUEST_CONFIG
 
     percentages: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1, max_length=10)]
     delay_seconds: Annotated[
@@ -49,7 +54,7 @@ class Checkpoints(BaseModel):
 class RefreshOptions(BaseModel):
     """How to roll instances onto a new launch template version with EC2 instance refresh."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _REQUEST_CONFIG
 
     min_healthy_percentage: Annotated[int, Field(ge=0, le=100)] = 90
     max_healthy_percentage: Annotated[int, Field(ge=100, le=200)] | None = None
@@ -180,7 +185,7 @@ _Seconds = Annotated[int, Field(ge=0, le=MAX_TRAFFIC_SECONDS)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _REQUEST_CONFIG
 
 
 class TrafficStep(_Strict):
@@ -332,7 +337,10 @@ AnyRunRequest = AmiBakeRequest | AsgRefreshRequest | EnvPowerRequest | EcsBlueGr
 RunRequest = Annotated[AnyRunRequest, Field(discriminator="workflow")]
 WORKFLOW_NAMES = ("ami_bake", "asg_refresh", "env_power", "ecs_blue_green")
 
-_run_request_adapter: TypeAdapter[AnyRunRequest] = TypeAdapter(RunRequest)
+
+@cache
+def _run_request_adapter() -> TypeAdapter[AnyRunRequest]:
+    return TypeAdapter(RunRequest)
 
 
 def held_while_running(request: AnyRunRequest) -> list[str]:
@@ -347,7 +355,7 @@ def held_while_running(request: AnyRunRequest) -> list[str]:
 def parse_run_request(payload: Any, strict: bool | None = None) -> AnyRunRequest:
     """Validate a request from any trigger; raises pydantic's ValidationError. `strict=False` reads one
     back from its JSON record."""
-    return _run_request_adapter.validate_python(payload, strict=strict)
+    return _run_request_adapter().validate_python(payload, strict=strict)
 
 
 def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:

@@ -27,11 +27,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+
+if TYPE_CHECKING:
+    import holidays
 
 Action = Literal["stop", "start"]
 Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
@@ -43,6 +45,9 @@ _DAY = timedelta(days=1)
 _SUBDIVISIONS_SHOWN = 20
 _CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
+# Built when first used, not at import: most functions load these models with the environments store, and
+# most of their invocations read no environment.
+_SCHEDULE_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 # Dates arrive as JSON strings ("2026-12-24"); the models are otherwise strict.
 _Dates = Annotated[list[Annotated[date, Strict(False)]], Field(max_length=366)]
 
@@ -50,7 +55,7 @@ _Dates = Annotated[list[Annotated[date, Strict(False)]], Field(max_length=366)]
 class HolidayCalendar(BaseModel):
     """The public holidays of a country, or of one of its subdivisions, from the ``holidays`` package."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _SCHEDULE_CONFIG
 
     country: str = Field(description="ISO 3166-1 alpha-2 code, e.g. DE.")
     subdivision: str | None = Field(default=None, description="A subdivision of the country, e.g. BY.")
@@ -58,7 +63,7 @@ class HolidayCalendar(BaseModel):
     @field_validator("country")
     @classmethod
     def _supported_country(cls, value: str) -> str:
-        if len(value) != 2 or value not in holidays.list_supported_countries():
+        if len(value) != 2 or value not in _supported_countries():
             raise ValueError(f"unknown country {value!r}; use an ISO 3166-1 alpha-2 code such as DE or US")
         return value
 
@@ -66,7 +71,7 @@ class HolidayCalendar(BaseModel):
     def _supported_subdivision(self) -> HolidayCalendar:
         if self.subdivision is None:
             return self
-        valid: list[str] = holidays.list_supported_countries()[self.country]
+        valid = _supported_countries()[self.country]
         if self.subdivision not in valid:
             if not valid:
                 raise ValueError(f"{self.country} has no subdivisions; leave subdivision out")
@@ -85,8 +90,20 @@ class HolidayCalendar(BaseModel):
         return name if isinstance(name, str) else None
 
 
+# The holidays package is imported when a calendar is first read, not with this module: most functions load
+# this module (through the environments store) and most of their invocations read no calendar.
+@functools.cache
+def _supported_countries() -> dict[str, list[str]]:
+    """Country codes and each country's subdivisions."""
+    import holidays
+
+    return holidays.list_supported_countries()
+
+
 @functools.lru_cache(maxsize=64)
 def _public_holidays(country: str, subdivision: str | None, year: int) -> holidays.HolidayBase:
+    import holidays
+
     # Without a language, holidays picks one from the process locale; names in notes must not depend on it.
     return holidays.country_holidays(country, subdiv=subdivision, years=year, language="en_US")
 
@@ -94,7 +111,7 @@ def _public_holidays(country: str, subdivision: str | None, year: int) -> holida
 class EnvironmentSchedule(BaseModel):
     """When an environment stops every night and starts on working mornings, in its own time zone."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _SCHEDULE_CONFIG
 
     timezone: str = Field(description="IANA time zone name, e.g. Europe/Berlin.")
     stop_at: str = Field(description="Local time of the nightly stop, HH:MM (24-hour).")

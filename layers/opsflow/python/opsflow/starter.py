@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsflow.aws import clients
 from opsflow.aws.stepfunctions import StepFunctions
@@ -17,7 +17,9 @@ from opsflow.store.capacity import DynamoCapacityStore
 from opsflow.store.environments import DynamoEnvironmentStore
 from opsflow.store.locks import DynamoLockStore
 from opsflow.store.runs import DynamoRunStore
-from opsflow.workflows import ami_bake, asg_refresh, ecs_blue_green, env_power
+
+if TYPE_CHECKING:
+    from opsflow.workflows.env_power import PowerAws
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,10 @@ class StarterConfig:
     def run_store(self) -> DynamoRunStore:
         return DynamoRunStore(clients.client("dynamodb"), self.runs_table)
 
-    def power_aws(self) -> env_power.PowerAws:
-        return env_power.PowerAws.from_default_clients(self.capacity_table)
+    def power_aws(self) -> PowerAws:
+        from opsflow.workflows.env_power import PowerAws
+
+        return PowerAws.from_default_clients(self.capacity_table)
 
     def capacity_store(self) -> DynamoCapacityStore:
         return DynamoCapacityStore(clients.client("dynamodb"), self.capacity_table)
@@ -72,15 +76,26 @@ class StarterConfig:
 
 
 def preflight(request: AnyRunRequest, config: StarterConfig) -> dict[str, Any]:
-    """What the run would do, read without changing anything; raises if it cannot run safely."""
+    """What the run would do, read without changing anything; raises if it cannot run safely.
+
+    Each workflow is imported when a request for it comes: a trigger's cold start loads none of them, and
+    a run loads only its own."""
     if isinstance(request, EnvPowerRequest):
+        from opsflow.workflows import env_power
+
         return env_power.preflight(request, config.power_aws(), config.opt_in, config.environment_tag_key)
     if isinstance(request, EcsBlueGreenRequest):
+        from opsflow.workflows import ecs_blue_green
+
         return ecs_blue_green.preflight(
             request, ecs_blue_green.DeployAws.from_default_clients(), config.opt_in
         )
     if isinstance(request, AsgRefreshRequest):
+        from opsflow.workflows import asg_refresh
+
         return asg_refresh.preflight(request, asg_refresh.RefreshAws.from_default_clients(), config.opt_in)
+    from opsflow.workflows import ami_bake
+
     return ami_bake.preflight(request, ami_bake.BakeAws.from_default_clients(), config.opt_in)
 
 

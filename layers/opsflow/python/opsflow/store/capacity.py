@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from opsflow.aws.errors import aws_call, error_code
 from opsflow.errors import OpsflowError
-from opsflow.store.runs import now_iso
+from opsflow.store.runs import FAILED, now_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,6 +27,8 @@ RESTORED = "restored"
 CHUNK_BYTES = 350_000
 # A transaction holds at most 100 items and 4 MB; a save is a head and its chunks.
 MAX_CHUNKS = 11
+# Run statuses of a stop that saved but did not get through its steps; a later stop finishes its work.
+UNFINISHED_STOP = frozenset({FAILED, "ABORTED", "TIMED_OUT"})
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from opsflow.settings import OptIn
 from opsflow.steps import describe_failure, finish_failed, finish_succeeded
 from opsflow.store.capacity import (
     SAVED,
+    UNFINISHED_STOP,
     AlreadySaved,
     CapacityStore,
     DynamoCapacityStore,
@@ -57,8 +58,6 @@ ALREADY_STARTED = frozenset({"available", "starting", "backing-up", "modifying",
 LISTED = 25
 MAX_LISTED_FAILURES = 50
 PLAN_LISTED = 200
-# Run statuses of a stop that saved but did not get through its steps; a later stop finishes its work.
-UNFINISHED_STOP = frozenset({"FAILED", "ABORTED", "TIMED_OUT"})
 
 
 @dataclass(frozen=True)
