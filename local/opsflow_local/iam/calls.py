@@ -107,7 +107,7 @@ def on(
     lookups: Lookups,
     resource_type: str,
     *,
-    action: str | None = None,
+    action: str | reference.Action | None = None,
     existing: bool = True,
     request_tags: dict[str, str] | None = None,
     context: dict[str, ContextValue] | None = None,
@@ -119,7 +119,7 @@ def on(
     existing: the resource exists, so the request carries its tags as aws:ResourceTag; a resource the
     call creates carries only the request's tags.
     """
-    act = action_of(call, action)
+    act = action if isinstance(action, reference.Action) else action_of(call, action)
     resource_arn = arn or act.arn(resource_type, call.region, call.account, **ids)
     values: dict[str, ContextValue] = dict(context or {})
     if request_tags is not None:

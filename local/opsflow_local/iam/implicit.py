@@ -29,7 +29,15 @@ from __future__ import annotations
 from typing import Any
 
 from opsflow_local.iam import reference
-from opsflow_local.iam.calls import Authorization, Call, request_tag_context, service_arn, spec_tags, tag_list
+from opsflow_local.iam.calls import (
+    Authorization,
+    Call,
+    on,
+    request_tag_context,
+    service_arn,
+    spec_tags,
+    tag_list,
+)
 from opsflow_local.iam.lookups import Lookups
 from opsflow_local.iam.policy import ContextValue
 
@@ -113,19 +121,15 @@ def _group_launch_checks(call: Call, lookups: Lookups) -> list[Authorization]:
     }
 
     def launch(resource_type: str, from_template: bool, existing: bool, **ids: str) -> Authorization:
-        arn = run.arn(resource_type, call.region, call.account, **ids)
-        context: dict[str, ContextValue] = {
-            "ec2:LaunchTemplate": template_arn,
-            "ec2:IsLaunchTemplateResource": from_template,
-        }
-        if not existing and resource_type in launched_tags:
-            context.update(request_tag_context(run, resource_type, launched_tags[resource_type]))
-        return Authorization(
+        return on(
+            call,
+            lookups,
+            resource_type,
             action=run,
-            resource_type=resource_type,
-            arn=arn,
-            context=context,
-            tags_of=(lambda: lookups.tags(arn)) if existing else None,
+            existing=existing,
+            request_tags=None if existing else launched_tags.get(resource_type),
+            context={"ec2:LaunchTemplate": template_arn, "ec2:IsLaunchTemplateResource": from_template},
+            **ids,
         )
 
     checks = [launch("launch-template", True, True, LaunchTemplateId=template_id)]

@@ -77,25 +77,22 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _applies(statement: Mapping[str, Any], request: Request) -> bool:
-    if "Action" in statement:
-        if not any(action_matches(pattern, request.action) for pattern in _as_list(statement["Action"])):
-            return False
-    elif "NotAction" in statement:
-        if any(action_matches(pattern, request.action) for pattern in _as_list(statement["NotAction"])):
-            return False
-    else:
-        raise ValueError(f"statement without Action or NotAction: {statement}")
-    if "Resource" in statement:
-        if not any(
-            resource_matches(pattern, request.resource) for pattern in _as_list(statement["Resource"])
-        ):
-            return False
-    elif "NotResource" in statement:
-        if any(resource_matches(pattern, request.resource) for pattern in _as_list(statement["NotResource"])):
-            return False
-    else:
-        raise ValueError(f"statement without Resource or NotResource: {statement}")
-    return conditions_hold(statement.get("Condition") or {}, request.context)
+    return (
+        _element_holds(statement, "Action", action_matches, request.action)
+        and _element_holds(statement, "Resource", resource_matches, request.resource)
+        and conditions_hold(statement.get("Condition") or {}, request.context)
+    )
+
+
+def _element_holds(
+    statement: Mapping[str, Any], element: str, matches: Callable[[str, str], bool], value: str
+) -> bool:
+    """`Action` (or `Resource`) holds when one of its patterns matches; `NotAction` when none does."""
+    if element in statement:
+        return any(matches(pattern, value) for pattern in _as_list(statement[element]))
+    if f"Not{element}" in statement:
+        return not any(matches(pattern, value) for pattern in _as_list(statement[f"Not{element}"]))
+    raise ValueError(f"statement without {element} or Not{element}: {statement}")
 
 
 # Matching -----------------------------------------------------------------------------------------
