@@ -219,3 +219,42 @@ def test_without_kms_decrypt_the_secret_cannot_be_read(deploy: Any) -> None:
 def aws_default() -> Iterator[EmbeddedAws]:
     with EmbeddedAws() as embedded:
         yield embedded
+
+
+def group_with_instance_profile(aws: EmbeddedAws, net: seed.Network, role_path: str) -> None:
+    iam = aws.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName="web-instance", Path=role_path, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.create_instance_profile(InstanceProfileName="web-instance")
+    iam.add_role_to_instance_profile(InstanceProfileName="web-instance", RoleName="web-instance")
+    template_id = seed.launch_template_group(aws, net, "web")
+    aws.client("ec2").create_launch_template_version(
+        LaunchTemplateId=template_id,
+        SourceVersion="1",
+        LaunchTemplateData={"IamInstanceProfile": {"Name": "web-instance"}},
+    )
+    aws.client("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName="web", LaunchTemplate={"LaunchTemplateId": template_id, "Version": "2"}
+    )
+
+
+@pytest.mark.parametrize(("role_path", "status"), [("/app/", "SUCCEEDED"), ("/", "FAILED")])
+def test_only_roles_under_the_passable_path_are_passed_to_ec2(role_path: str, status: str) -> None:
+    with EmbeddedAws(parameters={"PassableRolePath": "/app/"}) as aws:
+        net = seed.network(aws)
+        instance_id = seed.instance(aws, net, "app-1")
+        group_with_instance_profile(aws, net, role_path)
+
+        run = bake(aws, instance_id=instance_id, asg_name="web")
+
+        assert run["status"] == status, run["error"]
+        if status == "FAILED":
+            assert (
+                "is not authorized to perform: iam:PassRole on resource: "
+                "arn:aws:iam::123456789012:role/web-instance"
+            ) in run["error"]["message"]
