@@ -22,22 +22,21 @@ from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
 import opsflow
-from opsflow import environments
 from opsflow.aws import clients
 from opsflow.aws.scheduler import Scheduler
 from opsflow.aws.stepfunctions import StepFunctions
 from opsflow.errors import Busy, IdempotencyConflict, NotFound, NotOptedIn, OpsflowError, Refused
-from opsflow.requests import (
-    ENVIRONMENT_NAME,
-    RunRequest,
-    describe_validation_errors,
-)
-from opsflow.runs import RunStarter, abort_run, run_summary, run_view
-from opsflow.schedules import EnvironmentSchedule
-from opsflow.settings import required_env
-from opsflow.starter import StarterConfig, build_starter
+from opsflow.runs import registry
+from opsflow.runs.config import StarterConfig, required_env
+from opsflow.runs.requests import describe_validation_errors
+from opsflow.runs.start import RunStarter
+from opsflow.runs.view import abort_run, run_summary, run_view
+from opsflow.runs.wiring import build_starter
 from opsflow.store.environments import Environment
 from opsflow.store.runs import DRY_RUN, DynamoRunStore, Requester
+from opsflow.workflows.env_power import environments
+from opsflow.workflows.env_power.calendar import EnvironmentSchedule
+from opsflow.workflows.env_power.request import ENVIRONMENT_NAME
 
 logger = Logger(service="opsflow-api")
 tracer = Tracer(service="opsflow-api")
@@ -65,8 +64,12 @@ def requester() -> Requester:
     return Requester(kind="iam", identity=caller)
 
 
+# Every workflow's request model, told apart by `workflow`.
+RunRequestBody = registry.request_union()
+
+
 @app.post("/runs")
-def create_run(run_request: Annotated[RunRequest, Body()]) -> Response[dict[str, Any]]:
+def create_run(run_request: Annotated[RunRequestBody, Body()]) -> Response[dict[str, Any]]:
     key = app.current_event.headers.get("Idempotency-Key")
     started = starter().start(run_request, requester(), key)
     run = started.run
@@ -206,14 +209,14 @@ def delete_keep_alive(name: EnvironmentName) -> dict[str, Any]:
 def get_plan(name: EnvironmentName) -> dict[str, Any]:
     """What the next stop and the next start would do to each resource, and when; changes nothing."""
     # The one route that needs a workflow's code: the other routes' cold starts do not load it.
-    from opsflow.workflows import env_power
+    from opsflow.workflows.env_power import steps as env_power
 
     settings = config()
     environment = settings.environment_store().get(name)
     view = environments.describe(
         environment or Environment(name), settings.capacity_store(), datetime.now(UTC)
     )
-    aws = settings.power_aws()
+    aws = env_power.PowerAws.from_default_clients(settings.capacity_table)
     return {
         "environment": name,
         "timezone": environment.schedule.timezone if environment and environment.schedule else None,

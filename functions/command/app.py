@@ -10,11 +10,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opsflow import commands
 from opsflow.aws import clients
 from opsflow.aws.stepfunctions import StepFunctions
-from opsflow.idempotency import once_per
-from opsflow.starter import default_config, default_starter
+from opsflow.runs.wiring import default_config, default_starter
+from opsflow.triggers import chatbot as commands
+from opsflow.triggers.idempotency import once_per
 
 logger = Logger(service="opsflow-command")
 tracer = Tracer(service="opsflow-command")

@@ -19,7 +19,7 @@ from opsflow.aws.sqs import Queue
 from opsflow.notify.channels import Channel, parse_channels
 from opsflow.notify.delivery import DeliveryFailed
 from opsflow.notify.notifier import Notifier
-from opsflow.settings import required_env
+from opsflow.runs.config import required_env
 from opsflow.store.runs import DynamoRunStore
 
 logger = Logger(service="opsflow-notify")

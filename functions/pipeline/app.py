@@ -10,13 +10,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opsflow import pipeline
 from opsflow.aws import clients
 from opsflow.aws.codepipeline import CodePipeline
 from opsflow.aws.stepfunctions import StepFunctions
-from opsflow.idempotency import once_per
-from opsflow.starter import default_config as config
-from opsflow.starter import default_starter as starter
+from opsflow.runs.wiring import default_config as config
+from opsflow.runs.wiring import default_starter as starter
+from opsflow.triggers import codepipeline as pipeline
+from opsflow.triggers.idempotency import once_per
 
 logger = Logger(service="opsflow-pipeline")
 tracer = Tracer(service="opsflow-pipeline")

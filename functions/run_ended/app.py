@@ -13,9 +13,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opsflow.aws import clients
 from opsflow.aws.sqs import Queue
-from opsflow.dead_letters import redrive
-from opsflow.runs import settle_ended_run
-from opsflow.settings import required_env
+from opsflow.runs import registry
+from opsflow.runs.config import required_env
+from opsflow.runs.dead_letters import redrive
+from opsflow.runs.settle import settle_ended_run
 from opsflow.store.locks import DynamoLockStore
 from opsflow.store.runs import DynamoRunStore, Run
 
@@ -53,12 +54,8 @@ def dead_letters() -> Queue:
 
 
 def put_back(run: Run) -> dict[str, Any] | None:
-    if run.workflow != "ecs_blue_green":
-        return None
-    # Imported only for the one workflow with something to put back.
-    from opsflow.workflows import ecs_blue_green
-
-    return ecs_blue_green.put_back_ended_run(run, ecs_blue_green.DeployAws.from_default_clients())
+    workflow = registry.WORKFLOWS.get(run.workflow)
+    return workflow.put_back(run) if workflow is not None and workflow.put_back is not None else None
 
 
 def settle(event: dict[str, Any]) -> bool:

@@ -10,10 +10,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opsflow import environments
-from opsflow.idempotency import once_per
-from opsflow.starter import default_config as config
-from opsflow.starter import default_starter as starter
+from opsflow.runs.wiring import default_config as config
+from opsflow.runs.wiring import default_starter as starter
+from opsflow.triggers.idempotency import once_per
+from opsflow.workflows.env_power import environments
 
 logger = Logger(service="opsflow-schedule")
 tracer = Tracer(service="opsflow-schedule")
@@ -39,11 +39,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     settings = config()
     if event.get("check") == "stopped_databases":
+        # Only the daily check needs the workflow's code: a schedule's fire does not load it.
+        from opsflow.workflows.env_power.steps import PowerAws
+
         check = environments.DailyCheck.from_event(event)
         runs = environments.recheck_databases(
             check,
             settings.capacity_store(),
-            settings.power_aws(),
+            PowerAws.from_default_clients(settings.capacity_table),
             start=lambda request, requester, key: starter().start(request, requester, key),
         )
         logger.info("daily database check", extra={"runs": [r.run.run_id for r in runs]})

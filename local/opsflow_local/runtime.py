@@ -22,8 +22,8 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from opsflow import starter
 from opsflow.aws.clients import reset_clients
+from opsflow.runs import wiring as starter
 from opsflow_local.api import ApiClient
 from opsflow_local.emulation import stepfunctions as sfn_emulation
 from opsflow_local.emulation.autoscaling import AutoScalingEmulation

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from opsflow.workflows import ami_bake
+from opsflow.workflows.ami_bake import steps as ami_bake
 from opsflow_local import EmbeddedAws, seed
 
 from .waiting import wait_until_waiting_for_its_image

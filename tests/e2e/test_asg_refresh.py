@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from opsflow.workflows import asg_refresh
+from opsflow.workflows.asg_refresh import steps as asg_refresh
 from opsflow_local import EmbeddedAws, seed
 
 ALICE = "arn:aws:iam::123456789012:user/alice"

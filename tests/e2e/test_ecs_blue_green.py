@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from opsflow.store.locks import DynamoLockStore
 from opsflow.store.runs import DynamoRunStore
-from opsflow.workflows import ecs_blue_green
+from opsflow.workflows.ecs_blue_green import steps as ecs_blue_green
 from opsflow_local import EmbeddedAws, seed
 
 ALICE = "arn:aws:iam::123456789012:user/alice"

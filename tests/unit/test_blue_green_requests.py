@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from opsflow.requests import EcsBlueGreenRequest, describe_validation_errors, parse_run_request
+from opsflow.runs.requests import describe_validation_errors, parse_run_request
+from opsflow.workflows.ecs_blue_green.request import EcsBlueGreenRequest
 
 LISTENER = (
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
@@ -50,8 +51,8 @@ def test_the_default_is_a_canary_of_ten_percent_for_five_minutes_and_a_ten_minut
     deploy = parsed()
     assert percents_and_holds() == [(10, 300), (100, 0)]
     assert deploy.bake_seconds == 600
-    assert deploy.target() == "ecs:prod/web"
-    assert parsed(cluster="arn:aws:ecs:us-east-1:123456789012:cluster/prod").target() == "ecs:prod/web"
+    assert deploy.target().key == "ecs:prod/web"
+    assert parsed(cluster="arn:aws:ecs:us-east-1:123456789012:cluster/prod").target().key == "ecs:prod/web"
 
 
 def test_linear_steps_end_at_all_traffic() -> None:

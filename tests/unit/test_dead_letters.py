@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from opsflow.dead_letters import Redriven, original_event, redrive
+from opsflow.runs.dead_letters import Redriven, original_event, redrive
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from opsflow.environments import ScheduledFire, on_fire
 from opsflow.errors import Busy, NotFound
-from opsflow.requests import EnvPowerRequest
-from opsflow.runs import StartedRun
-from opsflow.schedules import EnvironmentSchedule
+from opsflow.runs.start import StartedRun
 from opsflow.store.capacity import InMemoryCapacityStore, SavedCapacity
 from opsflow.store.environments import InMemoryEnvironmentStore, KeepAlive
 from opsflow.store.runs import RUNNING, SKIPPED, Requester, Run
+from opsflow.workflows.env_power.calendar import EnvironmentSchedule
+from opsflow.workflows.env_power.environments import ScheduledFire, on_fire
+from opsflow.workflows.env_power.request import EnvPowerRequest
 
 SCHEDULE = EnvironmentSchedule(timezone="Europe/Berlin", stop_at="20:00", start_at="07:00")
 ARN = "arn:aws:scheduler:us-east-1:123456789012:schedule/opsflow/qa-stop"

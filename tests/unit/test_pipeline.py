@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from opsflow import pipeline
 from opsflow.errors import Busy
-from opsflow.requests import AnyRunRequest
-from opsflow.runs import StartedRun
+from opsflow.runs.requests import RunRequest
+from opsflow.runs.start import StartedRun
 from opsflow.store.runs import Requester, Run
+from opsflow.triggers import codepipeline as pipeline
 
 JOB = "11111111-abcd-1111-abcd-111111abcdef"
 BAKE = '{"workflow": "ami_bake", "instance_id": "i-0123456789abcdef0", "asg_name": "web"}'
@@ -46,7 +46,7 @@ def run(run_id: str = "ami-bake-1", status: str = "RUNNING") -> Run:
     )
 
 
-def never_started(request: AnyRunRequest, requester: Requester, key: str) -> StartedRun:
+def never_started(request: RunRequest, requester: Requester, key: str) -> StartedRun:
     raise AssertionError("no run may start")
 
 
@@ -76,7 +76,7 @@ def test_an_event_without_a_job_id_is_not_a_job() -> None:
 def test_the_job_id_is_the_idempotency_key() -> None:
     calls: list[tuple[str, str]] = []
 
-    def start(request: AnyRunRequest, requester: Requester, key: str) -> StartedRun:
+    def start(request: RunRequest, requester: Requester, key: str) -> StartedRun:
         calls.append((requester.identity, key))
         return StartedRun(run=run(), created=True)
 
@@ -87,7 +87,7 @@ def test_the_job_id_is_the_idempotency_key() -> None:
 
 
 def test_a_busy_target_fails_the_job_with_the_guards_message() -> None:
-    def start(request: AnyRunRequest, requester: Requester, key: str) -> StartedRun:
+    def start(request: RunRequest, requester: Requester, key: str) -> StartedRun:
         raise Busy("Auto Scaling group web is busy with run ami-bake-0")
 
     outcome = pipeline.decide(pipeline.PipelineJob(JOB, user_parameters=BAKE), start, no_run)
@@ -113,7 +113,7 @@ def test_a_token_naming_no_run_fails_the_job() -> None:
 
 
 def test_a_dry_run_ends_the_action_at_once() -> None:
-    def start(request: AnyRunRequest, requester: Requester, key: str) -> StartedRun:
+    def start(request: RunRequest, requester: Requester, key: str) -> StartedRun:
         return StartedRun(run=run(status="DRY_RUN"), created=True)
 
     def read(run_id: str) -> dict[str, Any]:

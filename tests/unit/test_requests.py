@@ -5,7 +5,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from opsflow.requests import AmiBakeRequest, AsgRefreshRequest, describe_validation_errors, parse_run_request
+from opsflow.runs.requests import describe_validation_errors, parse_run_request
+from opsflow.workflows.ami_bake.request import AmiBakeRequest
+from opsflow.workflows.asg_refresh.request import AsgRefreshRequest
 
 VALID = {"workflow": "ami_bake", "instance_id": "i-0123456789abcdef0", "asg_name": "web"}
 
@@ -22,7 +24,7 @@ def test_defaults_are_the_careful_ones() -> None:
     assert request.no_reboot is True
     assert request.keep_images == 5
     assert request.dry_run is False
-    assert request.target() == "asg:web"
+    assert request.target().key == "asg:web"
 
 
 def test_missing_field_is_named() -> None:
@@ -71,7 +73,7 @@ def test_refresh_defaults_are_the_careful_ones() -> None:
     request = parse_run_request(REFRESH)
     assert isinstance(request, AsgRefreshRequest)
     assert (request.min_healthy_percentage, request.auto_rollback, request.skip_matching) == (90, True, False)
-    assert request.target() == "asg:web"
+    assert request.target().key == "asg:web"
     assert request.refresh_options().auto_rollback is True
 
 

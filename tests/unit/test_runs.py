@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from opsflow.errors import Busy, IdempotencyConflict, NotOptedIn
-from opsflow.requests import AmiBakeRequest
-from opsflow.runs import DEDUP_WINDOW_SECONDS, RunStarter, settle_ended_run
+from opsflow.runs.settle import settle_ended_run
+from opsflow.runs.start import DEDUP_WINDOW_SECONDS, RunStarter
 from opsflow.store.locks import InMemoryLockStore
 from opsflow.store.runs import DRY_RUN, RUNNING, InMemoryRunStore, Requester
+from opsflow.workflows.ami_bake.request import AmiBakeRequest
 
 ALICE = Requester("iam", "arn:aws:iam::123456789012:user/alice")
 BOB = Requester("iam", "arn:aws:iam::123456789012:user/bob")

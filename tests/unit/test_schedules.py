@@ -11,8 +11,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from opsflow import schedules
-from opsflow.schedules import (
+from opsflow.workflows.env_power import calendar as schedules
+from opsflow.workflows.env_power.calendar import (
     WEEKDAYS,
     EnvironmentSchedule,
     HolidayCalendar,

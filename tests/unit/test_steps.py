@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from opsflow.errors import ImageFailed, LockLost
-from opsflow.steps import StepRunner, UnknownStep
+from opsflow.runs.steps import StepRunner, UnknownStep
 from opsflow.store.locks import InMemoryLockStore
 from opsflow.store.runs import RUNNING, InMemoryRunStore, Requester, Run
 

@@ -8,7 +8,7 @@ context attributes `<aws.scheduler.schedule-arn>`, `<aws.scheduler.scheduled-tim
 are invoked asynchronously; here the invocation is synchronous so a test can await its result.
 
 Scheduler evaluates a schedule's expression in its `ScheduleExpressionTimezone`; which local times
-fire on daylight-saving days is `opsflow.schedules` (tested there); this module fires a schedule at
+fire on daylight-saving days is `opsflow.workflows.env_power.calendar` (tested there); this module fires a schedule at
 the instant a test or the demo asks for, as Scheduler would at that instant.
 """
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from opsflow.requests import AmiBakeRequest
-from opsflow.workflows import ami_bake
+from opsflow.workflows.ami_bake import steps as ami_bake
+from opsflow.workflows.ami_bake.request import AmiBakeRequest
 
 
 def test_image_name_fills_the_template() -> None:

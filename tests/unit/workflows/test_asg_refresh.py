@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from opsflow.requests import RefreshOptions
-from opsflow.workflows import asg_refresh
+from opsflow.workflows.asg_refresh import steps as asg_refresh
+from opsflow.workflows.asg_refresh.request import RefreshOptions
 
 
 def test_options_become_aws_preferences_and_omitted_ones_stay_aws_defaults() -> None:

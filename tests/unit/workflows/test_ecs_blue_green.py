@@ -12,8 +12,8 @@ from opsflow.aws.ecs import Deployment, ServiceDetail, ServiceLoadBalancer
 from opsflow.aws.elbv2 import Listener
 from opsflow.aws.lambda_functions import Invocation
 from opsflow.errors import AwsCallFailed, NotFound, Refused
-from opsflow.workflows import ecs_blue_green
-from opsflow.workflows.ecs_blue_green import (
+from opsflow.workflows.ecs_blue_green import steps as ecs_blue_green
+from opsflow.workflows.ecs_blue_green.steps import (
     AlarmFired,
     Deploy,
     GreenNotSteady,

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from opsflow.dead_letters import DeadLetters, redrive
 from opsflow.errors import OpsflowError
 from opsflow.notify import teams
 from opsflow.notify.build import build_message
 from opsflow.notify.channels import Channel, routes
 from opsflow.notify.delivery import DeliveryFailed, Poster, deliver, urllib_post
 from opsflow.notify.message import Message
+from opsflow.runs.dead_letters import DeadLetters, redrive
 from opsflow.store.runs import RunStore
 
 

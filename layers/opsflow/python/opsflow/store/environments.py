@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opsflow.aws.errors import aws_call
-from opsflow.schedules import EnvironmentSchedule
 from opsflow.store.runs import now_iso
+from opsflow.workflows.env_power.calendar import EnvironmentSchedule
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

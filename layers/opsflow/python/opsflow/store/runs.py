@@ -283,9 +283,9 @@ class DynamoRunStore:
             return self._query("by_target", "target", target, limit, workflow)
         if workflow is not None:
             return self._query("by_workflow", "workflow", workflow, limit)
-        from opsflow.requests import WORKFLOW_NAMES
+        from opsflow.runs.registry import names
 
-        runs = [run for name in WORKFLOW_NAMES for run in self._query("by_workflow", "workflow", name, limit)]
+        runs = [run for name in names() for run in self._query("by_workflow", "workflow", name, limit)]
         return sorted(runs, key=lambda run: run.created_at, reverse=True)[:limit]
 
     def _query(self, index: str, key: str, value: str, limit: int, workflow: str | None = None) -> list[Run]:

@@ -19,9 +19,9 @@ from opsflow.aws.cloudwatch import CloudWatch, ensure_quiet
 from opsflow.aws.ec2 import Ec2
 from opsflow.aws.events import Events
 from opsflow.errors import Busy, NotOptedIn, OpsflowError, Refused
-from opsflow.requests import AsgRefreshRequest, RefreshOptions
-from opsflow.settings import OptIn
-from opsflow.steps import describe_failure
+from opsflow.runs.config import OptIn, StepsConfig
+from opsflow.runs.steps import StepRunner, describe_failure, steps_runner
+from opsflow.workflows.asg_refresh.request import AsgRefreshRequest, RefreshOptions
 
 SUCCESSFUL = "Successful"
 ACTIVE = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
@@ -419,3 +419,10 @@ def run_error(state: dict[str, Any]) -> dict[str, Any]:
         "group_now": rollback.get("group_now"),
         "refresh": result_of(state.get("refresh") or {}),
     }
+
+
+def build_runner(config: StepsConfig) -> StepRunner:
+    aws = RefreshAws.from_default_clients(config.event_bus)
+    return steps_runner(
+        config, step_table(aws, config.opt_in), lambda state: run_result(state, aws), run_error
+    )

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from opsflow.aws.stepfunctions import Execution
-from opsflow.errors import Busy, IdempotencyConflict, Refused
-from opsflow.requests import AnyRunRequest, held_while_running, parse_run_request
+from opsflow.aws.target import Target
+from opsflow.errors import Busy, IdempotencyConflict
+from opsflow.runs.requests import RunRequest
 from opsflow.store.locks import LockStore
 from opsflow.store.runs import DRY_RUN, FAILED, RUNNING, SKIPPED, Requester, Run, RunExists, RunStore, now_iso
 
@@ -29,7 +29,7 @@ class ExecutionStarter(Protocol):
         """The ARN of the execution of that name, if it exists."""
 
 
-Preflight = Callable[[AnyRunRequest], dict[str, Any]]
+Preflight = Callable[[RunRequest], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class RunStarter:
     clock: Callable[[], float] = time.time
 
     def start(
-        self, request: AnyRunRequest, requester: Requester, idempotency_key: str | None = None
+        self, request: RunRequest, requester: Requester, idempotency_key: str | None = None
     ) -> StartedRun:
         request_json = request.model_dump(mode="json")
         request_hash = _hash(request_json)
@@ -63,14 +63,14 @@ class RunStarter:
         if not request.dry_run:
             # Before the pre-flight: a run of ours on the target explains the target's state better
             # than anything the pre-flight would find (an instance refresh it is driving, say).
-            for key in held_while_running(request):
-                self._refuse_if_held(key, run_id)
+            for target in request.holds():
+                self._refuse_if_held(target.key, run_id)
         plan = self.preflight(request)
         stamp = now_iso()
         run = Run(
             run_id=run_id,
             workflow=request.workflow,
-            target=request.target(),
+            target=request.target().key,
             status=DRY_RUN if request.dry_run else RUNNING,
             requester=requester,
             request=request_json,
@@ -83,7 +83,7 @@ class RunStarter:
         if request.dry_run:
             return self._create(run, request_hash)
 
-        keys = held_while_running(request)
+        keys = [target.key for target in request.holds()]
         self._acquire_all(keys, run_id)
         created = False
         try:
@@ -131,7 +131,7 @@ class RunStarter:
         return StartedRun(run=replace(run, execution_arn=execution_arn), created=True)
 
     def skip(
-        self, request: AnyRunRequest, requester: Requester, reason: str, idempotency_key: str | None = None
+        self, request: RunRequest, requester: Requester, reason: str, idempotency_key: str | None = None
     ) -> StartedRun:
         """Record that a trigger decided not to start this run, and why: the audit trail shows every
         scheduled stop, including the ones a holiday or a keep-alive skipped."""
@@ -141,7 +141,7 @@ class RunStarter:
         run = Run(
             run_id=self.run_id_for(request, requester, request_hash, idempotency_key),
             workflow=request.workflow,
-            target=request.target(),
+            target=request.target().key,
             status=SKIPPED,
             requester=requester,
             request=request_json,
@@ -175,7 +175,7 @@ class RunStarter:
             raise _busy(target, held.run_id)
 
     def run_id_for(
-        self, request: AnyRunRequest, requester: Requester, request_hash: str, idempotency_key: str | None
+        self, request: RunRequest, requester: Requester, request_hash: str, idempotency_key: str | None
     ) -> str:
         if idempotency_key:
             seed = f"{requester.identity}|key|{idempotency_key}"
@@ -206,109 +206,7 @@ def _hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _busy(target: str, holder: str) -> Busy:
+def _busy(key: str, holder: str) -> Busy:
     return Busy(
-        f"{_describe_target(target)} is busy with run {holder}; wait for it to finish (GET /runs/{holder})"
+        f"{Target.from_key(key).describe()} is busy with run {holder}; wait for it to finish (GET /runs/{holder})"
     )
-
-
-def _describe_target(target: str) -> str:
-    kind, _, name = target.partition(":")
-    return {"asg": "Auto Scaling group", "env": "environment", "ecs": "ECS service"}.get(
-        kind, kind
-    ) + f" {name}"
-
-
-def run_view(run: Run, execution: Execution | None = None) -> dict[str, Any]:
-    """A run as the API shows it. A run whose record says RUNNING but whose execution has ended
-    without reaching its finish step (aborted, timed out) takes the execution's status."""
-    view = run.as_dict()
-    if execution is not None and run.status == RUNNING and execution.status != RUNNING:
-        view["status"] = execution.status
-        view["error"] = view["error"] or {"error": execution.error, "message": execution.cause}
-    view["output"] = (
-        view["result"] if view["status"] in (RUNNING, DRY_RUN, SKIPPED, "SUCCEEDED") else view["error"]
-    )
-    return view
-
-
-PutBack = Callable[[Run], dict[str, Any] | None]
-
-
-def settle_ended_run(
-    run_id: str,
-    status: str,
-    cause: str | None,
-    runs: RunStore,
-    locks: LockStore,
-    put_back: PutBack | None = None,
-) -> bool:
-    """An execution that ended without reaching its finish step (aborted, timed out, failed outside a
-    Catch) leaves a RUNNING record and a held lock: record how it ended and free the target.
-    `put_back` undoes what a workflow must never leave half-done (a blue/green deploy's traffic) and says
-    what it did. Returns whether there was anything to settle."""
-    run = runs.get(run_id)
-    if run is None or run.status != RUNNING:
-        return False
-    message = cause or f"the execution ended {status} before the run could record its outcome"
-    error: dict[str, Any] = {
-        "step": "unknown",
-        "message": message,
-        "rollback": {"undone": [], "problems": ["nothing was rolled back: check the target"]},
-    }
-    # Recorded first, and only over RUNNING (a finish step that got there first has the last word): a step
-    # still in flight reads the run and puts back what it was doing.
-    if not runs.finish(run_id, status, error=error, if_status=RUNNING):
-        return False
-    if put_back is not None:
-        # Read again: a step may have claimed the run (a mark) just before it ended.
-        ended = runs.get(run_id) or run
-        try:
-            done = put_back(ended)
-        except Exception as failure:  # noqa: BLE001 - recorded for people; the lock must still be freed
-            done = {"undone": [], "problems": [f"putting things back: {failure}"], "summary": "not put back"}
-        if done is not None:
-            error = {
-                **error,
-                "message": f"{message}. Then: {done.get('summary', 'done')}",
-                "rollback": {"undone": done.get("undone", []), "problems": done.get("problems", [])},
-                "live": done.get("live"),
-            }
-            runs.finish(run_id, status, error=error, if_status=status)
-    for key in _held_by(run):
-        locks.release(key, run_id)
-    return True
-
-
-def _held_by(run: Run) -> list[str]:
-    try:
-        return held_while_running(parse_run_request(run.request, strict=False))
-    except ValueError:  # a record older than its request model: at least the target
-        return [run.target]
-
-
-def run_summary(run: Run) -> dict[str, Any]:
-    """One line of `GET /runs`: who asked for what, how it ended, and why in one sentence."""
-    outcome = run.result if run.status in (SKIPPED, DRY_RUN, "SUCCEEDED") else run.error
-    return {
-        "run_id": run.run_id,
-        "workflow": run.workflow,
-        "target": run.target,
-        "status": run.status,
-        "requester": run.requester.as_dict(),
-        "created_at": run.created_at,
-        "finished_at": run.finished_at,
-        "summary": (outcome or {}).get("summary") or (outcome or {}).get("message"),
-    }
-
-
-class Aborter(Protocol):
-    def stop(self, execution_arn: str, cause: str) -> None: ...
-
-
-def abort_run(run: Run, executions: Aborter, by: Requester) -> None:
-    """Stop a running run's execution at once. The execution's end event records the run ABORTED, puts a
-    blue/green deploy's traffic back on blue and frees its target (functions/run_ended)."""
-    if run.status != RUNNING or not run.execution_arn:
-        raise Refused(f"run {run.run_id} is {run.status}, not running: there is nothing to abort")
-    executions.stop(run.execution_arn, f"aborted by {by.identity}")

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opsflow.aws import clients
-from opsflow.settings import required_env
+from opsflow.runs.config import required_env
 
 T = TypeVar("T")
 

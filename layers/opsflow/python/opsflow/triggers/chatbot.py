@@ -15,12 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from opsflow import environments
 from opsflow.errors import OpsflowError
-from opsflow.requests import ENVIRONMENT_NAME, describe_validation_errors, parse_run_request
-from opsflow.runs import Aborter, RunStarter, StartedRun, abort_run, run_view
+from opsflow.runs.requests import describe_validation_errors, parse_run_request
+from opsflow.runs.start import RunStarter, StartedRun
+from opsflow.runs.view import Aborter, abort_run, run_view
 from opsflow.store.environments import EnvironmentStore
 from opsflow.store.runs import DRY_RUN, Requester, RunStore
+from opsflow.workflows.env_power import environments
+from opsflow.workflows.env_power.request import ENVIRONMENT_NAME
 
 
 class _Command(BaseModel):

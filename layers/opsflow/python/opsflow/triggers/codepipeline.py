@@ -22,8 +22,9 @@ from pydantic import ValidationError
 
 from opsflow.aws.stepfunctions import Execution
 from opsflow.errors import OpsflowError
-from opsflow.requests import AnyRunRequest, describe_validation_errors, parse_run_request
-from opsflow.runs import StartedRun, run_view
+from opsflow.runs.requests import RunRequest, describe_validation_errors, parse_run_request
+from opsflow.runs.start import StartedRun
+from opsflow.runs.view import run_view
 from opsflow.store.runs import RUNNING, Requester, RunStore
 
 # Limits of the CodePipeline API Reference (ExecutionDetails, FailureDetails) and of the User Guide's
@@ -34,7 +35,7 @@ EXTERNAL_EXECUTION_ID_MAX_LENGTH = 1500
 OUTPUT_VARIABLES_MAX_BYTES = 122_880
 
 FailureType = Literal["JobFailed", "ConfigurationError"]
-StartRun = Callable[[AnyRunRequest, Requester, str], StartedRun]
+StartRun = Callable[[RunRequest, Requester, str], StartedRun]
 # A run as GET /runs/{run_id} shows it, or None when there is no such run.
 ReadRun = Callable[[str], dict[str, Any] | None]
 
@@ -131,7 +132,7 @@ class InvalidUserParameters(Exception):
         self.problems = problems
 
 
-def parse_user_parameters(text: str | None) -> AnyRunRequest:
+def parse_user_parameters(text: str | None) -> RunRequest:
     """The run request in the action's UserParameters; raises InvalidUserParameters."""
     if not text or not text.strip():
         raise InvalidUserParameters(

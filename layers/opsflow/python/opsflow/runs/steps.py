@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from opsflow.aws import clients
 from opsflow.errors import AwsCallFailed, LockLost
-from opsflow.settings import OptIn, required_env
+from opsflow.runs.config import StepsConfig
 from opsflow.store.locks import DynamoLockStore, LockStore
 from opsflow.store.runs import FAILED, SUCCEEDED, DynamoRunStore, RunStore, StepOutcome, now_iso
 
@@ -124,31 +123,10 @@ def describe_failure(error: dict[str, Any] | None) -> str:
     return f"{name}: {message}" if message else name
 
 
-@dataclass(frozen=True)
-class StepsConfig:
-    """What every steps Lambda reads from its environment."""
-
-    runs_table: str
-    locks_table: str
-    event_bus: str
-    lock_ttl_seconds: int
-    opt_in: OptIn
-
-    @classmethod
-    def from_env(cls) -> StepsConfig:
-        return cls(
-            runs_table=required_env("RUNS_TABLE"),
-            locks_table=required_env("LOCKS_TABLE"),
-            event_bus=os.environ.get("EVENT_BUS_NAME", "default"),
-            lock_ttl_seconds=int(os.environ.get("LOCK_TTL_SECONDS", "21600")),
-            opt_in=OptIn.from_env(),
-        )
-
-
 Finish = Callable[[dict[str, Any], RunStore, LockStore], dict[str, Any]]
 
 
-def build_runner(
+def steps_runner(
     config: StepsConfig,
     steps: dict[str, Step],
     result_of: Callable[[dict[str, Any]], dict[str, Any]],

@@ -14,11 +14,11 @@ from typing import Any
 from opsflow.aws.autoscaling import AutoScaling, Group
 from opsflow.aws.ec2 import Ec2, Image
 from opsflow.errors import ImageFailed, ImageTimeout, NotFound, NotOptedIn, OpsflowError, Refused
-from opsflow.requests import AmiBakeRequest
-from opsflow.settings import OptIn
-from opsflow.steps import describe_failure
-from opsflow.workflows import asg_refresh
-from opsflow.workflows.asg_refresh import RefreshAws
+from opsflow.runs.config import OptIn, StepsConfig
+from opsflow.runs.steps import StepRunner, describe_failure, steps_runner
+from opsflow.workflows.ami_bake.request import AmiBakeRequest
+from opsflow.workflows.asg_refresh import steps as asg_refresh
+from opsflow.workflows.asg_refresh.steps import RefreshAws
 
 CREATED_BY = "opsflow:created-by"
 RUN_ID = "opsflow:run-id"
@@ -600,3 +600,8 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Any]:
         "prune": prune_step,
         "rollback": rollback_step,
     }
+
+
+def build_runner(config: StepsConfig) -> StepRunner:
+    aws = BakeAws.from_default_clients(config.event_bus)
+    return steps_runner(config, step_table(aws, config.opt_in), result_of, error_of)

@@ -5,7 +5,7 @@ Schedules are EventBridge Scheduler schedules created from the environments tabl
 without a deployment, each gets its own IANA time zone, and the same validated model serves the
 schedules, the preview and the decision at fire time. Each environment has two daily schedules
 (stop and start) that fire every day; holidays, working days, dated exceptions and keep-alives are
-decided when they fire (`opsflow.schedules.decide`), since a cron expression cannot say "except on
+decided when they fire (`opsflow.workflows.env_power.calendar.decide`), since a cron expression cannot say "except on
 public holidays in Bavaria".
 """
 
@@ -21,9 +21,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from opsflow.aws.scheduler import Scheduler
 from opsflow.errors import Busy, NotFound, NotOptedIn, Refused
-from opsflow.requests import EnvPowerRequest, parse_run_request
-from opsflow.runs import StartedRun
-from opsflow.schedules import (
+from opsflow.runs.requests import parse_run_request
+from opsflow.runs.start import StartedRun
+from opsflow.store.capacity import UNFINISHED_STOP, CapacityStore
+from opsflow.store.environments import Environment, EnvironmentStore, KeepAlive
+from opsflow.store.runs import Requester
+from opsflow.workflows.env_power.calendar import (
     ACTIONS,
     Action,
     EnvironmentSchedule,
@@ -32,12 +35,10 @@ from opsflow.schedules import (
     next_acting,
     upcoming,
 )
-from opsflow.store.capacity import UNFINISHED_STOP, CapacityStore
-from opsflow.store.environments import Environment, EnvironmentStore, KeepAlive
-from opsflow.store.runs import Requester
+from opsflow.workflows.env_power.request import EnvPowerRequest
 
 if TYPE_CHECKING:
-    from opsflow.workflows.env_power import PowerAws
+    from opsflow.workflows.env_power.steps import PowerAws
 
 # Context attributes EventBridge Scheduler fills in when it invokes the target.
 SCHEDULER_CONTEXT = {
@@ -268,7 +269,7 @@ def recheck_databases(
     """For every environment that is down, start a run that stops again the saved databases AWS has
     started after seven days stopped. Environments whose databases are all still stopped get no run."""
     # Imported here: the API and Chatbot load this module for schedules and keep-alives, and need no workflow.
-    from opsflow.workflows.env_power import databases_up_again
+    from opsflow.workflows.env_power.steps import databases_up_again
 
     started = []
     for name in capacity.down_environments():

@@ -31,10 +31,10 @@ from opsflow.aws.elbv2 import Elbv2, Listener
 from opsflow.aws.events import Events
 from opsflow.aws.lambda_functions import LambdaFunctions
 from opsflow.errors import NotFound, NotOptedIn, OpsflowError, Refused
-from opsflow.requests import EcsBlueGreenRequest
-from opsflow.settings import OptIn
-from opsflow.steps import describe_failure
-from opsflow.store.runs import Run
+from opsflow.runs.config import OptIn, StepsConfig
+from opsflow.runs.steps import StepRunner, describe_failure, steps_runner
+from opsflow.store.runs import RUNNING, Run
+from opsflow.workflows.ecs_blue_green.request import EcsBlueGreenRequest
 
 GREEN_SUFFIX = "-green"
 # Which side takes production traffic, kept on both services for people and the next deploy to read.
@@ -886,3 +886,16 @@ def run_error(state: dict[str, Any]) -> dict[str, Any]:
         "rollback": {"undone": rollback.get("undone", []), "problems": problems},
         "live": rollback.get("live"),
     }
+
+
+def build_runner(config: StepsConfig) -> StepRunner:
+    aws = DeployAws.from_default_clients(config.event_bus)
+    runs = config.run_store()
+
+    def still_running(run_id: str) -> bool:
+        run = runs.get(run_id)
+        return run is not None and run.status == RUNNING
+
+    return steps_runner(
+        config, step_table(aws, config.opt_in, still_running, runs.claim), run_result, run_error
+    )

@@ -29,9 +29,8 @@ from opsflow.aws.ec2 import Ec2, Instance
 from opsflow.aws.ecs import Ecs, Service
 from opsflow.aws.rds import Database, Rds
 from opsflow.errors import LockLost, Refused
-from opsflow.requests import EnvPowerRequest
-from opsflow.settings import OptIn
-from opsflow.steps import describe_failure, finish_failed, finish_succeeded
+from opsflow.runs.config import OptIn, StepsConfig
+from opsflow.runs.steps import StepRunner, describe_failure, finish_failed, finish_succeeded, steps_runner
 from opsflow.store.capacity import (
     SAVED,
     UNFINISHED_STOP,
@@ -44,6 +43,7 @@ from opsflow.store.capacity import (
 )
 from opsflow.store.locks import LockStore
 from opsflow.store.runs import FAILED, SUCCEEDED, RunStore
+from opsflow.workflows.env_power.request import EnvPowerRequest
 
 # EC2 takes a list of instances; a thousand per call keeps each request well inside its limits.
 INSTANCE_BATCH = 1000
@@ -804,3 +804,20 @@ def _not_restored(result: Mapping[str, Any], saved: SavedCapacity) -> tuple[str,
         else:
             pending.extend(listed)
     return tuple(dict.fromkeys(pending))
+
+
+def build_runner(config: StepsConfig) -> StepRunner:
+    aws = PowerAws.from_default_clients(config.capacity_table)
+    runs = config.run_store()
+
+    def run_status(run_id: str) -> str | None:
+        run = runs.get(run_id)
+        return run.status if run else None
+
+    return steps_runner(
+        config,
+        step_table(aws, config.opt_in, config.environment_tag_key, run_status),
+        run_outcome,
+        run_error,
+        finish=lambda state, runs, locks: finish_run(state, aws, runs, locks),
+    )

@@ -1,0 +1,48 @@
+"""Every workflow Opsflow runs, registered once. Adding a workflow is: its package under
+`opsflow/workflows/`, its ASL file, one line here, and its template resources."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
+
+from opsflow.errors import NotFound
+from opsflow.runs.requests import RunRequest
+from opsflow.runs.workflow import Workflow
+from opsflow.workflows import ami_bake, asg_refresh, ecs_blue_green, env_power
+
+WORKFLOWS: dict[str, Workflow] = {
+    workflow.name: workflow
+    for workflow in (ami_bake.WORKFLOW, asg_refresh.WORKFLOW, env_power.WORKFLOW, ecs_blue_green.WORKFLOW)
+}
+
+
+def names() -> tuple[str, ...]:
+    return tuple(WORKFLOWS)
+
+
+def get(name: str) -> Workflow:
+    try:
+        return WORKFLOWS[name]
+    except KeyError:
+        raise NotFound(f"no workflow {name!r}; known: {', '.join(WORKFLOWS)}") from None
+
+
+def workflow_of(request: RunRequest) -> Workflow:
+    return get(request.workflow)
+
+
+def request_union() -> Any:
+    """Every workflow's request model, told apart by `workflow`: the body `POST /runs` takes."""
+    models = tuple(workflow.request for workflow in WORKFLOWS.values())
+    union = models[0]
+    for model in models[1:]:
+        union = union | model  # type: ignore[assignment]
+    return Annotated[union, Field(discriminator="workflow")]
+
+
+@cache
+def request_adapter() -> TypeAdapter[RunRequest]:
+    return TypeAdapter(request_union())

@@ -1,0 +1,81 @@
+"""What every run request shares, and how a request from any trigger is read: the model comes from the
+registry, so each workflow's own model (`opsflow.workflows.<name>.request`) is the one every trigger uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsflow.aws.target import Target
+
+# Tag keys Opsflow writes itself; a request may not set them.
+RESERVED_TAG_PREFIXES = ("aws:", "opsflow:")
+
+# Each model's validator is built when it first validates, not at import: a steps function validates only
+# its own workflow's request, and most API routes validate none.
+REQUEST_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+
+class RunRequest(BaseModel):
+    """The base of every workflow's request model; each sets `workflow` to its own literal name."""
+
+    model_config = REQUEST_CONFIG
+
+    workflow: str
+    dry_run: bool = Field(default=False, description="Return the plan and change nothing.")
+
+    def target(self) -> Target:
+        raise NotImplementedError
+
+    def holds(self) -> list[Target]:
+        """What a run locks while it runs: its target, and whatever else another run must not touch."""
+        return [self.target()]
+
+
+def parse_run_request(payload: Any, strict: bool | None = None) -> RunRequest:
+    """Validate a request from any trigger; raises pydantic's ValidationError. `strict=False` reads one
+    back from its JSON record."""
+    from opsflow.runs import registry
+
+    return registry.request_adapter().validate_python(payload, strict=strict)
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Each problem as `{field, problem}`, worded for a person fixing their request.
+
+    Takes pydantic's error dicts (`ValidationError.errors()`, or Powertools' RequestValidationError)."""
+    problems = []
+    for item in errors:
+        location = ".".join(str(part) for part in item["loc"] if part not in ("body", *_workflow_names()))
+        kind = item["type"]
+        if kind == "json_invalid":
+            location, message = "(body)", "is not valid JSON"
+        elif kind == "missing" and not location:
+            message = "a JSON object with a workflow field is required"
+        elif kind == "missing":
+            message = "is required"
+        elif kind == "extra_forbidden":
+            message = "is not a field of this workflow"
+        elif kind in ("union_tag_invalid", "union_tag_not_found") and location in ("", "workflow"):
+            location = location or "workflow"
+            message = f"must be one of: {', '.join(_workflow_names())}"
+        elif kind == "union_tag_not_found":
+            field = str((item.get("ctx") or {}).get("discriminator", "type")).strip("'")
+            message = f"needs a {field} field saying which kind it is"
+        elif kind in ("json_invalid", "model_attributes_type", "dict_type") and not location:
+            message = "the body must be a JSON object"
+        else:
+            message = item["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            message = message[0].lower() + message[1:] if message else message
+        problems.append({"field": location or "(body)", "problem": message})
+    return problems
+
+
+def _workflow_names() -> tuple[str, ...]:
+    from opsflow.runs import registry
+
+    return registry.names()

@@ -1,0 +1,43 @@
+"""The one way every trigger (API, Chatbot, schedules, pipelines) starts a run: the same pre-flight,
+guard, audit record and StartExecution, wired from the function's environment."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from opsflow.aws import clients
+from opsflow.aws.stepfunctions import StepFunctions
+from opsflow.runs import registry
+from opsflow.runs.config import StarterConfig
+from opsflow.runs.requests import RunRequest
+from opsflow.runs.start import RunStarter
+from opsflow.store.locks import DynamoLockStore
+
+
+def preflight(request: RunRequest, config: StarterConfig) -> dict[str, Any]:
+    """What the run would do, read without changing anything; raises if it cannot run safely."""
+    return registry.workflow_of(request).preflight(request, config)
+
+
+def build_starter(config: StarterConfig) -> RunStarter:
+    return RunStarter(
+        runs=config.run_store(),
+        locks=DynamoLockStore(clients.client("dynamodb"), config.locks_table),
+        executions=StepFunctions(clients.client("stepfunctions")),
+        preflight=lambda request: preflight(request, config),
+        state_machine_arns=config.state_machines,
+        settings=config.execution_settings,
+        lock_ttl_seconds=config.lock_ttl_seconds,
+    )
+
+
+@cache
+def default_config() -> StarterConfig:
+    """The function's configuration, read once per cold start."""
+    return StarterConfig.from_env()
+
+
+@cache
+def default_starter() -> RunStarter:
+    return build_starter(default_config())

@@ -1,0 +1,40 @@
+"""What Opsflow knows about one workflow, written once in the workflow's package and read through the
+registry by everything that lists workflows: the starter, run_ended, notifications, the API, the CLI and
+Chatbot.
+
+The hooks import the workflow's code when called, so a trigger's cold start loads only request models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsflow.runs.config import StarterConfig, StepsConfig
+    from opsflow.runs.requests import RunRequest
+    from opsflow.runs.steps import StepRunner
+    from opsflow.store.runs import Run
+
+Plan = dict[str, Any]
+PutBackDone = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    # For people: "AMI bake".
+    title: str
+    request: type[RunRequest]
+    # What the run would do, read without changing anything; raises if it cannot run safely.
+    preflight: Callable[[Any, StarterConfig], Plan]
+    # The steps Lambda's dispatcher: the workflow's step table on the shared runner.
+    steps: Callable[[StepsConfig], StepRunner]
+    # For a run whose execution ended without its finish step: undo what must never be left half-done
+    # and say what was done, or None when there was nothing to undo.
+    put_back: Callable[[Run], PutBackDone | None] | None = None
+
+    @property
+    def state_machine_env(self) -> str:
+        """The environment variable holding the workflow's state machine ARN in the trigger functions."""
+        return f"{self.name.upper()}_STATE_MACHINE_ARN"
