@@ -7,13 +7,61 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from opsflow.aws import clients
 from opsflow.errors import AwsCallFailed, LockLost
 from opsflow.runs.config import StepsConfig
 from opsflow.store.locks import DynamoLockStore, LockStore
 from opsflow.store.runs import FAILED, SUCCEEDED, DynamoRunStore, RunStore, StepOutcome, now_iso
 
-Step = Callable[[dict[str, Any]], dict[str, Any]]
+
+class StepResult(BaseModel):
+    """A step's result, kept in the execution's state under the step's `result_key`. Three fields shape the
+    audit record and are not kept: `summary` (one line for people), `waiting` (true while a polling loop goes
+    round) and `milestones` (lines worth their own entry, such as a checkpoint reached)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = Field(default="", exclude=True)
+    waiting: bool = Field(default=False, exclude=True)
+    milestones: list[str] = Field(default_factory=list, exclude=True)
+
+
+class CaughtError(BaseModel):
+    """What a state machine's Catch puts at `$.error`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    error: str = Field(default="", alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+    def describe(self) -> str:
+        return describe_failure(self.model_dump(by_alias=True))
+
+
+class RunState(BaseModel):
+    """What every execution carries: its start input (`runs/start.py`), the error a Catch adds and the step
+    that failed. Each workflow's state model extends it with its steps' results; fields it does not model
+    pass through the runner untouched."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    run_id: str
+    workflow: str
+    target: str
+    also_holds: list[str] = Field(default_factory=list)
+    requester: str = ""
+    request: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, int] = Field(default_factory=dict)
+    error: CaughtError | None = None
+    failed_step: str | None = None
+
+
+Step = Callable[[Any], "StepResult | dict[str, Any]"]
+
+# Steps that run after a Catch: they are told which step failed, from the run record.
+AFTER_FAILURE = frozenset({"rollback", "finish_failed"})
 
 
 class UnknownStep(ValueError):
@@ -25,9 +73,9 @@ class StepRunner:
     """Runs one step for the state machine and returns the execution state with the step's result
     under the event's `result_key` (the state machine selects it with `OutputPath: $.Payload`).
 
-    Three optional keys of a step's result shape the audit record and are not kept: `summary` (one
-    line for people), `waiting` (true while a polling loop goes round) and `milestones` (lines worth
-    their own entry, such as a checkpoint reached)."""
+    With a `state_model`, each step receives the state validated into it and returns a `StepResult`, dumped
+    back as JSON; without one, steps take and return dicts, whose `summary`, `waiting` and `milestones` keys
+    are taken out as a `StepResult`'s are."""
 
     steps: Mapping[str, Step]
     runs: RunStore
@@ -38,6 +86,7 @@ class StepRunner:
     lock_ttl_seconds: int = 6 * 3600
     # Steps that write the run's final record themselves; recording them as steps would add nothing.
     bookkeeping: frozenset[str] = frozenset({"finish", "finish_failed"})
+    state_model: type[RunState] | None = None
 
     def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
         step = str(event.get("step", ""))
@@ -45,18 +94,40 @@ class StepRunner:
         handler = self.steps.get(step)
         if handler is None:
             raise UnknownStep(f"unknown step {step!r}; known: {', '.join(sorted(self.steps))}")
+        if step in AFTER_FAILURE and not state.get("failed_step"):
+            state["failed_step"] = self._failed_step(state)
         try:
             self._renew_lock(step, state)
-            result = handler(state)
+            typed = self.state_model.model_validate(state, strict=False) if self.state_model else state
+            result = handler(typed)
         except Exception as error:
             self._record(state, StepOutcome(step, "failed", now_iso(), f"{type(error).__name__}: {error}"))
             raise
-        summary = str(result.pop("summary", ""))
-        status = "waiting" if result.pop("waiting", False) else "succeeded"
-        for milestone in result.pop("milestones", []):
+        if isinstance(result, StepResult):
+            summary, waiting, milestones = result.summary, result.waiting, result.milestones
+            kept = result.model_dump(mode="json")
+        else:
+            summary = str(result.pop("summary", ""))
+            waiting = bool(result.pop("waiting", False))
+            milestones = list(result.pop("milestones", []))
+            kept = result
+        for milestone in milestones:
             self._record(state, StepOutcome(step, "milestone", now_iso(), str(milestone)))
-        self._record(state, StepOutcome(step, status, now_iso(), summary))
-        return {**state, str(event.get("result_key") or step): result}
+        self._record(state, StepOutcome(step, "waiting" if waiting else "succeeded", now_iso(), summary))
+        return {**state, str(event.get("result_key") or step): kept}
+
+    def _failed_step(self, state: Mapping[str, Any]) -> str:
+        """The step whose failure the Catch caught: the last one the run record saw fail. A step that never
+        reached the runner (its Lambda timed out, say) left no record: then the step after the last one
+        that ran is what failed."""
+        run = self.runs.get(str(state.get("run_id", ""))) if state.get("run_id") else None
+        if run is None:
+            return "unknown"
+        for outcome in reversed(run.steps):
+            if outcome.status == "failed":
+                return outcome.step
+        ran = [outcome.step for outcome in run.steps if outcome.status != "milestone"]
+        return f"the step after {ran[-1]}" if ran else "unknown"
 
     def _renew_lock(self, step: str, state: Mapping[str, Any]) -> None:
         if self.locks is None or step in self.bookkeeping or step == "rollback":
@@ -82,30 +153,37 @@ class StepRunner:
             self.runs.record_step(str(run_id), outcome)
 
 
-def held_keys(state: Mapping[str, Any]) -> list[str]:
+AnyState = RunState | Mapping[str, Any]
+
+
+def _plain(state: AnyState) -> Mapping[str, Any]:
+    return state.model_dump(mode="json") if isinstance(state, RunState) else state
+
+
+def held_keys(state: AnyState) -> list[str]:
     """The run's target, and what else it locks (a blue/green deploy's listener)."""
-    return [str(state["target"]), *(str(key) for key in state.get("also_holds") or [])]
+    plain = _plain(state)
+    return [str(plain["target"]), *(str(key) for key in plain.get("also_holds") or [])]
 
 
-def release_all(state: Mapping[str, Any], locks: LockStore) -> None:
+def release_all(state: AnyState, locks: LockStore) -> None:
+    run_id = str(_plain(state)["run_id"])
     for key in held_keys(state):
-        locks.release(key, state["run_id"])
+        locks.release(key, run_id)
 
 
 def finish_succeeded(
-    state: Mapping[str, Any], result: dict[str, Any], runs: RunStore, locks: LockStore
+    state: AnyState, result: dict[str, Any], runs: RunStore, locks: LockStore
 ) -> dict[str, Any]:
     # The lock first: a run whose record could not be written must still free its target.
     release_all(state, locks)
-    runs.finish(state["run_id"], SUCCEEDED, result=result)
+    runs.finish(str(_plain(state)["run_id"]), SUCCEEDED, result=result)
     return result
 
 
-def finish_failed(
-    state: Mapping[str, Any], error: dict[str, Any], runs: RunStore, locks: LockStore
-) -> dict[str, Any]:
+def finish_failed(state: AnyState, error: dict[str, Any], runs: RunStore, locks: LockStore) -> dict[str, Any]:
     release_all(state, locks)
-    runs.finish(state["run_id"], FAILED, error=error)
+    runs.finish(str(_plain(state)["run_id"]), FAILED, error=error)
     return error
 
 
@@ -123,15 +201,16 @@ def describe_failure(error: dict[str, Any] | None) -> str:
     return f"{name}: {message}" if message else name
 
 
-Finish = Callable[[dict[str, Any], RunStore, LockStore], dict[str, Any]]
+Finish = Callable[[Any, RunStore, LockStore], dict[str, Any]]
 
 
 def steps_runner(
     config: StepsConfig,
-    steps: dict[str, Step],
-    result_of: Callable[[dict[str, Any]], dict[str, Any]],
-    error_of: Callable[[dict[str, Any]], dict[str, Any]],
+    steps: Mapping[str, Step],
+    result_of: Callable[[Any], dict[str, Any]],
+    error_of: Callable[[Any], dict[str, Any]],
     finish: Finish | None = None,
+    state_model: type[RunState] | None = None,
 ) -> StepRunner:
     """A workflow's steps, plus the finish steps every state machine ends with. `finish` replaces the
     default finish step, for a workflow whose last step decides between success and failure."""
@@ -146,4 +225,6 @@ def steps_runner(
         ),
         "finish_failed": lambda state: finish_failed(state, error_of(state), runs, locks),
     }
-    return StepRunner(steps=steps, runs=runs, locks=locks, lock_ttl_seconds=config.lock_ttl_seconds)
+    return StepRunner(
+        steps=steps, runs=runs, locks=locks, lock_ttl_seconds=config.lock_ttl_seconds, state_model=state_model
+    )
