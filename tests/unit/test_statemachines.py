@@ -1,5 +1,6 @@
-"""Every state machine passes statelint, every placeholder is substituted by the template, and every
-Task retries Lambda's transient errors and catches the rest (house style)."""
+"""Every state machine passes statelint, every placeholder is substituted by the template, every Task
+retries Lambda's transient errors alike and catches the rest (house style), and every step a state machine
+invokes is one its workflow's step table knows."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from opsflow.runs import registry
+from opsflow.runs.config import OptIn, StepsConfig
 from opsflow_local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,3 +59,84 @@ def test_every_task_retries_and_catches(path: Path) -> None:
         retried = {error for retry in state.get("Retry", []) for error in retry["ErrorEquals"]}
         assert "Lambda.ServiceException" in retried, name
         assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), name
+
+
+def all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state, with those inside Parallel branches and Map processors."""
+    for name, state in states.items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from all_states(branch["States"])
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                yield from all_states(state[key]["States"])
+
+
+def steps_invoked(definition: dict[str, Any]) -> dict[str, str]:
+    """Each Lambda Task's `step`, by state name."""
+    return {
+        name: state["Parameters"]["Payload"]["step"]
+        for name, state in all_states(definition["States"])
+        if state["Type"] == "Task" and state.get("Resource") == "arn:aws:states:::lambda:invoke"
+    }
+
+
+def wired_workflows() -> dict[str, tuple[str, str]]:
+    """For each state machine in the template: the workflow its steps function serves (its WORKFLOW) and
+    its definition file."""
+    template = Template.load(ROOT / "template.yaml", "us-east-1")
+    wired = {}
+    for name, resource in template.resources("AWS::Serverless::StateMachine").items():
+        properties = resource["Properties"]
+        steps_function = properties["DefinitionSubstitutions"]["StepsFunctionArn"]["Fn::GetAtt"][0]
+        workflow = template.function_properties(steps_function)["Environment"]["Variables"]["WORKFLOW"]
+        wired[name] = (workflow, properties["DefinitionUri"])
+    return wired
+
+
+def step_table(workflow: str) -> set[str]:
+    config = StepsConfig(
+        runs_table="runs",
+        locks_table="locks",
+        event_bus="default",
+        lock_ttl_seconds=60,
+        opt_in=OptIn(),
+        environment_tag_key="opsflow:environment",
+        capacity_table="capacity",
+    )
+    return set(registry.get(workflow).steps(config).steps)
+
+
+def test_every_registered_workflow_has_one_state_machine_of_its_name() -> None:
+    wired = wired_workflows()
+    assert sorted(workflow for workflow, _ in wired.values()) == sorted(registry.names())
+    for workflow, definition in wired.values():
+        assert definition == f"statemachines/{workflow}.asl.json"
+
+
+@pytest.mark.parametrize("workflow", registry.names())
+def test_every_step_a_state_machine_invokes_is_in_its_workflows_step_table(workflow: str) -> None:
+    definition = json.loads((ROOT / "statemachines" / f"{workflow}.asl.json").read_text())
+    table = step_table(workflow)
+    invoked = steps_invoked(definition)
+    unknown = {state: step for state, step in invoked.items() if step not in table}
+    assert not unknown, f"{workflow}: states invoke steps its step table lacks: {unknown}"
+    unused = table - set(invoked.values())
+    assert not unused, f"{workflow}: steps no state invokes: {sorted(unused)}"
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_every_task_at_any_depth_retries_lambda_errors_alike_and_catches(path: Path) -> None:
+    definition = json.loads(path.read_text())
+    policies = set()
+    for name, state in all_states(definition["States"]):
+        if state["Type"] != "Task":
+            continue
+        assert state.get("Retry"), f"{name} has no Retry"
+        assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), (
+            f"{name} catches nothing"
+        )
+        lambda_retries = [r for r in state["Retry"] if "Lambda.ServiceException" in r["ErrorEquals"]]
+        assert len(lambda_retries) == 1, f"{name} retries Lambda's errors {len(lambda_retries)} times"
+        policies.add(json.dumps(lambda_retries[0], sort_keys=True))
+    assert len(policies) == 1, f"{path.name} retries Lambda's errors in {len(policies)} different ways"

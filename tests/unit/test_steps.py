@@ -4,9 +4,10 @@ import time
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from opsflow.errors import ImageFailed, LockLost
-from opsflow.runs.steps import StepRunner, UnknownStep
+from opsflow.runs.steps import RunState, StepResult, StepRunner, UnknownStep
 from opsflow.store.locks import InMemoryLockStore
 from opsflow.store.runs import RUNNING, InMemoryRunStore, Requester, Run
 
@@ -78,3 +79,85 @@ def test_a_run_that_lost_its_lock_stops_before_acting() -> None:
     with pytest.raises(LockLost, match="someone-else"):
         runner({"step": "publish", "state": {"run_id": "r1", "target": "asg:web"}})
     assert acted == []
+
+
+class Baked(StepResult):
+    image_id: str
+
+
+class BakeState(RunState):
+    image: Baked | None = None
+
+
+def test_a_typed_step_gets_its_state_validated_and_its_result_dumped_without_the_audit_fields() -> None:
+    runs = store_with_run()
+    seen: list[BakeState] = []
+
+    def publish(state: BakeState) -> Baked:
+        seen.append(state)
+        assert state.image is not None
+        return Baked(image_id=state.image.image_id, summary="published", milestones=["image ready"])
+
+    runner = StepRunner({"publish": publish}, runs, state_model=BakeState)
+    start = {
+        "run_id": "r1",
+        "workflow": "ami_bake",
+        "target": "asg:web",
+        "image": {"image_id": "ami-1"},
+        "x": 1,
+    }
+    state = runner({"step": "publish", "result_key": "published", "state": start})
+
+    assert isinstance(seen[0].image, Baked)
+    assert seen[0].image.image_id == "ami-1"
+    assert state == {**start, "published": {"image_id": "ami-1"}}  # unmodelled fields pass through
+    assert [(o.status, o.summary) for o in runs.get("r1").steps] == [  # type: ignore[union-attr]
+        ("milestone", "image ready"),
+        ("succeeded", "published"),
+    ]
+
+
+def test_a_state_that_does_not_fit_the_model_fails_the_step_and_is_recorded() -> None:
+    runs = store_with_run()
+    runner = StepRunner({"publish": lambda state: Baked(image_id="x")}, runs, state_model=BakeState)
+    with pytest.raises(ValidationError):
+        runner(
+            {
+                "step": "publish",
+                "state": {"run_id": "r1", "workflow": "ami_bake", "target": "asg:web", "image": 7},
+            }
+        )
+    assert runs.get("r1").steps[-1].status == "failed"  # type: ignore[union-attr]
+
+
+def test_rollback_is_told_the_step_that_failed_from_the_run_record() -> None:
+    runs = store_with_run()
+    told: list[str | None] = []
+
+    def create_image(_: RunState) -> StepResult:
+        raise ImageFailed("disk error")
+
+    def rollback(state: RunState) -> StepResult:
+        told.append(state.failed_step)
+        return StepResult(summary="nothing to undo")
+
+    runner = StepRunner({"create_image": create_image, "rollback": rollback}, runs, state_model=RunState)
+    start = {"run_id": "r1", "workflow": "ami_bake", "target": "asg:web"}
+    with pytest.raises(ImageFailed):
+        runner({"step": "create_image", "state": start})
+    caught = {**start, "error": {"Error": "ImageFailed", "Cause": "{}"}}
+    state = runner({"step": "rollback", "state": caught})
+    assert told == ["create_image"]
+    assert state["failed_step"] == "create_image"
+
+
+def test_a_step_that_never_reached_the_runner_is_named_after_the_last_that_ran() -> None:
+    runs = store_with_run()
+    runner = StepRunner(
+        {"guard": lambda s: StepResult(), "rollback": lambda s: StepResult()}, runs, state_model=RunState
+    )
+    start = {"run_id": "r1", "workflow": "ami_bake", "target": "asg:web"}
+    runner({"step": "guard", "state": start})
+    # The next step's Lambda timed out: Step Functions caught States.Timeout, the runner never saw it.
+    state = runner({"step": "rollback", "state": {**start, "error": {"Error": "States.Timeout"}}})
+    assert state["failed_step"] == "the step after guard"
