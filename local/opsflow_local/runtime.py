@@ -308,21 +308,7 @@ class EmbeddedAws:
         return self.lambdas.invoke(function_name, payload)
 
     def _create_table(self, name: str, properties: dict[str, Any]) -> None:
-        ddb = self.client("dynamodb")
-        ddb.create_table(
-            TableName=name,
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            KeySchema=properties["KeySchema"],
-            BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
-            **(
-                {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
-                if properties.get("GlobalSecondaryIndexes")
-                else {}
-            ),
-        )
-        ttl = properties.get("TimeToLiveSpecification")
-        if ttl:
-            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        create_table(self.client("dynamodb"), name, properties)
 
     def _async_invoke_config(self, function_arn: str) -> dict[str, Any]:
         for logical_id in self.template.resources("AWS::Serverless::Function"):
@@ -497,3 +483,21 @@ def _forget_powertools_loggers() -> None:
             ):
                 if hasattr(logger, marker):
                     delattr(logger, marker)
+
+
+def create_table(ddb: Any, name: str, properties: dict[str, Any]) -> None:
+    """A table as the template declares it: keys, global secondary indexes and time to live."""
+    ddb.create_table(
+        TableName=name,
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+        BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+        **(
+            {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
+            if properties.get("GlobalSecondaryIndexes")
+            else {}
+        ),
+    )
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
