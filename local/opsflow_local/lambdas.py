@@ -19,6 +19,7 @@ from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from opsflow_local.faults import Faults
 from opsflow_local.iam.enforcer import Principal, acting_as
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -92,9 +93,10 @@ class DeployedFunction:
 class LambdaRouter:
     """Holds the deployed functions and patches moto's simple Lambda backend to call them."""
 
-    def __init__(self, base_environment: dict[str, str]) -> None:
+    def __init__(self, base_environment: dict[str, str], faults: Faults | None = None) -> None:
         self.functions: dict[str, DeployedFunction] = {}
         self._base_environment = base_environment
+        self._faults = faults
         # Environment variables are process-wide: one invocation at a time (re-entrant for nested calls).
         self._lock = threading.RLock()
         self._original_invoke: Any = None
@@ -109,7 +111,9 @@ class LambdaRouter:
         with self._lock, self._environment(function), acting_as(principal):
             handler = function.load()
             context = LambdaContext(function.name, function.arn, function.memory)
-            return handler(event, context)
+            if self._faults is None:
+                return handler(event, context)
+            return self._faults.invoke(name, event, lambda: handler(event, context))
 
     @contextmanager
     def _environment(self, function: DeployedFunction) -> Iterator[None]:

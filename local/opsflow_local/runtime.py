@@ -34,6 +34,7 @@ from opsflow_local.emulation.elbv2 import Elbv2Emulation
 from opsflow_local.emulation.events import EventDelivery
 from opsflow_local.emulation.rds import RdsEmulation
 from opsflow_local.emulation.scheduler import SchedulerEmulation, ScheduleTargetDenied
+from opsflow_local.faults import Faults
 from opsflow_local.gateway import Gateway
 from opsflow_local.iam import IamEnforcement, Principal, acting_as, translate
 from opsflow_local.iam.calls import Call
@@ -136,7 +137,9 @@ class EmbeddedAws:
         self._clients_mutex = threading.Lock()
         self.roles = translate(self.template)
         self.iam = IamEnforcement(self.roles, region, ACCOUNT_ID, self.client)
-        self.lambdas = LambdaRouter(base_environment={})
+        # Failures on purpose, from where AWS would raise them (tests and the demo).
+        self.faults = Faults()
+        self.lambdas = LambdaRouter(base_environment={}, faults=self.faults)
         self.events = EventDelivery(
             lambda arn, event: self.lambdas.invoke(arn.rsplit(":", 1)[-1], event),
             retries=self._async_retries,
@@ -190,6 +193,7 @@ class EmbeddedAws:
         self.emulation.codepipeline.install(self._stack)
         if self.iam_enforced:
             self.iam.install(self._stack)
+        self.faults.install(self._stack)
         self.lambdas.install()
         self._stack.callback(self.lambdas.uninstall)
         self.events.install(self._stack)

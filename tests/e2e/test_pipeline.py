@@ -11,7 +11,6 @@ import pytest
 
 from opsflow.errors import AwsCallFailed
 from opsflow_local import EmbeddedAws, seed
-from opsflow_local.emulation.codepipeline import CodePipelineError
 
 PIPELINE_FUNCTION = "PipelineFunction"
 
@@ -90,32 +89,26 @@ def test_a_job_starts_a_bake_and_follows_it_to_its_image(aws: EmbeddedAws, net: 
     assert run_id in last["executionDetails"]["summary"]
 
 
-def test_a_re_invoked_job_starts_nothing_new(
-    aws: EmbeddedAws, net: seed.Network, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_re_invoked_job_starts_nothing_new(aws: EmbeddedAws, net: seed.Network) -> None:
     instance_id = seed.instance(aws, net, "app-1")
     seed.launch_template_group(aws, net, "web")
     event = aws.emulation.codepipeline.job_event(
         {"workflow": "ami_bake", "instance_id": instance_id, "asg_name": "web"}
     )
-    emulation = aws.emulation.codepipeline
-    report = emulation.put_job_success_result
-    lost: list[str | None] = []
-
-    def lose_first_report(job: str | None, **kwargs: Any) -> None:
-        if not lost:
-            lost.append(job)
-            raise CodePipelineError("ServiceFailure", "the connection was reset")
-        report(job, **kwargs)
-
-    monkeypatch.setattr(emulation, "put_job_success_result", lose_first_report)
+    lost = aws.faults.fail_call(
+        "codepipeline",
+        "PutJobSuccessResult",
+        "ServiceFailure",
+        "the connection was reset",
+        when=lambda params: params["jobId"] == job_id(event),
+    )
 
     # The run started but its report was lost: the error escapes, and Lambda invokes the job again.
     with pytest.raises(AwsCallFailed):
         invoke(aws, event)
     again = invoke(aws, event)
 
-    assert lost == [job_id(event)]
+    assert lost.hits == 1
     assert [e["name"] for e in executions(aws)] == [again["run_id"]]
     assert result(aws, event)["continuationToken"] == again["run_id"]
     view = aws.wait_for_run(again["run_id"])

@@ -186,7 +186,7 @@ class IamEnforcement:
 
 _active: IamEnforcement | None = None
 _hooks_registered = False
-_PARAMS_KEY = "opsflow_iam_params"
+PARAMS_KEY = "opsflow_iam_params"
 
 
 def _deactivate(enforcement: IamEnforcement) -> None:
@@ -206,7 +206,7 @@ def _register_hooks_once() -> None:
 
 
 def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    context[_PARAMS_KEY] = dict(params)
+    context[PARAMS_KEY] = dict(params)
 
 
 def _authorize(
@@ -219,7 +219,7 @@ def _authorize(
     call = Call(
         service=service,
         operation=model.name,
-        params=context.get(_PARAMS_KEY, {}),
+        params=context.get(PARAMS_KEY, {}),
         region=request_signer.region_name,
         account=enforcement.account,
     )
