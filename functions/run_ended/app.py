@@ -4,7 +4,6 @@ lock's TTL. `{"redrive": true}` settles the end events parked in its dead-letter
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -14,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from opsflow.aws import clients
 from opsflow.aws.sqs import Queue
 from opsflow.runs import registry
-from opsflow.runs.config import required_env
+from opsflow.runs.config import RunEndedConfig
 from opsflow.runs.dead_letters import redrive
 from opsflow.runs.settle import settle_ended_run
 from opsflow.store.locks import DynamoLockStore
@@ -22,21 +21,6 @@ from opsflow.store.runs import DynamoRunStore, Run
 
 logger = Logger(service="opsflow-run-ended")
 tracer = Tracer(service="opsflow-run-ended")
-
-
-@dataclass(frozen=True)
-class RunEndedConfig:
-    runs_table: str
-    locks_table: str
-    dead_letter_queue_url: str
-
-    @classmethod
-    def from_env(cls) -> RunEndedConfig:
-        return cls(
-            runs_table=required_env("RUNS_TABLE"),
-            locks_table=required_env("LOCKS_TABLE"),
-            dead_letter_queue_url=required_env("RUN_ENDED_DEAD_LETTER_QUEUE_URL"),
-        )
 
 
 @cache

@@ -123,3 +123,18 @@ class StepsConfig:
 
     def run_store(self) -> DynamoRunStore:
         return DynamoRunStore(clients.client("dynamodb"), self.runs_table)
+
+
+@dataclass(frozen=True)
+class RunEndedConfig:
+    runs_table: str
+    locks_table: str
+    dead_letter_queue_url: str
+
+    @classmethod
+    def from_env(cls) -> RunEndedConfig:
+        return cls(
+            runs_table=required_env("RUNS_TABLE"),
+            locks_table=required_env("LOCKS_TABLE"),
+            dead_letter_queue_url=required_env("RUN_ENDED_DEAD_LETTER_QUEUE_URL"),
+        )
