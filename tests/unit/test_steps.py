@@ -161,3 +161,27 @@ def test_a_step_that_never_reached_the_runner_is_named_after_the_last_that_ran()
     # The next step's Lambda timed out: Step Functions caught States.Timeout, the runner never saw it.
     state = runner({"step": "rollback", "state": {**start, "error": {"Error": "States.Timeout"}}})
     assert state["failed_step"] == "the step after guard"
+
+
+def test_a_rollback_retried_after_failing_once_is_still_told_the_step_that_failed_first() -> None:
+    runs = store_with_run()
+    attempts: list[str | None] = []
+
+    def watch(_: RunState) -> StepResult:
+        raise ImageFailed("alarm fired")
+
+    def rollback(state: RunState) -> StepResult:
+        attempts.append(state.failed_step)
+        if len(attempts) == 1:
+            raise RuntimeError("throttled")
+        return StepResult()
+
+    runner = StepRunner({"watch": watch, "rollback": rollback}, runs, state_model=RunState)
+    start = {"run_id": "r1", "workflow": "ecs_blue_green", "target": "ecs:prod/web"}
+    with pytest.raises(ImageFailed):
+        runner({"step": "watch", "state": start})
+    caught = {**start, "error": {"Error": "ImageFailed"}}
+    with pytest.raises(RuntimeError):
+        runner({"step": "rollback", "state": caught})
+    runner({"step": "rollback", "state": caught})
+    assert attempts == ["watch", "watch"]

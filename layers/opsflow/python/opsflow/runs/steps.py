@@ -123,10 +123,12 @@ class StepRunner:
         run = self.runs.get(str(state.get("run_id", ""))) if state.get("run_id") else None
         if run is None:
             return "unknown"
-        for outcome in reversed(run.steps):
+        # A rollback that failed once and is retried is not the step that failed.
+        steps = [outcome for outcome in run.steps if outcome.step not in AFTER_FAILURE]
+        for outcome in reversed(steps):
             if outcome.status == "failed":
                 return outcome.step
-        ran = [outcome.step for outcome in run.steps if outcome.status != "milestone"]
+        ran = [outcome.step for outcome in steps if outcome.status != "milestone"]
         return f"the step after {ran[-1]}" if ran else "unknown"
 
     def _renew_lock(self, step: str, state: Mapping[str, Any]) -> None:
