@@ -16,13 +16,14 @@ from opsflow.aws.elbv2 import Listener
 from opsflow.aws.lambda_functions import Invocation
 from opsflow.errors import AwsCallFailed, NotFound, Refused
 from opsflow.runs.config import OptIn
+from opsflow.store.runs import RUNNING, Requester, Run
 from opsflow.traffic.engine import RunEnded
 from opsflow.traffic.gates import AlarmFired, GreenUnhealthy
 from opsflow.traffic.position import TrafficPosition
 from opsflow.workflows.ecs_blue_green import steps
 from opsflow.workflows.ecs_blue_green.deps import Claim, DeployAws, Deps
 from opsflow.workflows.ecs_blue_green.errors import GreenNotSteady, SmokeTestFailed
-from opsflow.workflows.ecs_blue_green.results import run_error
+from opsflow.workflows.ecs_blue_green.results import put_back_ended_run, run_error
 from opsflow.workflows.ecs_blue_green.rollback import put_back
 from opsflow.workflows.ecs_blue_green.smoke import HttpGet, http_status
 from opsflow.workflows.ecs_blue_green.state import DeploySpec, DeployState, GreenState, SmokeResult
@@ -591,3 +592,75 @@ def test_the_step_table_names_every_step_of_the_state_machine() -> None:
         if state["Type"] == "Task"
     }
     assert named - {"finish", "finish_failed"} == set(steps.step_table(World().deps))
+
+
+# A plan as an older version stored it: the smoke test without its unset kind, no container.
+STORED_PLAN: dict[str, Any] = {
+    "spec": {
+        "cluster": CLUSTER,
+        "listener_arn": LISTENER,
+        "test_listener_arn": None,
+        "blue": {
+            "service": "web",
+            "service_arn": "arn:web",
+            "target_group": BLUE_TG,
+            "task_definition": "web:1",
+            "desired": 2,
+        },
+        "green": {
+            "service": "web-green",
+            "exists": True,
+            "service_arn": None,
+            "target_group": GREEN_TG,
+            "task_definition": None,
+            "image": "web:2.0",
+            "container": "app",
+        },
+        "traffic": [{"percent": 10, "hold_seconds": 300}, {"percent": 100, "hold_seconds": 0}],
+        "bake_seconds": 600,
+        "alarms": [],
+        "smoke_test": {"url": "http://internal/health", "timeout_seconds": 10},
+    },
+    "actions": ["..."],
+}
+
+
+def ended(mark: str | None = None, plan: dict[str, Any] | None = STORED_PLAN) -> Run:
+    return Run(
+        run_id="run-1",
+        workflow="ecs_blue_green",
+        target="ecs:prod/web",
+        status=RUNNING,
+        requester=Requester("iam", "alice"),
+        request={},
+        request_hash="h",
+        created_at="t0",
+        updated_at="t0",
+        plan=plan,
+        mark=mark,
+    )
+
+
+def test_an_aborted_run_stored_by_an_older_version_is_put_back_on_blue() -> None:
+    world = World()
+    world.elbv2.weights = {BLUE_TG: 90, GREEN_TG: 10}
+
+    done = put_back_ended_run(ended(), world.aws)
+
+    assert done is not None
+    assert (done["live"], done["summary"]) == (
+        "blue",
+        "listener web/2222 back to 100% blue (web-blue) from 10% green; green service web-green scaled to 0",
+    )
+    assert world.elbv2.weights == {BLUE_TG: 100, GREEN_TG: 0}
+
+
+def test_an_abort_of_a_run_retiring_blue_keeps_green_and_one_without_a_plan_puts_back_nothing() -> None:
+    world = World()
+    world.elbv2.weights = {BLUE_TG: 0, GREEN_TG: 100}
+
+    retiring = put_back_ended_run(ended(mark="retiring_blue"), world.aws)
+
+    assert retiring is not None
+    assert retiring["live"] == "green"
+    assert put_back_ended_run(ended(plan=None), world.aws) is None
