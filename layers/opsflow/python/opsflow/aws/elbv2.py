@@ -16,6 +16,16 @@ if TYPE_CHECKING:
 WHOLE = 100
 
 
+def display_name(arn: str) -> str:
+    """A target group's or listener's name as the console shows it."""
+    parts = arn.split(":")[-1].split("/")
+    if parts[0] == "targetgroup" and len(parts) > 1:
+        return parts[1]
+    if parts[0] == "listener" and len(parts) > 4:
+        return f"{parts[2]}/{parts[-1][:8]}"
+    return arn
+
+
 @dataclass(frozen=True)
 class Listener:
     arn: str

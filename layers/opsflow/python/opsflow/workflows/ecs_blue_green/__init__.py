@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 
 def _preflight(request: EcsBlueGreenRequest, config: StarterConfig) -> dict[str, Any]:
-    from opsflow.workflows.ecs_blue_green import steps
+    from opsflow.workflows.ecs_blue_green.deps import DeployAws
+    from opsflow.workflows.ecs_blue_green.preflight import preflight
 
-    return steps.preflight(request, steps.DeployAws.from_default_clients(), config.opt_in)
+    return preflight(request, DeployAws.from_default_clients(), config.opt_in)
 
 
 def _steps(config: StepsConfig) -> StepRunner:
@@ -26,9 +27,10 @@ def _steps(config: StepsConfig) -> StepRunner:
 
 
 def _put_back(run: Run) -> dict[str, Any] | None:
-    from opsflow.workflows.ecs_blue_green import steps
+    from opsflow.workflows.ecs_blue_green.deps import DeployAws
+    from opsflow.workflows.ecs_blue_green.results import put_back_ended_run
 
-    return steps.put_back_ended_run(run, steps.DeployAws.from_default_clients())
+    return put_back_ended_run(run, DeployAws.from_default_clients())
 
 
 WORKFLOW = Workflow(

@@ -1,0 +1,65 @@
+"""Gates: what must hold for traffic to stay where it is. The engine checks a step's gates and, when one
+fails, puts all traffic back on blue before the failure leaves the step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from opsflow.aws.elbv2 import display_name
+from opsflow.errors import OpsflowError
+
+if TYPE_CHECKING:
+    from opsflow.aws.cloudwatch import CloudWatch
+    from opsflow.aws.elbv2 import Elbv2
+
+
+class GateFailed(OpsflowError):
+    code = "GateFailed"
+
+
+class AlarmFired(GateFailed):
+    code = "AlarmFired"
+
+
+class GreenUnhealthy(GateFailed):
+    code = "GreenUnhealthy"
+
+
+class Gate(Protocol):
+    def check(self) -> str:
+        """A few words on what passed; raises GateFailed when the gate is shut."""
+        ...
+
+
+@dataclass(frozen=True)
+class AlarmsQuiet:
+    cloudwatch: CloudWatch
+    alarms: Sequence[str]
+
+    def check(self) -> str:
+        states = self.cloudwatch.alarm_states(list(self.alarms))
+        firing = [name for name in self.alarms if states.get(name) == "ALARM"]
+        if firing:
+            raise AlarmFired(f"alarm {', '.join(firing)} went to ALARM")
+        gone = [name for name in self.alarms if name not in states]
+        if gone:
+            raise AlarmFired(f"alarm {', '.join(gone)} was deleted: the deploy cannot be watched")
+        return f"{len(self.alarms)} alarm(s) quiet"
+
+
+@dataclass(frozen=True)
+class GreenHealthy:
+    """Green's target group has a healthy target to take its share."""
+
+    elbv2: Elbv2
+    target_group: str
+
+    def check(self) -> str:
+        health = self.elbv2.target_health(self.target_group)
+        healthy = sum(1 for state in health.values() if state == "healthy")
+        if healthy == 0:
+            seen = ", ".join(sorted(set(health.values()))) or "no targets"
+            raise GreenUnhealthy(f"green has no healthy target in {display_name(self.target_group)} ({seen})")
+        return f"{healthy} healthy target(s)"
