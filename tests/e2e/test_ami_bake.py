@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from opsflow.workflows.ami_bake import steps as ami_bake
+from opsflow.errors import Refused
+from opsflow.workflows.ami_bake import publish
+from opsflow.workflows.ami_bake.image import DEVICE, GROUP, REQUESTED_BY, RUN_ID, SOURCE_INSTANCE
 from opsflow_local import EmbeddedAws, seed
 
 from .waiting import wait_until_waiting_for_its_image
@@ -66,12 +68,12 @@ def test_three_volumes_become_three_tagged_snapshots_and_a_new_template_version(
     assert len(snapshots) == 3
     for snapshot in snapshots:
         tags = {t["Key"]: t["Value"] for t in snapshot["Tags"]}
-        assert tags[ami_bake.RUN_ID] == run["run_id"]
-        assert tags[ami_bake.SOURCE_INSTANCE] == instance_id
-        assert tags[ami_bake.GROUP] == "web"
-        assert tags[ami_bake.REQUESTED_BY] == ALICE
+        assert tags[RUN_ID] == run["run_id"]
+        assert tags[SOURCE_INSTANCE] == instance_id
+        assert tags[GROUP] == "web"
+        assert tags[REQUESTED_BY] == ALICE
         assert tags["team"] == "payments"
-        assert mappings[tags[ami_bake.DEVICE]]["SnapshotId"] == snapshot["SnapshotId"]
+        assert mappings[tags[DEVICE]]["SnapshotId"] == snapshot["SnapshotId"]
 
     data = versions(aws, template_id)
     assert data[2] == {**data[1], "ImageId": image_id}
@@ -156,9 +158,9 @@ def test_a_failure_after_publishing_removes_the_new_version_and_image(
     group_before = group(aws, "web")
 
     def refuse(*_: Any) -> dict[str, Any]:
-        raise ami_bake.Refused("UpdateAutoScalingGroup failed: AccessDenied")
+        raise Refused("UpdateAutoScalingGroup failed: AccessDenied")
 
-    monkeypatch.setattr(ami_bake, "point_group", refuse)
+    monkeypatch.setattr(publish, "point_group", refuse)
     run = bake(aws, instance_id=instance_id, asg_name="web")
 
     assert run["status"] == "FAILED"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from opsflow.workflows.asg_refresh import steps as asg_refresh
+from opsflow.workflows.asg_refresh import refresh
 from opsflow_local import EmbeddedAws, seed
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
@@ -104,7 +104,7 @@ def test_an_alarm_mid_refresh_rolls_back_and_the_bake_fails_naming_it(
     run = aws.wait_for_run(run_id, timeout=120)
 
     assert run["status"] == "FAILED"
-    assert run["error"]["step"] == "refresh"
+    assert run["error"]["step"] == "check_refresh"
     assert "web-5xx" in run["error"]["message"]
     assert "RollbackSuccessful" in run["error"]["message"]
     assert instance_images(aws) == old_images
@@ -194,17 +194,19 @@ def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
 ) -> None:
     template_id = four_instance_group(aws, net)
     old_images = instance_images(aws)
-    real_check = asg_refresh.check
+    real_check = refresh.check
     calls: list[int] = []
 
-    def check_then_break(refresh: dict[str, Any], run: dict[str, str], refresh_aws: Any) -> dict[str, Any]:
-        result = real_check(refresh, run, refresh_aws)
-        calls.append(result["percentage"])
-        if result["percentage"] >= 25:
-            raise asg_refresh.RefreshFailed("the progress check broke (injected)")
+    def check_then_break(
+        progress: refresh.InstanceRefreshProgress, run: refresh.RunIdentity, refresh_aws: refresh.RefreshAws
+    ) -> refresh.InstanceRefreshProgress:
+        result = real_check(progress, run, refresh_aws)
+        calls.append(result.percentage)
+        if result.percentage >= 25:
+            raise refresh.RefreshFailed("the progress check broke (injected)")
         return result
 
-    monkeypatch.setattr(asg_refresh, "check", check_then_break)
+    monkeypatch.setattr(refresh, "check", check_then_break)
     run = aws.wait_for_run(
         start(
             aws,
@@ -219,7 +221,7 @@ def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
     )
 
     assert run["status"] == "FAILED"
-    assert run["error"]["step"] == "refresh"
+    assert run["error"]["step"] == "check_refresh"
     undone = run["error"]["rollback"]["undone"]
     assert any(u.startswith("rolled back instance refresh") for u in undone)
     assert any("launch template" in u for u in undone)

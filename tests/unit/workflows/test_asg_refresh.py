@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsflow.workflows.asg_refresh import steps as asg_refresh
+from opsflow.workflows.asg_refresh.refresh import RefreshSpec, preferences
 from opsflow.workflows.asg_refresh.request import RefreshOptions
 
 
@@ -13,8 +13,8 @@ def test_options_become_aws_preferences_and_omitted_ones_stay_aws_defaults() -> 
             "checkpoints": {"percentages": [20, 100], "delay_seconds": 600},
             "alarms": ["5xx"],
         }
-    ).model_dump(mode="json")
-    assert asg_refresh.preferences(options) == {
+    )
+    assert preferences(options) == {
         "MinHealthyPercentage": 75,
         "SkipMatching": False,
         "AutoRollback": True,
@@ -22,23 +22,24 @@ def test_options_become_aws_preferences_and_omitted_ones_stay_aws_defaults() -> 
         "CheckpointDelay": 600,
         "AlarmSpecification": {"Alarms": ["5xx"]},
     }
-    bare = asg_refresh.preferences(RefreshOptions().model_dump(mode="json"))
+    bare = preferences(RefreshOptions())
     assert "InstanceWarmup" not in bare
     assert "MaxHealthyPercentage" not in bare
 
 
 def test_the_plan_says_what_rolls_back_to_what() -> None:
-    spec = {
-        "group": "web",
-        "capacity": 4,
-        "template_id": "lt-1",
-        "template_name": "web",
-        "previous_version": 3,
-        "target_version": 4,
-        "options": RefreshOptions.model_validate({"alarms": ["5xx"]}).model_dump(mode="json"),
-    }
-    actions = asg_refresh.plan_actions(spec)
+    spec = RefreshSpec(
+        group="web",
+        capacity=4,
+        template_id="lt-1",
+        template_name="web",
+        previous_version=3,
+        target_version=4,
+        options=RefreshOptions.model_validate({"alarms": ["5xx"]}),
+    )
+    actions = spec.actions()
     assert "onto launch template web version 4" in actions[0]
     assert "Watch alarm(s) 5xx: one in ALARM fails the refresh" in actions
     assert "On failure, AWS rolls the instances back to version 3" in actions
     assert actions[-1] == "On success, make version 4 the template's default"
+    assert spec.actions(target="<new>")[-1] == "On success, make version <new> the template's default"

@@ -13,9 +13,10 @@ if TYPE_CHECKING:
 
 
 def _preflight(request: AmiBakeRequest, config: StarterConfig) -> dict[str, Any]:
-    from opsflow.workflows.ami_bake import steps
+    from opsflow.workflows.ami_bake.aws import BakeAws
+    from opsflow.workflows.ami_bake.preflight import preflight
 
-    return steps.preflight(request, steps.BakeAws.from_default_clients(), config.opt_in)
+    return preflight(request, BakeAws.from_default_clients(), config.opt_in)
 
 
 def _steps(config: StepsConfig) -> StepRunner:

@@ -13,9 +13,10 @@ if TYPE_CHECKING:
 
 
 def _preflight(request: AsgRefreshRequest, config: StarterConfig) -> dict[str, Any]:
-    from opsflow.workflows.asg_refresh import steps
+    from opsflow.workflows.asg_refresh.preflight import preflight
+    from opsflow.workflows.asg_refresh.refresh import RefreshAws
 
-    return steps.preflight(request, steps.RefreshAws.from_default_clients(), config.opt_in)
+    return preflight(request, RefreshAws.from_default_clients(), config.opt_in)
 
 
 def _steps(config: StepsConfig) -> StepRunner:

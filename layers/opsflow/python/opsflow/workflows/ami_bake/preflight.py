@@ -1,0 +1,115 @@
+"""What an AMI bake would do, read without changing anything; refuses an instance or group it must not touch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsflow.aws.autoscaling import Group
+from opsflow.aws.ec2 import Instance
+from opsflow.errors import NotOptedIn, Refused
+from opsflow.runs.config import OptIn
+from opsflow.workflows.ami_bake.aws import BakeAws
+from opsflow.workflows.ami_bake.request import AmiBakeRequest
+from opsflow.workflows.ami_bake.state import BakeGuarded, LaunchConfigurationSource, LaunchTemplateSource
+from opsflow.workflows.asg_refresh.refresh import RefreshSpec, ensure_no_refresh_running, refresh_spec
+
+
+def guard(request: AmiBakeRequest, aws: BakeAws, opt_in: OptIn) -> tuple[Instance, Group, BakeGuarded]:
+    """The instance, the group, and where the group launches from (with the refresh to start, if one is
+    asked for), once both are opted in and the bake can work."""
+    instance = aws.ec2.describe_instance(request.instance_id)
+    if not opt_in.allows(instance.tags):
+        raise NotOptedIn(
+            f"instance {request.instance_id} does not carry the tag {opt_in.describe()}, so Opsflow will not "
+            "image it. Tag the instance to opt it in."
+        )
+    if instance.state not in ("running", "stopped"):
+        raise Refused(f"instance {request.instance_id} is {instance.state}; it must be running or stopped")
+    group = aws.autoscaling.describe_group(request.asg_name)
+    if not opt_in.allows(group.tags):
+        raise NotOptedIn(
+            f"Auto Scaling group {request.asg_name} does not carry the tag {opt_in.describe()}, so Opsflow "
+            "will not change it. Tag the group to opt it in."
+        )
+    source = publish_source(group, aws)
+    if isinstance(source, LaunchTemplateSource) and not request.refresh:
+        # A refresh someone else runs would put its own configuration on the group when it succeeds,
+        # silently undoing what this bake publishes.
+        ensure_no_refresh_running(group.name, aws.refresh)
+    spec = refresh_spec(group, request.refresh, aws.refresh, target_version=None) if request.refresh else None
+    guarded = BakeGuarded(source=source, refresh_spec=spec, summary=f"group uses {source.describe()}")
+    return instance, group, guarded
+
+
+def preflight(request: AmiBakeRequest, aws: BakeAws, opt_in: OptIn) -> dict[str, Any]:
+    """Check that the bake is allowed and can work; return the plan. Changes nothing."""
+    instance, group, guarded = guard(request, aws, opt_in)
+    return {
+        "instance": {
+            "instance_id": instance.instance_id,
+            "state": instance.state,
+            "devices": instance.devices,
+        },
+        "group": {"name": group.name, "desired_capacity": group.desired_capacity},
+        "source": guarded.source.model_dump(mode="json"),
+        "refresh_spec": guarded.refresh_spec.model_dump(mode="json") if guarded.refresh_spec else None,
+        "actions": plan_actions(request, instance.devices, guarded.source, guarded.refresh_spec),
+    }
+
+
+def publish_source(group: Group, aws: BakeAws) -> LaunchTemplateSource | LaunchConfigurationSource:
+    if group.uses_mixed_instances_policy:
+        raise Refused(
+            f"Auto Scaling group {group.name} uses a mixed instances policy; Opsflow publishes only to groups "
+            "with a plain launch template or launch configuration"
+        )
+    if group.launch_template:
+        ref = group.launch_template
+        version = aws.ec2.launch_template_version(ref.template_id, ref.version)
+        return LaunchTemplateSource(
+            template_id=version.template_id,
+            template_name=version.template_name,
+            version_ref=ref.version,
+            version=version.version,
+            image_id=version.image_id,
+        )
+    if group.launch_configuration_name:
+        configuration = aws.autoscaling.launch_configuration(group.launch_configuration_name)
+        return LaunchConfigurationSource(
+            name=group.launch_configuration_name, image_id=configuration.get("ImageId")
+        )
+    raise Refused(f"Auto Scaling group {group.name} has neither a launch template nor a launch configuration")
+
+
+def plan_actions(
+    request: AmiBakeRequest,
+    devices: list[str],
+    source: LaunchTemplateSource | LaunchConfigurationSource,
+    refresh_spec: RefreshSpec | None,
+) -> list[str]:
+    reboot = "without rebooting it" if request.no_reboot else "rebooting it for a consistent file system"
+    actions = [
+        f"Create an image of {request.instance_id} ({len(devices)} volume(s): {', '.join(devices) or 'none'}), "
+        f"{reboot}",
+        "Tag the image and each snapshot with the run id, source instance, group and requester",
+        "Wait until the image is available",
+    ]
+    if isinstance(source, LaunchTemplateSource):
+        actions.append(
+            f"Create a version of launch template {source.template_name or source.template_id} copied from "
+            f"version {source.version}, changing only the image"
+        )
+        if refresh_spec:
+            actions += refresh_spec.actions(target="<new>")
+        else:
+            actions.append(f"Point group {request.asg_name} at the new version (now: {source.version_ref})")
+    else:
+        actions += [
+            f"Create a launch configuration copied from {source.name}, changing only the image",
+            f"Point group {request.asg_name} at the new launch configuration (now: {source.name})",
+        ]
+    actions.append(
+        f"Keep the {request.keep_images} newest images baked for {request.asg_name}; deregister older ones "
+        "that nothing in use references, with their snapshots"
+    )
+    return actions

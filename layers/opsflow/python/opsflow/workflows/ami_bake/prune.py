@@ -1,0 +1,60 @@
+"""Pruning: the images a bake made for the group beyond the newest few, unless something still uses them."""
+
+from __future__ import annotations
+
+from opsflow.errors import NotFound
+from opsflow.workflows.ami_bake.aws import BakeAws
+from opsflow.workflows.ami_bake.image import CREATED_BY, GROUP
+from opsflow.workflows.ami_bake.state import DeregisteredImage, Pruned
+
+
+def prune(group_name: str, keep: int, new_image_id: str, aws: BakeAws) -> Pruned:
+    """Deregister images this app baked for the group beyond the newest `keep`, unless something uses them."""
+    baked = aws.ec2.find_images({CREATED_BY: "opsflow", GROUP: group_name})
+    baked.sort(key=lambda image: image.creation_date, reverse=True)
+    newest_first = [new_image_id] + [image.image_id for image in baked if image.image_id != new_image_id]
+    keep_ids = set(newest_first[:keep])
+    in_use = images_in_use(aws)
+    deregistered: list[DeregisteredImage] = []
+    kept_in_use: list[str] = []
+    for image in baked:
+        if image.image_id in keep_ids:
+            continue
+        if image.image_id in in_use:
+            kept_in_use.append(image.image_id)
+            continue
+        aws.ec2.deregister_image(image.image_id)
+        for snapshot_id in image.snapshot_ids:
+            aws.ec2.delete_snapshot(snapshot_id)
+        deregistered.append(DeregisteredImage(image_id=image.image_id, snapshots=image.snapshot_ids))
+    return Pruned(
+        kept=sorted(keep_ids),
+        kept_in_use=kept_in_use,
+        deregistered=deregistered,
+        summary=f"deregistered {len(deregistered)} old image(s)",
+    )
+
+
+def images_in_use(aws: BakeAws) -> set[str]:
+    """Images referenced by any launch configuration, or by a launch template version a group uses
+    (with each such template's default and latest versions, which a group can switch to at any time)."""
+    in_use: set[str] = set()
+    for configuration in aws.autoscaling.all_launch_configurations():
+        if configuration.get("ImageId"):
+            in_use.add(configuration["ImageId"])
+    seen: set[tuple[str, str]] = set()
+    for group in aws.autoscaling.all_groups():
+        if not group.launch_template:
+            continue
+        for version in {group.launch_template.version, "$Default", "$Latest"}:
+            key = (group.launch_template.template_id, version)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                image_id = aws.ec2.launch_template_version(*key).image_id
+            except NotFound:
+                continue
+            if image_id:
+                in_use.add(image_id)
+    return in_use
