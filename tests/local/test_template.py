@@ -8,7 +8,7 @@ import pytest
 
 from opsflow_local.template import Template, TemplateError
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
