@@ -35,6 +35,12 @@ class Workflow:
     put_back: Callable[[Run], PutBackDone | None] | None = None
 
     @property
+    def title_in_a_sentence(self) -> str:
+        """The title mid-sentence: "environment power", while "AMI bake" keeps its acronym."""
+        first, _, rest = self.title.partition(" ")
+        return self.title if first.isupper() else f"{first.lower()} {rest}".rstrip()
+
+    @property
     def state_machine_env(self) -> str:
         """The environment variable holding the workflow's state machine ARN in the trigger functions."""
         return f"{self.name.upper()}_STATE_MACHINE_ARN"
