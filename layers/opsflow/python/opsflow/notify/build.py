@@ -369,9 +369,9 @@ def _workflow_of_state_machine(arn: str) -> str:
     """`...:stateMachine:opsflow-ami-bake` -> `ami_bake` (the template names each state machine after its
     workflow); a name CloudFormation made up, `opsflow-AmiBakeStateMachine-...`, by its logical id."""
     name = arn.rsplit(":", 1)[-1]
-    for workflow in registry.WORKFLOWS:
-        if name.endswith("-" + workflow.replace("_", "-")):
-            return workflow
+    for workflow in registry.WORKFLOWS.values():
+        if name.endswith(f"-{workflow.dashed_name}"):
+            return workflow.name
     logical_id = next((part for part in name.split("-") if part.endswith("StateMachine")), name)
     return re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id.removesuffix("StateMachine")).lower()
 
