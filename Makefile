@@ -62,7 +62,7 @@ build: $(SAM_VENV)/.installed
 	$(SAM) build --template template.yaml
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest -n auto -q tests/unit
+	$(PY) -m pytest -n auto -q tests/unit tests/local
 
 e2e: $(VENV)/.installed
 	$(PY) -m pytest -n auto -q tests/e2e

@@ -15,12 +15,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from opsflow.runs import registry
 from opsflow_cli import render
 from opsflow_cli.client import ApiError, CliError, OpsflowClient, resolve_endpoint
 
 app = typer.Typer(
     name="opsflow",
-    help="Start and follow Opsflow runs (AMI bake, ASG refresh, environment power) against a deployed "
+    help="Start and follow Opsflow runs "
+    f"({', '.join(workflow.title_in_a_sentence for workflow in registry.WORKFLOWS.values())}) against a deployed "
     "stack's API or the local app (`opsflow local`).",
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -31,11 +33,8 @@ app = typer.Typer(
 POLL_SECONDS = 1.0
 
 
-class Workflow(StrEnum):
-    ami_bake = "ami_bake"
-    asg_refresh = "asg_refresh"
-    env_power = "env_power"
-    ecs_blue_green = "ecs_blue_green"
+# The choices of `opsflow run` and `opsflow runs --workflow`: every workflow the registry holds.
+Workflow = StrEnum("Workflow", {name: name for name in registry.names()})
 
 
 class PowerAction(StrEnum):

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opsflow.runs.wiring import default_config as config
 from opsflow.runs.wiring import default_starter as starter
+from opsflow.triggers import scheduler
 from opsflow.triggers.idempotency import once_per
-from opsflow.workflows.env_power import environments
 
 logger = Logger(service="opsflow-schedule")
 tracer = Tracer(service="opsflow-schedule")
@@ -42,8 +42,8 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         # Only the daily check needs the workflow's code: a schedule's fire does not load it.
         from opsflow.workflows.env_power.steps import PowerAws
 
-        check = environments.DailyCheck.from_event(event)
-        runs = environments.recheck_databases(
+        check = scheduler.DailyCheck.from_event(event)
+        runs = scheduler.recheck_databases(
             check,
             settings.capacity_store(),
             PowerAws.from_default_clients(settings.capacity_table),
@@ -51,8 +51,8 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         )
         logger.info("daily database check", extra={"runs": [r.run.run_id for r in runs]})
         return {"runs": [{"run_id": r.run.run_id, "target": r.run.target} for r in runs]}
-    fire = environments.ScheduledFire.from_event(event)
-    started = environments.on_fire(
+    fire = scheduler.ScheduledFire.from_event(event)
+    started = scheduler.on_fire(
         fire,
         settings.environment_store(),
         settings.capacity_store(),

@@ -14,6 +14,11 @@ from typing import Any
 from cfnlint.decode import cfn_yaml
 
 ACCOUNT_ID = "123456789012"
+# The property a resource's own name is given in, where the template may name it.
+_NAME_PROPERTY = {
+    "AWS::Serverless::StateMachine": "Name",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+}
 
 
 class TemplateError(ValueError):
@@ -61,7 +66,11 @@ class Template:
     # Names and ARNs, deterministic so every part of the runtime agrees without a lookup.
 
     def physical_name(self, logical_id: str) -> str:
-        return f"{self.stack_name}-{logical_id}"[:64]
+        """The name the template gives a resource, or the one CloudFormation would make up."""
+        resource = self.body["Resources"].get(logical_id) or {}
+        name_property = _NAME_PROPERTY.get(resource.get("Type", ""))
+        given = (resource.get("Properties") or {}).get(name_property) if name_property else None
+        return str(self.resolve(given)) if given else f"{self.stack_name}-{logical_id}"[:64]
 
     def log_group_name(self, logical_id: str) -> str:
         """A log group's LogGroupName, or the name CloudFormation would make up."""

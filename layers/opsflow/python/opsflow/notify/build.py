@@ -14,13 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 from opsflow.notify.message import Link, Message, Severity, Status
+from opsflow.runs import registry
 
-WORKFLOW_NAMES = {
-    "ami_bake": "AMI bake",
-    "asg_refresh": "ASG refresh",
-    "env_power": "Environment power",
-    "ecs_blue_green": "ECS blue/green",
-}
+
+def workflow_title(workflow: str) -> str:
+    """The registry's title for a workflow (`ami_bake`: AMI bake); a name it does not know, as it is."""
+    known = registry.WORKFLOWS.get(workflow)
+    return known.title if known else workflow
 
 
 def console(region: str, path: str) -> str:
@@ -53,7 +53,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
         or execution_input.get("workflow")
         or _workflow_of_state_machine(detail.get("stateMachineArn", ""))
     )
-    name = WORKFLOW_NAMES.get(workflow, workflow)
+    name = workflow_title(workflow)
     request = (run or {}).get("request") or execution_input.get("request") or {}
     if workflow == "env_power" and request.get("action"):
         name = f"Environment {request['action']}"
@@ -181,7 +181,7 @@ def _result_facts(output: dict[str, Any]) -> list[tuple[str, str]]:
 def _progress(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
     detail = event["detail"]
     workflow = detail.get("workflow", "")
-    name = WORKFLOW_NAMES.get(workflow, workflow)
+    name = workflow_title(workflow)
     target = str(detail.get("target", "")).partition(":")[2] or detail.get("target", "")
     return Message(
         title=f"{name} {target}: {detail.get('message', detail.get('kind', 'progress'))}",
@@ -366,9 +366,14 @@ def _ecs_deployment(event: dict[str, Any], run: dict[str, Any] | None) -> Messag
 
 
 def _workflow_of_state_machine(arn: str) -> str:
-    """`...:stateMachine:opsflow-AmiBakeStateMachine` -> `ami_bake` (the template's logical id, snake-cased)."""
-    name = arn.rsplit(":", 1)[-1].rsplit("-", 1)[-1].removesuffix("StateMachine")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """`...:stateMachine:opsflow-ami-bake` -> `ami_bake` (the template names each state machine after its
+    workflow); a name CloudFormation made up, `opsflow-AmiBakeStateMachine-...`, by its logical id."""
+    name = arn.rsplit(":", 1)[-1]
+    for workflow in registry.WORKFLOWS.values():
+        if name.endswith(f"-{workflow.dashed_name}"):
+            return workflow.name
+    logical_id = next((part for part in name.split("-") if part.endswith("StateMachine")), name)
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id.removesuffix("StateMachine")).lower()
 
 
 def _json(value: Any) -> dict[str, Any]:

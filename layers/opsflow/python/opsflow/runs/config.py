@@ -65,13 +65,13 @@ class StarterConfig:
     def from_env(cls) -> StarterConfig:
         from opsflow.runs import registry
 
+        prefix = required_env("STATE_MACHINE_ARN_PREFIX")
         return cls(
             runs_table=required_env("RUNS_TABLE"),
             locks_table=required_env("LOCKS_TABLE"),
             capacity_table=required_env("CAPACITY_TABLE"),
             state_machines={
-                workflow.name: required_env(workflow.state_machine_env)
-                for workflow in registry.WORKFLOWS.values()
+                workflow.name: workflow.state_machine_arn(prefix) for workflow in registry.WORKFLOWS.values()
             },
             opt_in=OptIn.from_env(),
             environment_tag_key=environment_tag_key(),

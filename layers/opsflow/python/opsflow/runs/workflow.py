@@ -35,6 +35,17 @@ class Workflow:
     put_back: Callable[[Run], PutBackDone | None] | None = None
 
     @property
-    def state_machine_env(self) -> str:
-        """The environment variable holding the workflow's state machine ARN in the trigger functions."""
-        return f"{self.name.upper()}_STATE_MACHINE_ARN"
+    def title_in_a_sentence(self) -> str:
+        """The title mid-sentence: "environment power", while "AMI bake" keeps its acronym."""
+        first, _, rest = self.title.partition(" ")
+        return self.title if first.isupper() else f"{first.lower()} {rest}".rstrip()
+
+    @property
+    def dashed_name(self) -> str:
+        """`ami-bake`: template.yaml names the workflow's state machine `<stack>-ami-bake`."""
+        return self.name.replace("_", "-")
+
+    def state_machine_arn(self, prefix: str) -> str:
+        """The state machine's ARN from the trigger functions' STATE_MACHINE_ARN_PREFIX
+        (`arn:...:stateMachine:<stack>-`)."""
+        return f"{prefix}{self.dashed_name}"

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from opsflow.errors import OpsflowError
+from opsflow.runs import registry
 from opsflow.runs.requests import describe_validation_errors, parse_run_request
 from opsflow.runs.start import RunStarter, StartedRun
 from opsflow.runs.view import Aborter, abort_run, run_view
@@ -81,7 +82,10 @@ def handle(payload: Any, context: CommandContext) -> str:
             return _run(payload, context)
         model = COMMANDS.get(str(command))
         if model is None:
-            return f"Unknown command {command!r}. Commands: {', '.join(COMMANDS)}; or send a run request."
+            return (
+                f"Unknown command {command!r}. Commands: {', '.join(COMMANDS)}; or send a run request "
+                f"(workflow: {', '.join(registry.names())})."
+            )
         parsed = model.model_validate(payload)
         if isinstance(parsed, StatusCommand):
             return _status(parsed.run_id, context)
@@ -101,7 +105,7 @@ def _run(payload: dict[str, Any], context: CommandContext) -> str:
     request = parse_run_request(body)
     started: StartedRun = context.starter.start(request, requester_of(payload))
     run = started.run
-    what = (run.plan or {}).get("summary") or f"{run.workflow} of {run.target}"
+    what = (run.plan or {}).get("summary") or f"{registry.get(run.workflow).title} of {run.target}."
     if run.status == DRY_RUN:
         return f"Dry run {run.run_id}: nothing was changed. {what}"
     again = "" if started.created else " (this request was already made; this is that run)"

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from opsflow.aws.stepfunctions import Execution
 from opsflow.errors import OpsflowError
+from opsflow.runs import registry
 from opsflow.runs.requests import RunRequest, describe_validation_errors, parse_run_request
 from opsflow.runs.start import StartedRun
 from opsflow.runs.view import run_view
@@ -208,7 +209,7 @@ def start_run(job: PipelineJob, start: StartRun, read_run: ReadRun) -> JobOutcom
         succeeded=True,
         run_id=run.run_id,
         continuation_token=run.run_id,
-        summary=f"Opsflow run {run.run_id} ({run.workflow} on {run.target}) {verb}.",
+        summary=f"Opsflow run {run.run_id} ({registry.get(run.workflow).title} on {run.target}) {verb}.",
     )
 
 

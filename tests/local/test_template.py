@@ -8,7 +8,7 @@ import pytest
 
 from opsflow_local.template import Template, TemplateError
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,8 @@ def test_short_form_intrinsics_are_read(template: Template) -> None:
     env = template.function_properties("ApiFunction")["Environment"]["Variables"]
     assert env["RUNS_TABLE"] == {"Ref": "RunsTable"}
     assert template.resolve(env["RUNS_TABLE"]) == "opsflow-RunsTable"
-    assert template.resolve(env["AMI_BAKE_STATE_MACHINE_ARN"]) == (
-        "arn:aws:states:eu-west-1:123456789012:stateMachine:opsflow-AmiBakeStateMachine"
+    assert template.resolve(env["STATE_MACHINE_ARN_PREFIX"]) == (
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:opsflow-"
     )
 
 
@@ -29,8 +29,9 @@ def test_globals_merge_into_each_function(template: Template) -> None:
     api = template.function_properties("ApiFunction")
     steps = template.function_properties("AmiBakeStepsFunction")
     assert api["Runtime"] == steps["Runtime"] == "python3.11"
-    assert "AMI_BAKE_STATE_MACHINE_ARN" in api["Environment"]["Variables"]
-    assert "AMI_BAKE_STATE_MACHINE_ARN" not in steps["Environment"]["Variables"]
+    assert "SCHEDULE_GROUP" in api["Environment"]["Variables"]
+    assert "SCHEDULE_GROUP" not in steps["Environment"]["Variables"]
+    assert "STATE_MACHINE_ARN_PREFIX" in steps["Environment"]["Variables"]
     assert "LOCKS_TABLE" in steps["Environment"]["Variables"]
     assert api["Timeout"] == 29
     assert steps["Timeout"] == 120
@@ -38,7 +39,7 @@ def test_globals_merge_into_each_function(template: Template) -> None:
 
 def test_sub_with_attributes_and_pseudo_parameters(template: Template) -> None:
     assert template.resolve({"Fn::Sub": "${AWS::Region}/${AmiBakeStateMachine.Name}/${!Literal}"}) == (
-        "eu-west-1/opsflow-AmiBakeStateMachine/${Literal}"
+        "eu-west-1/opsflow-ami-bake/${Literal}"
     )
     assert template.resolve({"Fn::Sub": ["${x}-${AWS::AccountId}", {"x": {"Ref": "LockTtlSeconds"}}]}) == (
         "21600-123456789012"
@@ -71,3 +72,13 @@ def test_a_log_group_named_in_the_template_keeps_its_name(template: Template) ->
     assert template.arn("ApiFunctionLogs") == (
         "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/opsflow-ApiFunction:*"
     )
+
+
+def test_each_workflow_finds_its_state_machine_from_the_arn_prefix(template: Template) -> None:
+    from opsflow.runs import registry
+
+    for function in ("ApiFunction", "CommandFunction", "ScheduleFunction", "PipelineFunction"):
+        variables = template.function_properties(function)["Environment"]["Variables"]
+        prefix = template.resolve(variables["STATE_MACHINE_ARN_PREFIX"])
+        derived = {workflow.state_machine_arn(prefix) for workflow in registry.WORKFLOWS.values()}
+        assert derived == {template.ref(m) for m in template.resources("AWS::Serverless::StateMachine")}

@@ -11,8 +11,8 @@ from opsflow.runs.start import StartedRun
 from opsflow.store.capacity import InMemoryCapacityStore, SavedCapacity
 from opsflow.store.environments import InMemoryEnvironmentStore, KeepAlive
 from opsflow.store.runs import RUNNING, SKIPPED, Requester, Run
+from opsflow.triggers.scheduler import ScheduledFire, on_fire
 from opsflow.workflows.env_power.calendar import EnvironmentSchedule
-from opsflow.workflows.env_power.environments import ScheduledFire, on_fire
 from opsflow.workflows.env_power.request import EnvPowerRequest
 
 SCHEDULE = EnvironmentSchedule(timezone="Europe/Berlin", stop_at="20:00", start_at="07:00")

@@ -1,0 +1,93 @@
+"""The API's OpenAPI document, as `GET /openapi.json` serves it and `openapi.json` holds it, with the error
+answers `errors` gives.
+
+Powertools documents a request validation failure as its own 422; this API answers it with a 400 and an
+`ErrorBody`, so each operation's 4xx answers are set here from one place."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from http import HTTPStatus
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+
+import opsflow
+from opsflow.runs import registry
+from opsflow.triggers.api.errors import ErrorBody
+from opsflow.triggers.api.routing import new_router
+
+router = new_router()
+
+_REFUSALS: dict[int, str] = {
+    400: "The request is malformed: each problem names the field and what to fix.",
+    403: "The target lacks the opt-in tag, or the request carries no IAM caller. API Gateway's own 403 "
+    "(unsigned request, unknown route) has only a message.",
+    404: "No such run or environment, or a path parameter holds characters no run id or name has.",
+    409: "Another run holds the target, or the Idempotency-Key was used for another request.",
+    415: "The body is not sent as JSON.",
+    422: "The request cannot be carried out safely as it stands; the message says how to fix it.",
+}
+
+_ACCEPTED = {
+    ("post", "/runs"): "The run started; follow it at GET /runs/{run_id}.",
+    ("post", "/runs/{run_id}/abort"): "The run is being stopped.",
+}
+
+
+def description() -> str:
+    workflows = ", ".join(workflow.title_in_a_sentence for workflow in registry.WORKFLOWS.values())
+    return (
+        f"Start and follow operational runs ({workflows}) and manage environment schedules. Every request "
+        "is signed with SigV4 (service execute-api)."
+    )
+
+
+@cache
+def openapi_document(app: APIGatewayRestResolver) -> str:
+    """The document of `app`'s routes, with the error answers every operation can get."""
+    document = json.loads(
+        app.get_openapi_json_schema(title="Opsflow", version=opsflow.__version__, description=description())
+    )
+    ref = "#/components/schemas/{model}"
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas.update(ErrorBody.model_json_schema(ref_template=ref).pop("$defs"))
+    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template=ref)
+    schemas["ErrorBody"].pop("$defs", None)
+    schemas["GatewayError"] = {
+        "type": "object",
+        "properties": {"message": {"type": "string"}},
+        "required": ["message"],
+    }
+    if "ResponseValidationError" not in json.dumps(document["paths"]):
+        schemas.pop("ResponseValidationError", None)
+    error_body = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            codes: tuple[int, ...] = (400, 403, 404, 422) if method == "get" else (400, 403, 404, 409, 422)
+            responses = operation["responses"]
+            responses.pop("422", None)
+            if "requestBody" in operation:
+                codes = (*codes, 415)
+            if (method, path) in _ACCEPTED:
+                responses["202"] = {**responses["200"], "description": _ACCEPTED[method, path]}
+            for code in codes:
+                schema: dict[str, Any] = error_body
+                if code == 403:
+                    schema = {"anyOf": [error_body, {"$ref": "#/components/schemas/GatewayError"}]}
+                responses[str(code)] = {
+                    "description": _REFUSALS[code],
+                    "content": {content_types.APPLICATION_JSON: {"schema": schema}},
+                }
+    return json.dumps(document, indent=2) + "\n"
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def get_openapi() -> Response[str]:
+    app = cast(APIGatewayRestResolver, router.api_resolver)
+    return Response(
+        status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON, body=openapi_document(app)
+    )
