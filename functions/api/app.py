@@ -209,22 +209,23 @@ def delete_keep_alive(name: EnvironmentName) -> dict[str, Any]:
 def get_plan(name: EnvironmentName) -> dict[str, Any]:
     """What the next stop and the next start would do to each resource, and when; changes nothing."""
     # The one route that needs a workflow's code: the other routes' cold starts do not load it.
-    from opsflow.workflows.env_power import steps as env_power
+    from opsflow.workflows.env_power.inventory import PowerAws
+    from opsflow.workflows.env_power.preflight import plan_start, plan_stop
 
     settings = config()
     environment = settings.environment_store().get(name)
     view = environments.describe(
         environment or Environment(name), settings.capacity_store(), datetime.now(UTC)
     )
-    aws = env_power.PowerAws.from_default_clients(settings.capacity_table)
+    aws = PowerAws.from_default_clients(settings.capacity_table)
     return {
         "environment": name,
         "timezone": environment.schedule.timezone if environment and environment.schedule else None,
         "stop": {
             "when": (view.get("next") or {}).get("stop"),
-            **env_power.plan_stop(name, aws, settings.opt_in, settings.environment_tag_key),
+            **plan_stop(name, aws, settings.opt_in, settings.environment_tag_key),
         },
-        "start": {"when": (view.get("next") or {}).get("start"), **env_power.plan_start(name, aws)},
+        "start": {"when": (view.get("next") or {}).get("start"), **plan_start(name, aws)},
         "keep_alive": view["keep_alive"],
     }
 

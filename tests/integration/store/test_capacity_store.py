@@ -15,6 +15,7 @@ from opsflow.store.capacity import (
     GroupCapacity,
     InMemoryCapacityStore,
     NotSaved,
+    ResourceRef,
     SavedCapacity,
     ServiceCapacity,
 )
@@ -150,12 +151,12 @@ def test_what_a_start_up_could_not_restore_is_kept_and_marking_again_is_harmless
 ) -> None:
     store.save(a_save("first"))
 
-    store.mark_restored("qa", "first", "start-1", not_restored=("auto scaling group qa-web",))
-    store.mark_restored("qa", "first", "start-1", not_restored=("auto scaling group qa-web",))  # retried step
+    store.mark_restored("qa", "first", "start-1", not_restored=(ResourceRef("group", "qa-web"),))
+    store.mark_restored("qa", "first", "start-1", not_restored=(ResourceRef("group", "qa-web"),))  # retried step
 
     latest = store.latest("qa")
     assert latest is not None
-    assert latest.not_restored == ("auto scaling group qa-web",)
+    assert latest.not_restored == (ResourceRef("group", "qa-web"),)
     assert latest.groups == a_save().groups  # the resources stay readable after the restore
     with pytest.raises(NotSaved):
         store.mark_restored("qa", "first", "start-2")
