@@ -84,27 +84,23 @@ def carry_forward(
     """Resources the last start-up could not restore are saved as the previous save had them: what they
     are now (scaled to 0, stopped) is what the failure left, not what the team runs."""
     pending = set(previous.not_restored)
-    present = inventory.refs()
-    carried = pending & present
-
-    def carry(ref: ResourceRef) -> bool:
-        return ref in carried
-
+    # Carried only if it still exists: a deleted resource has nothing left to restore.
+    carried = pending & inventory.refs()
     services = [
         *(s for s in save.services if s.ref not in pending),
-        *(s for s in previous.services if carry(s.ref)),
+        *(s for s in previous.services if s.ref in carried),
     ]
     groups = [
         *(g for g in save.groups if g.ref not in pending),
-        *(g for g in previous.groups if carry(g.ref)),
+        *(g for g in previous.groups if g.ref in carried),
     ]
     instances = [
         *save.instances,
-        *(i for i in previous.instances if carry(ResourceRef("instance", i)) and i not in save.instances),
+        *(i for i in previous.instances if ResourceRef("instance", i) in carried and i not in save.instances),
     ]
     databases = [
         *save.databases,
-        *(d for d in previous.databases if carry(ResourceRef("database", d)) and d not in save.databases),
+        *(d for d in previous.databases if ResourceRef("database", d) in carried and d not in save.databases),
     ]
     kept = {
         *(s.ref for s in services),
