@@ -40,7 +40,7 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
     settings = config()
     if event.get("check") == "stopped_databases":
         # Only the daily check needs the workflow's code: a schedule's fire does not load it.
-        from opsflow.workflows.env_power.steps import PowerAws
+        from opsflow.workflows.env_power.inventory import PowerAws
 
         check = scheduler.DailyCheck.from_event(event)
         runs = scheduler.recheck_databases(

@@ -402,3 +402,36 @@ def test_resources_deleted_while_down_do_not_keep_the_environment_from_stopping_
     assert again["status"] == "SUCCEEDED"
     assert "already_down" not in again["output"]
     assert settled(aws)[f"instance {env.instances[1]}"] == "stopped"
+
+
+def test_a_save_restored_before_resource_references_still_carries_forward_what_it_could_not_restore(
+    aws: EmbeddedAws, net: seed.Network
+) -> None:
+    seed.environment(aws, net, "qa")
+    before = settled(aws)
+    stopped = run(aws, "qa", "stop")
+    assert stopped["status"] == "SUCCEEDED"
+    settled(aws)
+    # A start-up by the release before resource references, which could not restore qa-web: its head
+    # item exactly as that release's mark_restored left it, with labels for what was not restored.
+    aws.client("dynamodb").update_item(
+        TableName=aws.resource_name("CapacityTable"),
+        Key={"environment": {"S": "qa"}, "part": {"S": "head"}},
+        UpdateExpression="SET #status = :restored, restored_at = :now, restored_by = :by, "
+        "not_restored = :not_restored",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":restored": {"S": "restored"},
+            ":now": {"S": "2026-11-24T06:00:05Z"},
+            ":by": {"S": "env-power-old-start"},
+            ":not_restored": {"S": json.dumps(["auto scaling group qa-web"])},
+        },
+    )
+
+    again = run(aws, "qa", "stop")
+    started = run(aws, "qa", "start")
+
+    assert again["status"] == "SUCCEEDED", again["output"]
+    assert again["output"]["saved"]["groups"] == 1  # qa-web, at 0 since the failed start-up, as saved before
+    assert started["status"] == "SUCCEEDED", started["output"]
+    assert settled(aws)["group qa-web"] == before["group qa-web"]

@@ -3,6 +3,8 @@ overwriting a save that has not been restored."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -15,6 +17,7 @@ from opsflow.store.capacity import (
     GroupCapacity,
     InMemoryCapacityStore,
     NotSaved,
+    ResourceRef,
     SavedCapacity,
     ServiceCapacity,
 )
@@ -150,12 +153,14 @@ def test_what_a_start_up_could_not_restore_is_kept_and_marking_again_is_harmless
 ) -> None:
     store.save(a_save("first"))
 
-    store.mark_restored("qa", "first", "start-1", not_restored=("auto scaling group qa-web",))
-    store.mark_restored("qa", "first", "start-1", not_restored=("auto scaling group qa-web",))  # retried step
+    store.mark_restored("qa", "first", "start-1", not_restored=(ResourceRef("group", "qa-web"),))
+    store.mark_restored(
+        "qa", "first", "start-1", not_restored=(ResourceRef("group", "qa-web"),)
+    )  # retried step
 
     latest = store.latest("qa")
     assert latest is not None
-    assert latest.not_restored == ("auto scaling group qa-web",)
+    assert latest.not_restored == (ResourceRef("group", "qa-web"),)
     assert latest.groups == a_save().groups  # the resources stay readable after the restore
     with pytest.raises(NotSaved):
         store.mark_restored("qa", "first", "start-2")
@@ -171,3 +176,71 @@ def test_the_databases_a_stop_could_not_stop_are_noted_on_its_save(store: Capaci
     assert saved is not None
     assert saved.not_stopped == ("instance:qa-orders",)
     assert store.down_environments() == ["qa"]
+
+
+def test_a_save_restored_before_resource_references_reads_back_with_references() -> None:
+    store = dynamo_store()
+    body = {
+        "services": [["arn:aws:ecs:us-east-1:123456789012:cluster/qa", "qa-api", 2]],
+        "groups": [["qa-web", 2, 3, 6]],
+        "instances": ["i-0000000000000000a"],
+        "databases": ["instance:qa-orders"],
+    }
+    # The head and chunk exactly as the release before references wrote them: save, then mark_restored
+    # with the labels its runs reported.
+    client = boto3.client("dynamodb")
+    client.put_item(
+        TableName="capacity",
+        Item={
+            "environment": {"S": "qa"},
+            "part": {"S": "head"},
+            "status": {"S": "restored"},
+            "run_id": {"S": "env-power-old"},
+            "saved_at": {"S": "2026-11-23T19:00:02Z"},
+            "chunks": {"N": "1"},
+            "counts": {"S": '{"services": 1, "groups": 1, "instances": 1, "databases": 1}'},
+            "restored_at": {"S": "2026-11-24T06:00:05Z"},
+            "restored_by": {"S": "env-power-old-start"},
+            "not_restored": {
+                "S": '["ecs service qa-api", "auto scaling group qa-web", "instance i-0000000000000000a", '
+                '"database instance:qa-orders"]'
+            },
+        },
+    )
+    client.put_item(
+        TableName="capacity",
+        Item={
+            "environment": {"S": "qa"},
+            "part": {"S": "chunk#0000"},
+            "run_id": {"S": "env-power-old"},
+            "body": {"S": json.dumps(body, separators=(",", ":"))},
+        },
+    )
+
+    latest = store.latest("qa")
+
+    assert latest is not None
+    assert latest.status == RESTORED
+    assert latest.groups == (GroupCapacity("qa-web", 2, 3, 6),)
+    assert latest.not_restored == (
+        ResourceRef("service", "qa-api"),
+        ResourceRef("group", "qa-web"),
+        ResourceRef("instance", "i-0000000000000000a"),
+        ResourceRef("database", "instance:qa-orders"),
+    )
+    store.save(a_save("next"))  # a restored save does not hold the environment down
+
+
+def test_what_was_not_restored_is_stored_as_references_beside_no_labels() -> None:
+    store = dynamo_store()
+    store.save(a_save("first"))
+
+    store.mark_restored(
+        "qa", "first", "start-1", not_restored=(ResourceRef("database", "cluster:qa-reports"),)
+    )
+
+    head = boto3.client("dynamodb").get_item(
+        TableName="capacity", Key={"environment": {"S": "qa"}, "part": {"S": "head"}}
+    )["Item"]
+    assert json.loads(head["not_restored_refs"]["S"]) == [["database", "cluster:qa-reports"]]
+    assert "not_restored" not in head

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -31,11 +31,45 @@ MAX_CHUNKS = 11
 UNFINISHED_STOP = frozenset({FAILED, "ABORTED", "TIMED_OUT"})
 
 
+ResourceKind = Literal["service", "group", "instance", "database"]
+RESOURCE_LABELS: dict[ResourceKind, str] = {
+    "service": "ecs service",
+    "group": "auto scaling group",
+    "instance": "instance",
+    "database": "database",
+}
+
+
+@dataclass(frozen=True, order=True)
+class ResourceRef:
+    """One resource of an environment: an ECS service or Auto Scaling group by name, an instance by id, a
+    database by its key ("instance:<id>" / "cluster:<id>")."""
+
+    kind: ResourceKind
+    id: str
+
+    def describe(self) -> str:
+        """For people, as runs and plans list it: `auto scaling group qa-web`."""
+        return f"{RESOURCE_LABELS[self.kind]} {self.id}"
+
+    @classmethod
+    def from_label(cls, label: str) -> ResourceRef:
+        """Saves written before references were stored name what was not restored by its label."""
+        for kind, prefix in RESOURCE_LABELS.items():
+            if label.startswith(f"{prefix} "):
+                return cls(kind, label.removeprefix(f"{prefix} "))
+        raise ValueError(f"not a resource label: {label!r}")
+
+
 @dataclass(frozen=True)
 class ServiceCapacity:
     cluster_arn: str
     name: str
     desired_count: int
+
+    @property
+    def ref(self) -> ResourceRef:
+        return ResourceRef("service", self.name)
 
 
 @dataclass(frozen=True)
@@ -44,6 +78,10 @@ class GroupCapacity:
     min_size: int
     desired: int
     max_size: int
+
+    @property
+    def ref(self) -> ResourceRef:
+        return ResourceRef("group", self.name)
 
 
 @dataclass(frozen=True)
@@ -61,9 +99,9 @@ class SavedCapacity:
     status: str = SAVED
     restored_at: str | None = None
     restored_by: str | None = None
-    # Resources the start-up could not restore (labels as runs report them): the next shutdown saves
-    # them as they were here, not as they are then, so their capacity is never lost.
-    not_restored: tuple[str, ...] = ()
+    # Resources the start-up could not restore: the next shutdown saves them as they were here, not as
+    # they are then, so their capacity is never lost.
+    not_restored: tuple[ResourceRef, ...] = ()
     # Databases the shutdown could not stop: the daily check must not try them again and again.
     not_stopped: tuple[str, ...] = ()
 
@@ -123,7 +161,7 @@ class CapacityStore(Protocol):
         """The last save with its resources, restored or not."""
 
     def mark_restored(
-        self, environment: str, saved_by: str, restored_by: str, not_restored: tuple[str, ...] = ()
+        self, environment: str, saved_by: str, restored_by: str, not_restored: tuple[ResourceRef, ...] = ()
     ) -> None:
         """Mark the save made by run `saved_by` restored; raises NotSaved if it is not the unrestored save.
         Marking it again by the same start-up is a no-op (a retried step)."""
@@ -157,7 +195,7 @@ class InMemoryCapacityStore:
         return self._saves.get(environment)
 
     def mark_restored(
-        self, environment: str, saved_by: str, restored_by: str, not_restored: tuple[str, ...] = ()
+        self, environment: str, saved_by: str, restored_by: str, not_restored: tuple[ResourceRef, ...] = ()
     ) -> None:
         with self._mutex:
             saved = self._saves.get(environment)
@@ -286,14 +324,14 @@ class DynamoCapacityStore:
         return saved if saved is not None and saved.status == SAVED else None
 
     def mark_restored(
-        self, environment: str, saved_by: str, restored_by: str, not_restored: tuple[str, ...] = ()
+        self, environment: str, saved_by: str, restored_by: str, not_restored: tuple[ResourceRef, ...] = ()
     ) -> None:
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key={"environment": {"S": environment}, "part": {"S": "head"}},
                 UpdateExpression="SET #status = :restored, restored_at = :now, restored_by = :by, "
-                "not_restored = :not_restored",
+                "not_restored_refs = :not_restored",
                 # The same start-up marking it again (its step retried) succeeds.
                 ConditionExpression="run_id = :saved_by AND (#status = :saved OR restored_by = :by)",
                 ExpressionAttributeNames={"#status": "status"},
@@ -303,7 +341,7 @@ class DynamoCapacityStore:
                     ":saved_by": {"S": saved_by},
                     ":now": {"S": now_iso()},
                     ":by": {"S": restored_by},
-                    ":not_restored": {"S": json.dumps(list(not_restored))},
+                    ":not_restored": {"S": json.dumps([[r.kind, r.id] for r in not_restored])},
                 },
             )
         except ClientError as error:
@@ -356,6 +394,19 @@ def _from_head(environment: str, head: dict[str, Any]) -> SavedCapacity:
         status=head["status"]["S"],
         restored_at=head.get("restored_at", {}).get("S"),
         restored_by=head.get("restored_by", {}).get("S"),
-        not_restored=tuple(json.loads(head.get("not_restored", {}).get("S", "[]"))),
+        not_restored=_not_restored(head),
         not_stopped=tuple(json.loads(head.get("not_stopped", {}).get("S", "[]"))),
     )
+
+
+def _not_restored(head: dict[str, Any]) -> tuple[ResourceRef, ...]:
+    # `not_restored_refs` holds [kind, id] pairs. Heads restored before it existed hold labels in
+    # `not_restored`; a new attribute rather than a new shape, so code that only knows labels still reads
+    # a head written here (as nothing left unrestored) instead of failing on it.
+    if "not_restored_refs" in head:
+        kinds: dict[str, ResourceKind] = {kind: kind for kind in RESOURCE_LABELS}
+        return tuple(
+            ResourceRef(kinds[kind], id_) for kind, id_ in json.loads(head["not_restored_refs"]["S"])
+        )
+    labels = json.loads(head.get("not_restored", {}).get("S", "[]"))
+    return tuple(ResourceRef.from_label(label) for label in labels)

@@ -23,7 +23,7 @@ from opsflow.workflows.env_power.environments import keep_alive_until
 from opsflow.workflows.env_power.request import EnvPowerRequest
 
 if TYPE_CHECKING:
-    from opsflow.workflows.env_power.steps import PowerAws
+    from opsflow.workflows.env_power.inventory import PowerAws
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def recheck_databases(
     """For every environment that is down, start a run that stops again the saved databases AWS has
     started after seven days stopped. Environments whose databases are all still stopped get no run."""
     # Imported here: a schedule's fire needs no workflow code, only the daily check does.
-    from opsflow.workflows.env_power.steps import databases_up_again
+    from opsflow.workflows.env_power.inventory import databases_up_again
 
     started = []
     for name in capacity.down_environments():

@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 
 
 def _preflight(request: EnvPowerRequest, config: StarterConfig) -> dict[str, Any]:
-    from opsflow.workflows.env_power import steps
+    from opsflow.workflows.env_power.inventory import PowerAws
+    from opsflow.workflows.env_power.preflight import preflight
 
-    aws = steps.PowerAws.from_default_clients(config.capacity_table)
-    return steps.preflight(request, aws, config.opt_in, config.environment_tag_key)
+    aws = PowerAws.from_default_clients(config.capacity_table)
+    return preflight(request, aws, config.opt_in, config.environment_tag_key)
 
 
 def _steps(config: StepsConfig) -> StepRunner:

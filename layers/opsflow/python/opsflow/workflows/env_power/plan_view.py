@@ -8,7 +8,8 @@ from typing import Any
 from opsflow.runs.config import StarterConfig
 from opsflow.store.environments import Environment
 from opsflow.workflows.env_power import environments
-from opsflow.workflows.env_power.steps import PowerAws, plan_start, plan_stop
+from opsflow.workflows.env_power.inventory import PowerAws
+from opsflow.workflows.env_power.preflight import plan_start, plan_stop
 
 
 def environment_plan(name: str, config: StarterConfig, now: datetime) -> dict[str, Any]:
