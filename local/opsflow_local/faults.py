@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,9 @@ from botocore import handlers
 from botocore.awsrequest import AWSResponse
 
 from opsflow_local.iam.enforcer import PARAMS_KEY
+
+# The function whose handler is running on this thread: the caller of the AWS calls it makes.
+_invoking: ContextVar[str | None] = ContextVar("invoking", default=None)
 
 
 @dataclass
@@ -38,7 +41,7 @@ class CallFault:
     def matches(self, service: str, operation: str, params: dict[str, Any]) -> bool:
         if (service, operation) != (self.service, self.operation):
             return False
-        if self.caller is not None and os.environ.get("AWS_LAMBDA_FUNCTION_NAME") != self.caller:
+        if self.caller is not None and _invoking.get() != self.caller:
             return False
         if self.times is not None and self.hits >= self.times:
             return False
@@ -137,11 +140,15 @@ class Faults:
             fault = next((f for f in self.invocations if f.applies(function, event)), None)
             if fault is not None:
                 fault.done = True
-        if fault is None:
-            return run()
-        if fault.after_running:
-            run()
-        raise InjectedFailure(fault.message)
+        token = _invoking.set(function)
+        try:
+            if fault is None:
+                return run()
+            if fault.after_running:
+                run()
+            raise InjectedFailure(fault.message)
+        finally:
+            _invoking.reset(token)
 
 
 _active: Faults | None = None

@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from opsflow.errors import Refused
-from opsflow.workflows.ami_bake import publish
 from opsflow.workflows.ami_bake.image import DEVICE, GROUP, REQUESTED_BY, RUN_ID, SOURCE_INSTANCE
 from opsflow_local import EmbeddedAws, seed
 
@@ -151,16 +149,20 @@ def test_a_failed_image_leaves_nothing_behind_and_the_group_unchanged(
 
 
 def test_a_failure_after_publishing_removes_the_new_version_and_image(
-    aws: EmbeddedAws, net: seed.Network, monkeypatch: pytest.MonkeyPatch
+    aws: EmbeddedAws, net: seed.Network
 ) -> None:
     template_id = seed.launch_template_group(aws, net, "web")
     instance_id = seed.instance(aws, net, "app-1")
     group_before = group(aws, "web")
 
-    def refuse(*_: Any) -> dict[str, Any]:
-        raise Refused("UpdateAutoScalingGroup failed: AccessDenied")
-
-    monkeypatch.setattr(publish, "point_group", refuse)
+    aws.faults.fail_call(
+        "autoscaling",
+        "UpdateAutoScalingGroup",
+        "AccessDenied",
+        "User is not authorized to perform: autoscaling:UpdateAutoScalingGroup",
+        status=403,
+        caller=aws.resource_name("AmiBakeStepsFunction"),
+    )
     run = bake(aws, instance_id=instance_id, asg_name="web")
 
     assert run["status"] == "FAILED"

@@ -6,9 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
-
-from opsflow.workflows.asg_refresh import refresh
 from opsflow_local import EmbeddedAws, seed
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
@@ -190,23 +187,20 @@ def test_refresh_alone_onto_a_chosen_version(aws: EmbeddedAws, net: seed.Network
 
 
 def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
-    aws: EmbeddedAws, net: seed.Network, monkeypatch: pytest.MonkeyPatch
+    aws: EmbeddedAws, net: seed.Network
 ) -> None:
     template_id = four_instance_group(aws, net)
     old_images = instance_images(aws)
-    real_check = refresh.check
-    calls: list[int] = []
-
-    def check_then_break(
-        progress: refresh.InstanceRefreshProgress, run: refresh.RunIdentity, refresh_aws: refresh.RefreshAws
-    ) -> refresh.InstanceRefreshProgress:
-        result = real_check(progress, run, refresh_aws)
-        calls.append(result.percentage)
-        if result.percentage >= 25:
-            raise refresh.RefreshFailed("the progress check broke (injected)")
-        return result
-
-    monkeypatch.setattr(refresh, "check", check_then_break)
+    # Once a quarter of the group is replaced, the progress check's call fails as a 500 from AWS would.
+    broken = aws.faults.fail_call(
+        "autoscaling",
+        "DescribeInstanceRefreshes",
+        "InternalFailure",
+        "the progress check broke (injected)",
+        status=500,
+        caller=aws.resource_name("AmiBakeStepsFunction"),
+        when=lambda _: aws.emulation.autoscaling.percentage_done("web") >= 25,
+    )
     run = aws.wait_for_run(
         start(
             aws,
@@ -220,8 +214,10 @@ def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
         timeout=120,
     )
 
+    assert broken.hits == 1
     assert run["status"] == "FAILED"
     assert run["error"]["step"] == "check_refresh"
+    assert "the progress check broke (injected)" in run["error"]["message"]
     undone = run["error"]["rollback"]["undone"]
     assert any(u.startswith("rolled back instance refresh") for u in undone)
     assert any("launch template" in u for u in undone)

@@ -3,17 +3,13 @@ start and pass health checks, and the listener's weights are read back from ELBv
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from opsflow.store.locks import DynamoLockStore
-from opsflow.store.runs import DynamoRunStore
-from opsflow.workflows.ecs_blue_green import steps as ecs_blue_green
 from opsflow_local import EmbeddedAws, seed
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
@@ -247,35 +243,18 @@ EVERY_STEP = [
 ]
 
 
-def inject(monkeypatch: pytest.MonkeyPatch, failures: dict[str, tuple[int, str]]) -> None:
-    """The steps Lambda built from now on fails its `n`th call of each named step, before or after the step
-    did its work (an error after acting is the harder case: the change is made, the answer lost)."""
-    original = ecs_blue_green.step_table
-
-    def faulty(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        table = original(*args, **kwargs)
-        for step, (nth, when) in failures.items():
-            real, calls = table[step], {"n": 0}
-
-            def failing(
-                state: dict[str, Any],
-                real: Any = real,
-                calls: Any = calls,
-                nth: int = nth,
-                when: str = when,
-                step: str = step,
-            ) -> Any:
-                calls["n"] += 1
-                if calls["n"] != nth:
-                    return real(state)
-                if when == "after":
-                    real(state)
-                raise RuntimeError(f"injected failure {when} {step} #{nth}")
-
-            table[step] = failing
-        return table
-
-    monkeypatch.setattr(ecs_blue_green, "step_table", faulty)
+def inject(aws: EmbeddedAws, failures: dict[str, tuple[int, str]]) -> None:
+    """The steps Lambda's `n`th invocation of each named step fails, before or after the step did its work
+    (an error after acting is the harder case: the change is made, the answer lost)."""
+    steps_function = aws.resource_name("EcsBlueGreenStepsFunction")
+    for step, (nth, when) in failures.items():
+        aws.faults.fail_invocation(
+            steps_function,
+            f"injected failure {when} {step} #{nth}",
+            when=lambda event, step=step: event.get("step") == step,
+            nth=nth,
+            after_running=when == "after",
+        )
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
@@ -284,12 +263,11 @@ def test_a_failure_at_any_step_leaves_all_traffic_on_one_side(
     aws: EmbeddedAws,
     app: seed.BlueGreenApp,
     test_listener_url: str,
-    monkeypatch: pytest.MonkeyPatch,
     step: str,
     nth: int,
     when: str,
 ) -> None:
-    inject(monkeypatch, {step: (nth, when)})
+    inject(aws, {step: (nth, when)})
     run_id = start(
         aws,
         app.request(
@@ -312,9 +290,9 @@ def test_a_failure_at_any_step_leaves_all_traffic_on_one_side(
 
 
 def test_a_rollback_that_fails_once_is_retried_and_still_puts_traffic_back(
-    aws: EmbeddedAws, app: seed.BlueGreenApp, monkeypatch: pytest.MonkeyPatch
+    aws: EmbeddedAws, app: seed.BlueGreenApp
 ) -> None:
-    inject(monkeypatch, {"watch": (2, "before"), "rollback": (1, "before")})
+    inject(aws, {"watch": (2, "before"), "rollback": (1, "before")})
     run_id = start(
         aws,
         app.request(
@@ -411,22 +389,17 @@ def lock_holder(aws: EmbeddedAws, target: str) -> str | None:
 
 
 def test_an_abort_run_ended_could_not_settle_waits_in_its_queue_and_the_redrive_puts_traffic_back(
-    aws: EmbeddedAws, app: seed.BlueGreenApp, monkeypatch: pytest.MonkeyPatch
+    aws: EmbeddedAws, app: seed.BlueGreenApp
 ) -> None:
     run_id = start(
         aws, app.request(image=NEW_IMAGE, traffic={"type": "canary", "percent": 10, "hold_seconds": 3600})
     )
     wait_for("the canary", lambda: shifted_to(aws, run_id, 10))
     run_ended = aws.resource_name("RunEndedFunction")
-    read_run = DynamoRunStore.get
-
-    def throttled_for_run_ended(store: DynamoRunStore, run: str) -> Any:
-        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") == run_ended:
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "GetItem")
-        return read_run(store, run)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(DynamoRunStore, "get", throttled_for_run_ended)
+    with aws.faults.only_here():
+        aws.faults.fail_call(
+            "dynamodb", "GetItem", "ProvisionedThroughputExceededException", caller=run_ended, times=None
+        )
         assert aws.api.post(f"/runs/{run_id}/abort", principal=ALICE).status_code == 202
         wait_for("run_ended's dead letter", lambda: dead_letters(aws, "RunEndedDeadLetterQueue") == 1)
         # Lost, the event would leave the canary's traffic on green and the run holding its target.

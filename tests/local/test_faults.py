@@ -37,9 +37,7 @@ def test_a_call_fails_with_the_error_asked_for_as_often_as_asked(faults: Faults)
     assert groups() == []
 
 
-def test_only_the_named_callers_calls_with_matching_parameters_fail(
-    faults: Faults, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_only_the_named_callers_calls_with_matching_parameters_fail(faults: Faults) -> None:
     ssm = boto3.client("ssm")
     ssm.put_parameter(Name="/a", Value="1", Type="String")
     ssm.put_parameter(Name="/b", Value="2", Type="String")
@@ -52,11 +50,15 @@ def test_only_the_named_callers_calls_with_matching_parameters_fail(
         times=None,
     )
     assert ssm.get_parameter(Name="/a")["Parameter"]["Value"] == "1"  # not the caller
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "steps")
-    assert ssm.get_parameter(Name="/b")["Parameter"]["Value"] == "2"  # not the parameter
+    assert faults.invoke("other", {}, lambda: ssm.get_parameter(Name="/a"))["Parameter"]["Value"] == "1"
+
+    def as_steps(name: str) -> str:
+        return faults.invoke("steps", {}, lambda: ssm.get_parameter(Name=name))["Parameter"]["Value"]
+
+    assert as_steps("/b") == "2"  # not the parameter
     for _ in range(2):
         with pytest.raises(ClientError, match="AccessDeniedException"):
-            ssm.get_parameter(Name="/a")
+            as_steps("/a")
 
 
 def test_an_invocation_fails_on_its_nth_match_before_or_after_the_handler_ran(faults: Faults) -> None:

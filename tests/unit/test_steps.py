@@ -160,7 +160,7 @@ def test_a_step_that_never_reached_the_runner_is_named_after_the_last_that_ran()
     runner({"step": "guard", "state": start})
     # The next step's Lambda timed out: Step Functions caught States.Timeout, the runner never saw it.
     state = runner({"step": "rollback", "state": {**start, "error": {"Error": "States.Timeout"}}})
-    assert state["failed_step"] == "the step after guard"
+    assert state["failed_step"] == "unknown (after guard)"
 
 
 def test_a_rollback_retried_after_failing_once_is_still_told_the_step_that_failed_first() -> None:

@@ -225,6 +225,12 @@ class AutoScalingEmulation:
             self._refreshes.setdefault(group_name, []).append(refresh)
             return refresh
 
+    def percentage_done(self, group_name: str) -> int:
+        """How far the group's latest instance refresh has come, as its last description said (0 if none)."""
+        with self._mutex:
+            refreshes = self._refreshes.get(group_name) or []
+            return refreshes[-1].percentage if refreshes else 0
+
     def cancel(self, backend: AutoScalingBackend, group_name: str) -> Refresh:
         with self._mutex:
             self.advance(backend)

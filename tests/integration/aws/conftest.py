@@ -3,7 +3,7 @@ with the adapter tests here."""
 
 from __future__ import annotations
 
-from integration.emulation.conftest import Alb as Alb
-from integration.emulation.conftest import alb as alb
-from integration.emulation.conftest import ecs_emulation as ecs_emulation
-from integration.emulation.conftest import elbv2_emulation as elbv2_emulation
+from local.emulation.conftest import Alb as Alb
+from local.emulation.conftest import alb as alb
+from local.emulation.conftest import ecs_emulation as ecs_emulation
+from local.emulation.conftest import elbv2_emulation as elbv2_emulation

@@ -310,7 +310,7 @@ def test_start_instances_goes_pending_then_running(ec2_emulation: Ec2Emulation) 
     ids = launch_plain(2)
     ec2().stop_instances(InstanceIds=ids)
     wait_for_state(ids, "stopped")
-    ec2_emulation.instance_start_seconds = 2000
+    ec2_emulation.instance_start_seconds = 4000  # 4 s: room for a loaded machine between start and describe
     answer = change(ec2().start_instances(InstanceIds=ids)["StartingInstances"])
     assert answer == dict.fromkeys(ids, ((0, "pending"), (80, "stopped")))
     assert set(states(ids).values()) == {(0, "pending")}

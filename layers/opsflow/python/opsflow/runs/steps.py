@@ -118,8 +118,8 @@ class StepRunner:
 
     def _failed_step(self, state: Mapping[str, Any]) -> str:
         """The step whose failure the Catch caught: the last one the run record saw fail. A step that never
-        reached the runner (its Lambda timed out, say) left no record: then the step after the last one
-        that ran is what failed."""
+        reached the runner (its Lambda timed out, say) left no record: then it is named by the last step
+        that ran."""
         run = self.runs.get(str(state.get("run_id", ""))) if state.get("run_id") else None
         if run is None:
             return "unknown"
@@ -129,7 +129,7 @@ class StepRunner:
             if outcome.status == "failed":
                 return outcome.step
         ran = [outcome.step for outcome in steps if outcome.status != "milestone"]
-        return f"the step after {ran[-1]}" if ran else "unknown"
+        return f"unknown (after {ran[-1]})" if ran else "unknown"
 
     def _renew_lock(self, step: str, state: Mapping[str, Any]) -> None:
         if self.locks is None or step in self.bookkeeping or step == "rollback":
