@@ -10,7 +10,7 @@ import pytest
 from opsflow.workflows.ami_bake.image import DEVICE, GROUP, REQUESTED_BY, RUN_ID, SOURCE_INSTANCE
 from opsflow_local import EmbeddedAws, seed
 
-from .waiting import wait_until_waiting_for_its_image
+from .waiting import notifications_about, wait_until_waiting_for_its_image
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
 
@@ -349,7 +349,9 @@ def test_an_aborted_run_frees_the_group_at_once(aws: EmbeddedAws, net: seed.Netw
         executionArn=first["execution_arn"], cause="operator stopped it"
     )
     run = aws.wait_for_run(first["run_id"])
-    assert aws.notifications is not None  # lets the run-ended delivery settle
+    assert any("aborted" in n.text.lower() for n in notifications_about(aws, first["run_id"])), [
+        n.text for n in aws.notifications
+    ]
 
     assert aws.api.get(f"/runs/{first['run_id']}").json()["status"] == "ABORTED"
     assert run["status"] == "ABORTED"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opsflow_local import EmbeddedAws, seed
 
-from .waiting import wait_until_waiting_for_its_image
+from .waiting import notifications_about, wait_until_waiting_for_its_image
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
 BOB = "arn:aws:iam::123456789012:user/bob"
@@ -50,7 +50,9 @@ def test_abort_stops_a_run_at_once_and_frees_its_target(aws: EmbeddedAws, net: s
 
     assert aborted.status_code == 202, aborted.json()
     run = aws.wait_for_run(first["run_id"])
-    assert aws.notifications is not None  # lets the run-ended delivery settle
+    assert any("aborted" in n.text.lower() for n in notifications_about(aws, first["run_id"])), [
+        n.text for n in aws.notifications
+    ]
     assert aws.api.get(f"/runs/{first['run_id']}").json()["status"] == "ABORTED"
     assert run["status"] == "ABORTED"
     again = aws.api.post(f"/runs/{first['run_id']}/abort", principal=BOB)
