@@ -13,9 +13,9 @@ from opsflow_local.template import Template
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def table_from_template(logical_id: str) -> str:
+def table_from_template(logical_id: str, name: str | None = None) -> str:
     template = Template.load(ROOT / "template.yaml", "us-east-1")
-    name = template.physical_name(logical_id)
+    name = name or template.physical_name(logical_id)
     create_table(
         boto3.client("dynamodb"), name, template.resolve(template.body["Resources"][logical_id]["Properties"])
     )

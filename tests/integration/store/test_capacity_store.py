@@ -22,24 +22,13 @@ from opsflow.store.capacity import (
     ServiceCapacity,
 )
 
+from .conftest import table_from_template
+
 pytestmark = pytest.mark.usefixtures("mocked_aws")
 
 
 def dynamo_store() -> DynamoCapacityStore:
-    client = boto3.client("dynamodb")
-    client.create_table(
-        TableName="capacity",
-        AttributeDefinitions=[
-            {"AttributeName": "environment", "AttributeType": "S"},
-            {"AttributeName": "part", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "environment", "KeyType": "HASH"},
-            {"AttributeName": "part", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return DynamoCapacityStore(client, "capacity")
+    return DynamoCapacityStore(boto3.client("dynamodb"), table_from_template("CapacityTable", "capacity"))
 
 
 @pytest.fixture(params=["dynamodb", "memory"])
