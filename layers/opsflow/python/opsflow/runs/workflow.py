@@ -6,6 +6,7 @@ The hooks import the workflow's code when called, so a trigger's cold start load
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,3 +50,13 @@ class Workflow:
         """The state machine's ARN from the trigger functions' STATE_MACHINE_ARN_PREFIX
         (`arn:...:stateMachine:<stack>-`)."""
         return f"{prefix}{self.dashed_name}"
+
+
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """A hook that imports `module` on its first call, so registering a workflow loads none of its code."""
+
+    def hook(*args: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args)
+
+    hook.__qualname__ = f"{module}.{name}"
+    return hook

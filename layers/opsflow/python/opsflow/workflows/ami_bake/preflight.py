@@ -7,7 +7,7 @@ from typing import Any
 from opsflow.aws.autoscaling import Group
 from opsflow.aws.ec2 import Instance
 from opsflow.errors import NotOptedIn, Refused
-from opsflow.runs.config import OptIn
+from opsflow.runs.config import OptIn, StarterConfig
 from opsflow.workflows.ami_bake.aws import BakeAws
 from opsflow.workflows.ami_bake.request import AmiBakeRequest
 from opsflow.workflows.ami_bake.state import BakeGuarded, LaunchConfigurationSource, LaunchTemplateSource
@@ -113,3 +113,8 @@ def plan_actions(
         "that nothing in use references, with their snapshots"
     )
     return actions
+
+
+def preflight_run(request: AmiBakeRequest, config: StarterConfig) -> dict[str, Any]:
+    """The pre-flight the starter runs, with the AWS it reads."""
+    return preflight(request, BakeAws.from_default_clients(), config.opt_in)

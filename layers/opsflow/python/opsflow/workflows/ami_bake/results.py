@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from opsflow.runs.rollback import RollbackAccount, RunFailure
 from opsflow.runs.steps import describe_failure
 from opsflow.workflows.ami_bake.state import (
     BakeState,
@@ -35,16 +36,7 @@ class BakeResult(BaseModel):
     warnings: list[str]
 
 
-class RollbackAccount(BaseModel):
-    undone: list[str] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list)
-
-
-class BakeError(BaseModel):
-    step: str
-    error: str
-    message: str
-    rollback: RollbackAccount
+class BakeError(RunFailure):
     group_unchanged: bool
 
 
@@ -76,12 +68,7 @@ def result_of(state: BakeState) -> dict[str, Any]:
 
 
 def error_of(state: BakeState) -> dict[str, Any]:
-    if state.rollback_error:
-        rollback = RollbackAccount(problems=[state.rollback_error.describe()])
-    elif state.rollback:
-        rollback = RollbackAccount(undone=state.rollback.undone, problems=state.rollback.problems)
-    else:
-        rollback = RollbackAccount()
+    rollback = RollbackAccount.of(state.rollback, state.rollback_error)
     return BakeError(
         step=state.failed_step or "unknown",
         error=state.error.error if state.error else "Error",

@@ -6,6 +6,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from opsflow.runs.rollback import RolledBack
 from opsflow.runs.steps import CaughtError, RunState, StepResult
 from opsflow.workflows.ami_bake.request import AmiBakeRequest
 from opsflow.workflows.asg_refresh.refresh import InstanceRefreshProgress, RefreshSpec
@@ -97,9 +98,7 @@ class Pruned(StepResult):
     deregistered: list[DeregisteredImage]
 
 
-class BakeRollback(StepResult):
-    undone: list[str] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list)
+class BakeRollback(RolledBack):
     # AWS is rolling the instance refresh back: the state machine waits, then calls the rollback again.
     refresh_rolling_back: bool = False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsflow.errors import NotOptedIn
-from opsflow.runs.config import OptIn
+from opsflow.runs.config import OptIn, StarterConfig
 from opsflow.workflows.asg_refresh.refresh import RefreshAws, RefreshSpec, refresh_spec
 from opsflow.workflows.asg_refresh.request import AsgRefreshRequest
 
@@ -29,3 +29,8 @@ def preflight(request: AsgRefreshRequest, aws: RefreshAws, opt_in: OptIn) -> dic
         "spec": spec.model_dump(mode="json"),
         "actions": spec.actions(),
     }
+
+
+def preflight_run(request: AsgRefreshRequest, config: StarterConfig) -> dict[str, Any]:
+    """The pre-flight the starter runs, with the AWS it reads."""
+    return preflight(request, RefreshAws.from_default_clients(), config.opt_in)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from opsflow.errors import OpsflowError
+from opsflow.runs.rollback import RollbackAccount, RunFailure
 from opsflow.runs.steps import describe_failure
 from opsflow.workflows.asg_refresh.refresh import RefreshAws, RefreshResult, group_now
 from opsflow.workflows.asg_refresh.state import RefreshState
@@ -18,16 +19,7 @@ class RunResult(BaseModel):
     group_now: str
 
 
-class RollbackAccount(BaseModel):
-    undone: list[str] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list)
-
-
-class RunError(BaseModel):
-    step: str
-    error: str
-    message: str
-    rollback: RollbackAccount
+class RunError(RunFailure):
     group_now: str | None
     refresh: RefreshResult
 
@@ -48,14 +40,8 @@ def run_result(state: RefreshState, aws: RefreshAws) -> dict[str, Any]:
 
 
 def run_error(state: RefreshState) -> dict[str, Any]:
-    if state.rollback_error:
-        rollback = RollbackAccount(problems=[state.rollback_error.describe()])
-        now = None
-    elif state.rollback:
-        rollback = RollbackAccount(undone=state.rollback.undone, problems=state.rollback.problems)
-        now = state.rollback.group_now
-    else:
-        rollback, now = RollbackAccount(), None
+    rollback = RollbackAccount.of(state.rollback, state.rollback_error)
+    now = state.rollback.group_now if state.rollback and not state.rollback_error else None
     return RunError(
         step=state.failed_step or "unknown",
         error=state.error.error if state.error else "Error",

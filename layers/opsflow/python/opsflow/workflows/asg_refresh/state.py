@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
+from opsflow.runs.rollback import RolledBack
 from opsflow.runs.steps import CaughtError, RunState, StepResult
 from opsflow.workflows.asg_refresh.refresh import InstanceRefreshProgress, RefreshSpec
 from opsflow.workflows.asg_refresh.request import AsgRefreshRequest
@@ -13,9 +12,7 @@ class RefreshGuarded(StepResult):
     spec: RefreshSpec
 
 
-class RefreshRollback(StepResult):
-    undone: list[str] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list)
+class RefreshRollback(RolledBack):
     group_now: str | None = None
 
 

@@ -10,7 +10,7 @@ from opsflow.aws.ecs import ServiceDetail
 from opsflow.aws.elbv2 import Listener
 from opsflow.aws.elbv2 import display_name as short
 from opsflow.errors import NotFound, NotOptedIn, Refused
-from opsflow.runs.config import OptIn
+from opsflow.runs.config import OptIn, StarterConfig
 from opsflow.workflows.ecs_blue_green.deps import DeployAws
 from opsflow.workflows.ecs_blue_green.request import EcsBlueGreenRequest
 from opsflow.workflows.ecs_blue_green.state import BlueSpec, DeploySpec, GreenSpec, SmokeTestSpec
@@ -304,3 +304,8 @@ def plan_actions(spec: DeploySpec) -> list[str]:
     actions.append(f"Bake {spec.bake_seconds} s at 100% green, then scale {blue.service} to 0")
     actions.append("On any failed gate: listener back to 100% blue, green scaled to 0")
     return actions
+
+
+def preflight_run(request: EcsBlueGreenRequest, config: StarterConfig) -> dict[str, Any]:
+    """The pre-flight the starter runs, with the AWS it reads."""
+    return preflight(request, DeployAws.from_default_clients(), config.opt_in)

@@ -86,3 +86,8 @@ def put_back_ended_run(run: Run, aws: DeployAws) -> dict[str, Any] | None:
     spec = DeploySpec.model_validate(stored, strict=False)
     done = put_back(aws, spec, retiring=run.mark == RETIRING_BLUE)
     return {**done.model_dump(mode="json", exclude={"put_back"}), "summary": done.summary}
+
+
+def put_back_run(run: Run) -> dict[str, Any] | None:
+    """`put_back_ended_run` with the AWS it acts on: what run_ended calls."""
+    return put_back_ended_run(run, DeployAws.from_default_clients())

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsflow.runs.rollback import RolledBack
 from opsflow.runs.steps import CaughtError, RunState, StepResult
 from opsflow.traffic.plan import TrafficStep
 from opsflow.traffic.position import TrafficPosition
@@ -104,13 +105,11 @@ class RetireResult(StepResult):
     problems: list[str] = Field(default_factory=list)
 
 
-class PutBack(StepResult):
+class PutBack(RolledBack):
     """What a rollback or an abort put back, and which side is live after it."""
 
     model_config = ConfigDict(extra="ignore")
 
-    undone: list[str] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list)
     live: Literal["blue", "green"] | None = None
     # The rollback's summary, kept in the state for the run's error.
     put_back: str = ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsflow.errors import Refused
-from opsflow.runs.config import OptIn
+from opsflow.runs.config import OptIn, StarterConfig
 from opsflow.store.capacity import ResourceRef, SavedCapacity
 from opsflow.workflows.env_power.inventory import (
     DATABASE_NOT_UP,
@@ -149,3 +149,9 @@ def _left_alone(inventory: Inventory, save: SavedCapacity) -> list[str]:
             if d.status in DATABASE_NOT_UP
         ),
     ]
+
+
+def preflight_run(request: EnvPowerRequest, config: StarterConfig) -> dict[str, Any]:
+    """The pre-flight the starter runs, with the AWS it reads."""
+    aws = PowerAws.from_default_clients(config.capacity_table)
+    return preflight(request, aws, config.opt_in, config.environment_tag_key)
