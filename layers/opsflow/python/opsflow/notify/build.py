@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from opsflow.aws.target import Target
 from opsflow.notify.message import Link, Message, Severity, Status
 from opsflow.runs import registry
 
@@ -57,8 +58,8 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     request = (run or {}).get("request") or execution_input.get("request") or {}
     if workflow == "env_power" and request.get("action"):
         name = f"Environment {request['action']}"
-    target = (run or {}).get("target") or execution_input.get("target") or ""
-    target_name = target.partition(":")[2] or target or f"run {detail.get('name', '?')}"
+    target = Target.from_key((run or {}).get("target") or execution_input.get("target") or "")
+    target_name = target.name or f"run {detail.get('name', '?')}"
     region = event.get("region", "us-east-1")
     requester = (
         ((run or {}).get("requester") or {}).get("identity") or execution_input.get("requester") or "unknown"
@@ -75,7 +76,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
             ),
         )
     ]
-    if target.startswith("asg:"):
+    if target.kind == "asg":
         links.append(
             Link(
                 "Open group",
