@@ -54,10 +54,9 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
         or execution_input.get("workflow")
         or _workflow_of_state_machine(detail.get("stateMachineArn", ""))
     )
-    name = workflow_title(workflow)
     request = (run or {}).get("request") or execution_input.get("request") or {}
-    if workflow == "env_power" and request.get("action"):
-        name = f"Environment {request['action']}"
+    known = registry.WORKFLOWS.get(workflow)
+    name = known.title_of(request) if known else workflow
     target = Target.from_key((run or {}).get("target") or execution_input.get("target") or "")
     target_name = target.name or f"run {detail.get('name', '?')}"
     region = event.get("region", "us-east-1")
@@ -143,15 +142,8 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
 
 
 def _success_summary(workflow: str, output: dict[str, Any], target: str) -> str:
-    if workflow == "ami_bake" and output.get("image_id"):
-        refresh = output.get("refresh")
-        rolled = " and rolled out to every instance" if refresh else ""
-        return f"Image {output['image_id']} baked for {target}{rolled}."
-    if workflow == "asg_refresh":
-        return f"Every instance of {target} was replaced."
-    if workflow in ("env_power", "ecs_blue_green") and output.get("summary"):
-        return str(output["summary"])
-    return f"{target} done."
+    known = registry.WORKFLOWS.get(workflow)
+    return known.summarize_success(output, target) if known else f"{target} done."
 
 
 def _result_facts(output: dict[str, Any]) -> list[tuple[str, str]]:

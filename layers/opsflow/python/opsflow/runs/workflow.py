@@ -34,6 +34,18 @@ class Workflow:
     # For a run whose execution ended without its finish step: undo what must never be left half-done
     # and say what was done, or None when there was nothing to undo.
     put_back: Callable[[Run], PutBackDone | None] | None = None
+    # What a notification says of a run: its title for this request ("Environment stop"), and the one
+    # sentence about a run that succeeded. By default the workflow's title and the result's summary.
+    run_title: Callable[[dict[str, Any]], str] | None = None
+    success_summary: Callable[[dict[str, Any], str], str] | None = None
+
+    def title_of(self, request: dict[str, Any]) -> str:
+        return self.run_title(request) if self.run_title else self.title
+
+    def summarize_success(self, result: dict[str, Any], target_name: str) -> str:
+        if self.success_summary is not None:
+            return self.success_summary(result, target_name)
+        return str(result.get("summary") or f"{target_name} done.")
 
     @property
     def title_in_a_sentence(self) -> str:

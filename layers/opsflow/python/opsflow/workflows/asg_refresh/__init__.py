@@ -11,4 +11,5 @@ WORKFLOW = Workflow(
     request=AsgRefreshRequest,
     preflight=lazy("opsflow.workflows.asg_refresh.preflight", "preflight_run"),
     steps=lazy("opsflow.workflows.asg_refresh.steps", "build_runner"),
+    success_summary=lambda result, target_name: f"Every instance of {target_name} was replaced.",
 )

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from opsflow.runs.workflow import Workflow, lazy
 from opsflow.workflows.env_power.request import EnvPowerRequest
+
+
+def _run_title(request: dict[str, Any]) -> str:
+    action = request.get("action")
+    return f"Environment {action}" if action else "Environment power"
+
 
 WORKFLOW = Workflow(
     name="env_power",
@@ -11,4 +19,5 @@ WORKFLOW = Workflow(
     request=EnvPowerRequest,
     preflight=lazy("opsflow.workflows.env_power.preflight", "preflight_run"),
     steps=lazy("opsflow.workflows.env_power.steps", "build_runner"),
+    run_title=_run_title,
 )
