@@ -9,7 +9,7 @@ from typing import Any
 from opsflow.runs.steps import describe_failure
 from opsflow.workflows.ami_bake.image import image_name
 from opsflow.workflows.ami_bake.request import AmiBakeRequest
-from opsflow.workflows.ami_bake.results import error_of, result_of
+from opsflow.workflows.ami_bake.results import run_error, run_result
 from opsflow.workflows.ami_bake.state import BakeState
 
 
@@ -59,13 +59,15 @@ def test_error_of_names_the_step_and_whether_the_group_is_unchanged() -> None:
             "Cause": json.dumps({"errorMessage": "CreateLaunchTemplateVersion failed"}),
         },
     }
-    error = error_of(bake_state(**failure, rollback={"undone": ["deregistered image ami-1"], "problems": []}))
+    error = run_error(
+        bake_state(**failure, rollback={"undone": ["deregistered image ami-1"], "problems": []})
+    )
     assert error["step"] == "publish"
     assert error["message"] == "AwsCallFailed: CreateLaunchTemplateVersion failed"
     assert error["group_unchanged"] is True
     assert error["rollback"] == {"undone": ["deregistered image ami-1"], "problems": []}
     problem = {"undone": [], "problems": ["deleted snapshot snap-1: InvalidSnapshot.InUse"]}
-    assert error_of(bake_state(**failure, rollback=problem))["group_unchanged"] is False
+    assert run_error(bake_state(**failure, rollback=problem))["group_unchanged"] is False
 
 
 def test_result_of_reports_before_and_after_and_prune_warnings() -> None:
@@ -89,7 +91,7 @@ def test_result_of_reports_before_and_after_and_prune_warnings() -> None:
         publish={"kind": "launch_template", "template_id": "lt-1", "version": 4},
         prune_error={"Error": "AwsCallFailed", "Cause": "{}"},
     )
-    result = result_of(state)
+    result = run_result(state)
     assert result["group"] == {
         "name": "web",
         "before": "launch template lt-1 version $Default",

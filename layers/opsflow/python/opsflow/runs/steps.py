@@ -209,8 +209,8 @@ Finish = Callable[[Any, RunStore, LockStore], dict[str, Any]]
 def steps_runner(
     config: StepsConfig,
     steps: Mapping[str, Step],
-    result_of: Callable[[Any], dict[str, Any]],
-    error_of: Callable[[Any], dict[str, Any]],
+    run_result: Callable[[Any], dict[str, Any]],
+    run_error: Callable[[Any], dict[str, Any]],
     finish: Finish | None = None,
     state_model: type[RunState] | None = None,
 ) -> StepRunner:
@@ -223,9 +223,9 @@ def steps_runner(
         "finish": (
             (lambda state: finish(state, runs, locks))
             if finish is not None
-            else (lambda state: finish_succeeded(state, result_of(state), runs, locks))
+            else (lambda state: finish_succeeded(state, run_result(state), runs, locks))
         ),
-        "finish_failed": lambda state: finish_failed(state, error_of(state), runs, locks),
+        "finish_failed": lambda state: finish_failed(state, run_error(state), runs, locks),
     }
     return StepRunner(
         steps=steps, runs=runs, locks=locks, lock_ttl_seconds=config.lock_ttl_seconds, state_model=state_model

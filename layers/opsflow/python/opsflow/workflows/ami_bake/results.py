@@ -40,7 +40,7 @@ class BakeError(RunFailure):
     group_unchanged: bool
 
 
-def result_of(state: BakeState) -> dict[str, Any]:
+def run_result(state: BakeState) -> dict[str, Any]:
     image = state.image
     group = state.request.asg_name
     after = state.publish.describe() if state.publish else None
@@ -67,7 +67,7 @@ def result_of(state: BakeState) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def error_of(state: BakeState) -> dict[str, Any]:
+def run_error(state: BakeState) -> dict[str, Any]:
     rollback = RollbackAccount.of(state.rollback, state.rollback_error)
     return BakeError(
         step=state.failed_step or "unknown",

@@ -7,7 +7,7 @@ from opsflow.runs.config import OptIn, StepsConfig
 from opsflow.runs.steps import Step, StepRunner, steps_runner
 from opsflow.workflows.ami_bake import image, preflight, prune, publish, rollback
 from opsflow.workflows.ami_bake.aws import BakeAws
-from opsflow.workflows.ami_bake.results import error_of, result_of
+from opsflow.workflows.ami_bake.results import run_error, run_result
 from opsflow.workflows.ami_bake.state import (
     BakedImage,
     BakeGuarded,
@@ -72,4 +72,4 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step]:
 
 def build_runner(config: StepsConfig) -> StepRunner:
     aws = BakeAws.from_default_clients(config.event_bus)
-    return steps_runner(config, step_table(aws, config.opt_in), result_of, error_of, state_model=BakeState)
+    return steps_runner(config, step_table(aws, config.opt_in), run_result, run_error, state_model=BakeState)
