@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,10 +93,28 @@ class Handler:
     name: str
     uses: str  # the Powertools pieces beyond Logger and Tracer, for the table
     libraries: tuple[str, ...]  # the stand-in's statements
+    # The steps function serves one workflow, named by its WORKFLOW variable; its workflow's code loads
+    # when the handler builds its runner, on the first invocation of the cold start: timed with the import.
+    workflow: str | None = None
 
     @property
     def directory(self) -> Path:
-        return FUNCTIONS / self.name
+        return FUNCTIONS / ("steps" if self.workflow else self.name)
+
+    @property
+    def body(self) -> str:
+        return "import app\napp.runner()" if self.workflow else "import app"
+
+    @property
+    def environment(self) -> dict[str, str]:
+        if not self.workflow:
+            return {}
+        return {
+            "WORKFLOW": self.workflow,
+            "RUNS_TABLE": "runs",
+            "LOCKS_TABLE": "locks",
+            "CAPACITY_TABLE": "capacity",
+        }
 
 
 HANDLERS = (
@@ -106,10 +124,10 @@ HANDLERS = (
     Handler("schedule", "idempotency", COMMON + IDEMPOTENCY),
     Handler("notify", "parameters", COMMON + PARAMETERS),
     Handler("run_ended", "", COMMON),
-    Handler("steps_ami_bake", "", COMMON),
-    Handler("steps_asg_refresh", "", COMMON),
-    Handler("steps_env_power", "", COMMON),
-    Handler("steps_ecs_blue_green", "", COMMON),
+    Handler("steps ami_bake", "", COMMON, workflow="ami_bake"),
+    Handler("steps asg_refresh", "", COMMON, workflow="asg_refresh"),
+    Handler("steps env_power", "", COMMON, workflow="env_power"),
+    Handler("steps ecs_blue_green", "", COMMON, workflow="ecs_blue_green"),
 )
 
 # What runs in each fresh process: the timed statements, then what they left in sys.modules.
@@ -182,12 +200,13 @@ class Program:
 
     task_root: Path
     body: str
+    environment: dict[str, str] = field(default_factory=dict)
 
     def run(self, dependencies: Path) -> Sample:
         path = [str(self.task_root), str(LAYER_SOURCE / "python"), str(dependencies)]
         done = subprocess.run(
             [sys.executable, "-S", "-c", PROBE.format(path=path, body=self.body)],
-            env=lambda_environment(self.task_root),
+            env={**lambda_environment(self.task_root), **self.environment},
             cwd=self.task_root,
             capture_output=True,
             text=True,
@@ -216,7 +235,7 @@ def time_imports(repeat: int) -> None:
     with tempfile.TemporaryDirectory() as empty:
         pairs = {
             handler.name: (
-                Program(handler.directory, "import app"),
+                Program(handler.directory, handler.body, handler.environment),
                 Program(Path(empty), "\n".join(handler.libraries)),
             )
             for handler in HANDLERS
