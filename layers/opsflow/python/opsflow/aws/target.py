@@ -1,10 +1,13 @@
-"""What a run acts on, named once: the kind of resource and its name (and, later, its account and region).
+"""What a run acts on, named once: the kind of resource, its name, and the account and region it is in
+(None: the hub's own).
 
-Its `key` is what the locks table and the run record hold, so it keeps the form records already carry
-(`asg:web`, `env:staging`, `ecs:cluster/service`, `listener:<arn>`)."""
+Its `key` is what the locks table and the run record hold. A target in the hub's own account and region
+keeps the form records already carry (`asg:web`, `env:staging`, `ecs:cluster/service`, `listener:<arn>`);
+one elsewhere adds `@account/region`, so the same group name in two accounts is two targets."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 KIND_LABELS = {
@@ -15,20 +18,34 @@ KIND_LABELS = {
 }
 
 
+_LOCATED = re.compile(r"(?P<name>.+)@(?P<account>\d{12})?/(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)?")
+
+
 @dataclass(frozen=True)
 class Target:
     kind: str
     name: str
+    account: str | None = None
+    region: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.name}"
+        where = f"@{self.account or ''}/{self.region or ''}" if self.account or self.region else ""
+        return f"{self.kind}:{self.name}{where}"
 
     @classmethod
     def from_key(cls, key: str) -> Target:
-        kind, _, name = key.partition(":")
-        return cls(kind, name) if name else cls("", key)
+        kind, _, rest = key.partition(":")
+        if not rest:
+            return cls("", key)
+        # A group's name may hold "@": only an account id and a region's form make a location.
+        located = _LOCATED.fullmatch(rest)
+        if located is None:
+            return cls(kind, rest)
+        return cls(kind, located["name"], located["account"] or None, located["region"] or None)
 
     def describe(self) -> str:
-        """For people: `Auto Scaling group web`."""
-        return f"{KIND_LABELS.get(self.kind, self.kind)} {self.name}".strip()
+        """For people: `Auto Scaling group web`, or `Auto Scaling group web in 111122223333/eu-west-1`."""
+        where = "/".join(part for part in (self.account, self.region) if part)
+        label = f"{KIND_LABELS.get(self.kind, self.kind)} {self.name}".strip()
+        return f"{label} in {where}" if where else label
