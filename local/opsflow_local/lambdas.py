@@ -128,11 +128,10 @@ class LambdaRouter:
         try:
             yield
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            # A variable the process did not have is emptied, not removed: other threads (a Step Functions
+            # execution making a boto3 client, which copies os.environ) may be iterating the environment,
+            # and a key removed under them raises KeyError there. `required_env` treats empty as unset.
+            os.environ.update({key: value or "" for key, value in saved.items()})
 
     # moto integration -------------------------------------------------------------------------
 

@@ -82,7 +82,6 @@ DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
     "maximumPercent": 200,
     "minimumHealthyPercent": 100,
 }
-STOPPED_TASKS_KEPT_SECONDS = 3600
 DEPLOYMENT_STATE_CHANGE = "ECS Deployment State Change"
 _LIVE = frozenset({"PENDING", "RUNNING"})
 
@@ -188,6 +187,8 @@ class EcsEmulation:
     time_scale: float = 1.0
     task_start_seconds: float = 30.0
     task_stop_seconds: float = 30.0
+    # ECS lists a stopped task for at least an hour after it stopped.
+    stopped_tasks_kept_seconds: float = 3600.0
     _services: dict[tuple[str, str, str, str], _Service] = field(default_factory=dict)
     _failures: dict[tuple[str, str], _Failure] = field(default_factory=dict)
     _mutex: threading.RLock = field(default_factory=threading.RLock)
@@ -775,7 +776,7 @@ class EcsEmulation:
         return next((d for d in service.deployments if d.id == run.deployment_id), None)
 
     def _forget_stopped(self, backend: EC2ContainerServiceBackend, service: _Service, now: float) -> None:
-        horizon = now - STOPPED_TASKS_KEPT_SECONDS * self.time_scale
+        horizon = now - self.stopped_tasks_kept_seconds * self.time_scale
         for run in [r for r in service.runs if r.stopped_since is not None and r.stopped_since < horizon]:
             service.runs.remove(run)
             backend.tasks.get(service.cluster, {}).pop(run.task.task_arn, None)

@@ -368,6 +368,7 @@ def test_tasks_failing_the_load_balancer_health_checks_are_stopped(
     """A task whose target is unhealthy is deregistered and stopped: "Task failed ELB health checks in
     (target-group ...)"; such failures count for the circuit breaker, which fails a first deployment
     (nothing to roll back to)."""
+    ecs_emulation.stopped_tasks_kept_seconds = 1e6  # the hour AWS keeps them, not 3.6 s of compressed time
     elbv2_emulation.set_unhealthy(alb.green_arn)
     create(alb, name="web-green", target_group_arn=alb.green_arn, configuration=CIRCUIT_BREAKER_WITH_ROLLBACK)
     failed = wait_until(

@@ -87,9 +87,11 @@ def test_targets_are_unused_while_no_listener_forwards_to_their_group(alb: Alb) 
         VpcId=alb.vpc_id,
         TargetType="ip",
         HealthyThresholdCount=10,
+        # 10 checks 150 s apart: 1.5 s of compressed time in `initial`, room for a loaded machine.
+        HealthCheckIntervalSeconds=150,
     )["TargetGroups"][0]["TargetGroupArn"]
     elbv2().register_targets(TargetGroupArn=idle, Targets=[{"Id": "10.20.1.11", "Port": 8080}])
-    time.sleep(30 * 10 * SCALE)  # its checks would have passed by now, were the group in use
+    time.sleep(150 * 10 * SCALE)  # its checks would have passed by now, were the group in use
     unused = health(idle)["10.20.1.11"]
     assert (unused["State"], unused["Reason"]) == ("unused", "Target.NotInUse")
 
@@ -98,7 +100,7 @@ def test_targets_are_unused_while_no_listener_forwards_to_their_group(alb: Alb) 
         ListenerArn=alb.listener_arn, DefaultActions=forward((alb.blue_arn, 100), (idle, 0))
     )
     assert health(idle)["10.20.1.11"]["State"] == "initial"
-    assert wait_for(idle, "10.20.1.11", "healthy") - used >= 30 * 10 * SCALE
+    assert wait_for(idle, "10.20.1.11", "healthy") - used >= 150 * 10 * SCALE
     groups = {
         g["TargetGroupArn"]: g["LoadBalancerArns"]
         for g in elbv2().describe_target_groups(TargetGroupArns=[idle, alb.green_arn])["TargetGroups"]
