@@ -99,6 +99,9 @@ class LambdaRouter:
         self._faults = faults
         # Environment variables are process-wide: one invocation at a time (re-entrant for nested calls).
         self._lock = threading.RLock()
+        # Variables the process did not have before an invocation set them: emptied after each one,
+        # removed when the runtime closes.
+        self._emptied: set[str] = set()
         self._original_invoke: Any = None
 
     def register(self, function: DeployedFunction) -> None:
@@ -132,6 +135,7 @@ class LambdaRouter:
             # execution making a boto3 client, which copies os.environ) may be iterating the environment,
             # and a key removed under them raises KeyError there. `required_env` treats empty as unset.
             os.environ.update({key: value or "" for key, value in saved.items()})
+            self._emptied.update(key for key, value in saved.items() if value is None)
 
     # moto integration -------------------------------------------------------------------------
 
@@ -169,6 +173,11 @@ class LambdaRouter:
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
+        # No execution runs any more: the emptied variables can go without racing a reader.
+        for key in self._emptied:
+            if os.environ.get(key) == "":
+                del os.environ[key]
+        self._emptied.clear()
         if self._original_invoke is not None:
             LambdaSimpleBackend.invoke = self._original_invoke  # type: ignore[method-assign]
             self._original_invoke = None
