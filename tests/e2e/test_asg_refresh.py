@@ -191,13 +191,14 @@ def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
 ) -> None:
     template_id = four_instance_group(aws, net)
     old_images = instance_images(aws)
-    # Once a quarter of the group is replaced, the progress check's call fails as a 500 from AWS would.
+    # Once a quarter of the group is replaced, the progress check's call is refused, as it would be once
+    # someone removed a permission mid-run (a throttle or a 500 would be retried instead).
     broken = aws.faults.fail_call(
         "autoscaling",
         "DescribeInstanceRefreshes",
-        "InternalFailure",
+        "AccessDenied",
         "the progress check broke (injected)",
-        status=500,
+        status=403,
         caller=aws.resource_name("AmiBakeStepsFunction"),
         when=lambda _: aws.emulation.autoscaling.percentage_done("web") >= 25,
     )

@@ -307,6 +307,76 @@ def test_a_rollback_that_fails_once_is_retried_and_still_puts_traffic_back(
     assert assert_one_side_live(aws, app) == "blue"
 
 
+# Throttling ---------------------------------------------------------------------------------------
+
+
+def test_a_deploy_throttled_past_the_sdks_retries_still_goes_live(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    # Each injected answer stands for a call whose SDK retries all failed the same way.
+    steps = aws.resource_name("EcsBlueGreenStepsFunction")
+    with aws.faults.only_here() as faults:
+        shifts = faults.fail_call(
+            "elbv2", "ModifyListener", "Throttling", "Rate exceeded", caller=steps, times=3
+        )
+        health = faults.fail_call(
+            "elbv2", "DescribeTargetHealth", "Throttling", "Rate exceeded", caller=steps, times=3
+        )
+        run_id = start(
+            aws,
+            app.request(image=NEW_IMAGE, traffic={"type": "canary", "percent": 10, "hold_seconds": 60}),
+        )
+        run = aws.wait_for_run(run_id, timeout=90)
+
+    assert run["status"] == "SUCCEEDED", run["error"]
+    assert (shifts.hits, health.hits) == (3, 3)
+    assert weights(aws, app) == GREEN_ONLY
+    retried = [s for s in run["steps"] if s["status"] == "retrying"]
+    assert len(retried) == 6
+    assert {s["summary"].split(" failed:")[0] for s in retried} == {"ModifyListener", "DescribeTargetHealth"}
+
+
+def test_a_listener_change_refused_outright_fails_at_once_and_rolls_back(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    with aws.faults.only_here() as faults:
+        refused = faults.fail_call(
+            "elbv2",
+            "ModifyListener",
+            "ValidationError",
+            "A forward action's target group weights must add up to more than zero",
+            when=lambda params: params.get("ListenerArn") == app.listener_arn,
+        )
+        run_id = start(
+            aws,
+            app.request(image=NEW_IMAGE, traffic={"type": "canary", "percent": 10, "hold_seconds": 60}),
+        )
+        run = aws.wait_for_run(run_id, timeout=90)
+
+    assert run["status"] == "FAILED"
+    assert refused.hits == 1
+    assert "ModifyListener failed: ValidationError" in run["error"]["message"]
+    assert not [s for s in run["steps"] if s["status"] == "retrying"]
+    assert assert_one_side_live(aws, app) == "blue"
+
+
+def test_a_pre_flight_check_aws_throttles_is_a_503_to_retry_and_starts_nothing(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    request = app.request(image=NEW_IMAGE)
+    with aws.faults.only_here() as faults:
+        faults.fail_call("elbv2", "DescribeTargetHealth", "Throttling", "Rate exceeded", times=None)
+        response = aws.api.post("/runs", json=request, principal=ALICE)
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json()["error"] == "AwsTransient"
+    assert "DescribeTargetHealth failed: Throttling: Rate exceeded" in response.json()["message"]
+    assert aws.api.get("/runs?workflow=ecs_blue_green").json()["runs"] == []
+    # Once AWS answers again, the same request goes through.
+    assert aws.api.post("/runs", json={**request, "dry_run": True}, principal=ALICE).status_code == 200
+
+
 # Abort --------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from opsflow.runs import registry
 from opsflow.runs.config import OptIn, StepsConfig
+from opsflow.runs.steps import AFTER_FAILURE, AFTER_FAILURE_RETRY_FACTOR
 from opsflow_local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +141,31 @@ def test_every_task_at_any_depth_retries_lambda_errors_alike_and_catches(path: P
         assert len(lambda_retries) == 1, f"{name} retries Lambda's errors {len(lambda_retries)} times"
         policies.add(json.dumps(lambda_retries[0], sort_keys=True))
     assert len(policies) == 1, f"{path.name} retries Lambda's errors in {len(policies)} different ways"
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_every_task_rides_out_throttling_and_steps_that_put_things_back_longest(path: Path) -> None:
+    """AwsTransient (throttling, AWS's own failures) is retried with capped, jittered backoff; the steps
+    runner decides when the budget is spent. Refusals match no retrier but the one for everything, which
+    only the finish steps and rollback have."""
+    forward, after_failure = set(), set()
+    for name, state in all_states(json.loads(path.read_text())["States"]):
+        if state["Type"] != "Task":
+            continue
+        retriers = [r for r in state["Retry"] if r["ErrorEquals"] == ["AwsTransient"]]
+        assert len(retriers) == 1, f"{name} does not retry AwsTransient once"
+        (retrier,) = retriers
+        # The first retrier that matches is the one used: a catch-all before it would take its place.
+        catch_alls = [i for i, r in enumerate(state["Retry"]) if "States.ALL" in r["ErrorEquals"]]
+        assert all(state["Retry"].index(retrier) < i for i in catch_alls), name
+        longest = sum(
+            min(retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n, retrier["MaxDelaySeconds"])
+            for n in range(retrier["MaxAttempts"])
+        )
+        step = state["Parameters"]["Payload"]["step"]
+        (after_failure if step in AFTER_FAILURE else forward).add(json.dumps(retrier, sort_keys=True))
+        budget = 300 * (AFTER_FAILURE_RETRY_FACTOR if step in AFTER_FAILURE else 1)
+        # Even with full jitter (half the delays on average), the retrier outlasts the runner's default budget.
+        assert longest / 2 > budget, f"{name}: {longest} s of retries for a {budget} s budget"
+    assert len(forward) == 1, f"{path.name} retries AwsTransient in {len(forward)} ways going forward"
+    assert len(after_failure) <= 1

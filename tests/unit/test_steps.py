@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from opsflow.errors import ImageFailed, LockLost
+from opsflow.errors import AwsTransient, ImageFailed, LockLost, TransientRetriesExhausted
 from opsflow.runs.steps import RunState, StepResult, StepRunner, UnknownStep
 from opsflow.store.locks import InMemoryLockStore
 from opsflow.store.runs import RUNNING, InMemoryRunStore, Requester, Run
@@ -185,3 +186,81 @@ def test_a_rollback_retried_after_failing_once_is_still_told_the_step_that_faile
         runner({"step": "rollback", "state": caught})
     runner({"step": "rollback", "state": caught})
     assert attempts == ["watch", "watch"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+def throttled(_: Any) -> dict[str, Any]:
+    raise AwsTransient("ModifyListener", "Throttling", "Rate exceeded")
+
+
+def test_a_throttled_step_is_handed_back_to_the_retrier_and_recorded_as_retrying() -> None:
+    runs, clock = store_with_run(), Clock()
+    calls = iter([throttled, throttled, lambda s: {"summary": "20% of traffic on green"}])
+    runner = StepRunner({"shift": lambda s: next(calls)(s)}, runs, transient_retry_seconds=300, now=clock)
+    for _ in range(2):
+        with pytest.raises(AwsTransient):
+            runner({"step": "shift", "state": {"run_id": "r1"}})
+        clock.advance(10)
+    runner({"step": "shift", "state": {"run_id": "r1"}})
+    outcomes = [(o.status, o.summary) for o in runs.get("r1").steps]  # type: ignore[union-attr]
+    assert outcomes == [
+        ("retrying", "ModifyListener failed: Throttling: Rate exceeded; retrying"),
+        ("retrying", "ModifyListener failed: Throttling: Rate exceeded; retrying"),
+        ("succeeded", "20% of traffic on green"),
+    ]
+
+
+def test_a_step_throttled_past_its_budget_fails_with_an_error_no_retrier_matches() -> None:
+    runs, clock = store_with_run(), Clock()
+    runner = StepRunner({"shift": throttled}, runs, transient_retry_seconds=300, now=clock)
+    for _ in range(3):
+        with pytest.raises(AwsTransient):
+            runner({"step": "shift", "state": {"run_id": "r1"}})
+        clock.advance(120)
+    with pytest.raises(TransientRetriesExhausted, match="still failing after 360 s of retries"):
+        runner({"step": "shift", "state": {"run_id": "r1"}})
+    assert runs.get("r1").steps[-1].status == "failed"  # type: ignore[union-attr]
+
+
+def test_the_budget_counts_only_the_current_streak() -> None:
+    runs, clock = store_with_run(), Clock()
+    outcomes = iter([throttled, lambda s: {}, throttled])
+    runner = StepRunner({"watch": lambda s: next(outcomes)(s)}, runs, transient_retry_seconds=300, now=clock)
+    with pytest.raises(AwsTransient):
+        runner({"step": "watch", "state": {"run_id": "r1"}})
+    clock.advance(250)
+    runner({"step": "watch", "state": {"run_id": "r1"}})
+    clock.advance(250)
+    # 500 s after the first throttle, but the streak began just now: retried, not given up.
+    with pytest.raises(AwsTransient):
+        runner({"step": "watch", "state": {"run_id": "r1"}})
+
+
+def test_rollback_rides_out_a_throttle_three_times_as_long() -> None:
+    runs, clock = store_with_run(), Clock()
+    runner = StepRunner({"rollback": throttled}, runs, transient_retry_seconds=300, now=clock)
+    for _ in range(4):
+        with pytest.raises(AwsTransient):
+            runner({"step": "rollback", "state": {"run_id": "r1", "failed_step": "shift"}})
+        clock.advance(250)
+    with pytest.raises(TransientRetriesExhausted):
+        runner({"step": "rollback", "state": {"run_id": "r1", "failed_step": "shift"}})
+
+
+def test_a_step_whose_retries_ran_out_in_the_state_machine_is_the_one_rollback_is_told() -> None:
+    runs = store_with_run()
+    runner = StepRunner({"shift": throttled, "rollback": lambda s: {"failed": s["failed_step"]}}, runs)
+    with pytest.raises(AwsTransient):
+        runner({"step": "shift", "state": {"run_id": "r1"}})
+    state = runner({"step": "rollback", "state": {"run_id": "r1"}})
+    assert state["rollback"] == {"failed": "shift"}

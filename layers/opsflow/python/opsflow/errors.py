@@ -64,4 +64,19 @@ class AwsCallFailed(OpsflowError):
 
     def __init__(self, operation: str, aws_code: str, message: str) -> None:
         super().__init__(f"{operation} failed: {aws_code}: {message}")
+        self.operation = operation
         self.aws_code = aws_code
+        self.aws_message = message
+
+
+class AwsTransient(AwsCallFailed):
+    """AWS throttled the call or failed on its side (a 5xx, a timeout) after the SDK's own retries: the state
+    machines retry the step with backoff (their `AwsTransient` retrier) instead of failing the run."""
+
+    code = "AwsTransient"
+
+
+class TransientRetriesExhausted(AwsCallFailed):
+    """A step kept failing with transient errors for longer than its retry budget: the run gives up."""
+
+    code = "TransientRetriesExhausted"

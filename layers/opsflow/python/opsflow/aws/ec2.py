@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from opsflow.aws.errors import aws_call
-from opsflow.errors import AwsCallFailed, NotFound
+from opsflow.aws.errors import aws_call, call_failed
+from opsflow.errors import NotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -258,7 +258,7 @@ class Ec2:
         failures = response.get("UnsuccessfullyDeletedLaunchTemplateVersions", [])
         if failures:
             error = failures[0].get("ResponseError", {})
-            raise AwsCallFailed(
+            raise call_failed(
                 "DeleteLaunchTemplateVersions", str(error.get("Code", "")), str(error.get("Message", ""))
             )
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from opsflow.aws.errors import aws_call
-from opsflow.errors import AwsCallFailed
+from opsflow.aws.errors import aws_call, call_failed
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -45,6 +44,6 @@ class Events:
             )
         if response.get("FailedEntryCount"):
             entry = response["Entries"][0]
-            raise AwsCallFailed(
+            raise call_failed(
                 "PutEvents", entry.get("ErrorCode", "FailedEntry"), entry.get("ErrorMessage", "")
             )

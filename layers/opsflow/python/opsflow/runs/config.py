@@ -108,6 +108,7 @@ class StepsConfig:
     opt_in: OptIn
     environment_tag_key: str
     capacity_table: str
+    transient_retry_seconds: int = 300
 
     @classmethod
     def from_env(cls) -> StepsConfig:
@@ -119,6 +120,7 @@ class StepsConfig:
             opt_in=OptIn.from_env(),
             environment_tag_key=environment_tag_key(),
             capacity_table=required_env("CAPACITY_TABLE"),
+            transient_retry_seconds=int(os.environ.get("TRANSIENT_RETRY_SECONDS") or "300"),
         )
 
     def run_store(self) -> DynamoRunStore:

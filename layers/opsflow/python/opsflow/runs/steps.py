@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsflow.aws import clients
-from opsflow.errors import AwsCallFailed, LockLost
+from opsflow.errors import AwsCallFailed, AwsTransient, LockLost, TransientRetriesExhausted
 from opsflow.runs.config import StepsConfig
 from opsflow.store.locks import DynamoLockStore, LockStore
 from opsflow.store.runs import FAILED, SUCCEEDED, DynamoRunStore, RunStore, StepOutcome, now_iso
@@ -62,6 +63,8 @@ Step = Callable[[Any], "StepResult | dict[str, Any]"]
 
 # Steps that run after a Catch: they are told which step failed, from the run record.
 AFTER_FAILURE = frozenset({"rollback", "finish_failed"})
+# Putting things back matters more than going forward: those steps ride out a throttle this much longer.
+AFTER_FAILURE_RETRY_FACTOR = 3
 
 
 class UnknownStep(ValueError):
@@ -87,6 +90,10 @@ class StepRunner:
     # Steps that write the run's final record themselves; recording them as steps would add nothing.
     bookkeeping: frozenset[str] = frozenset({"finish", "finish_failed"})
     state_model: type[RunState] | None = None
+    # How long a step that keeps failing with AwsTransient is handed back to the state machine's retrier
+    # before it fails for good (TransientRetriesExhausted, which no retrier matches).
+    transient_retry_seconds: int = 300
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
         step = str(event.get("step", ""))
@@ -100,6 +107,8 @@ class StepRunner:
             self._renew_lock(step, state)
             typed = self.state_model.model_validate(state, strict=False) if self.state_model else state
             result = handler(typed)
+        except AwsTransient as error:
+            raise self._retry_or_give_up(step, state, error) from error
         except Exception as error:
             self._record(state, StepOutcome(step, "failed", now_iso(), f"{type(error).__name__}: {error}"))
             raise
@@ -116,6 +125,35 @@ class StepRunner:
         self._record(state, StepOutcome(step, "waiting" if waiting else "succeeded", now_iso(), summary))
         return {**state, str(event.get("result_key") or step): kept}
 
+    def _retry_or_give_up(self, step: str, state: Mapping[str, Any], error: AwsTransient) -> AwsCallFailed:
+        """The error to raise for a transient failure: itself, for the state machine to retry, while the
+        step's streak of transient failures is within its budget; past it, one that fails the run."""
+        budget = self.transient_retry_seconds * (AFTER_FAILURE_RETRY_FACTOR if step in AFTER_FAILURE else 1)
+        now = self.now()
+        since = self._retrying_since(state, step)
+        elapsed = (now - since).total_seconds() if since else 0.0
+        stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if elapsed < budget:
+            self._record(state, StepOutcome(step, "retrying", stamp, f"{error}; retrying"))
+            return error
+        exhausted = TransientRetriesExhausted(
+            error.operation,
+            error.aws_code,
+            f"{error.aws_message} (still failing after {elapsed:.0f} s of retries)",
+        )
+        self._record(state, StepOutcome(step, "failed", stamp, f"{type(exhausted).__name__}: {exhausted}"))
+        return exhausted
+
+    def _retrying_since(self, state: Mapping[str, Any], step: str) -> datetime | None:
+        """When the step's current streak of transient failures began, from the run record."""
+        run = self.runs.get(str(state.get("run_id", ""))) if state.get("run_id") else None
+        since = None
+        for outcome in reversed(run.steps if run else ()):
+            if outcome.step != step or outcome.status != "retrying":
+                break
+            since = datetime.fromisoformat(outcome.at)
+        return since
+
     def _failed_step(self, state: Mapping[str, Any]) -> str:
         """The step whose failure the Catch caught: the last one the run record saw fail. A step that never
         reached the runner (its Lambda timed out, say) left no record: then it is named by the last step
@@ -126,7 +164,8 @@ class StepRunner:
         # A rollback that failed once and is retried is not the step that failed.
         steps = [outcome for outcome in run.steps if outcome.step not in AFTER_FAILURE]
         for outcome in reversed(steps):
-            if outcome.status == "failed":
+            # A step whose retries ran out in the state machine's retrier was last recorded as retrying.
+            if outcome.status in ("failed", "retrying"):
                 return outcome.step
         ran = [outcome.step for outcome in steps if outcome.status != "milestone"]
         return f"unknown (after {ran[-1]})" if ran else "unknown"
@@ -228,5 +267,10 @@ def steps_runner(
         "finish_failed": lambda state: finish_failed(state, run_error(state), runs, locks),
     }
     return StepRunner(
-        steps=steps, runs=runs, locks=locks, lock_ttl_seconds=config.lock_ttl_seconds, state_model=state_model
+        steps=steps,
+        runs=runs,
+        locks=locks,
+        lock_ttl_seconds=config.lock_ttl_seconds,
+        state_model=state_model,
+        transient_retry_seconds=config.transient_retry_seconds,
     )

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import ClientError
 
-from opsflow.aws.errors import aws_call, error_code
-from opsflow.errors import AwsCallFailed
+from opsflow.aws.errors import aws_call, error_code, from_client_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -83,7 +82,7 @@ class DynamoLockStore:
             return None
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
-                raise AwsCallFailed("PutItem", error_code(error), str(error)) from error
+                raise from_client_error("PutItem", error) from error
         held = self.holder(target)
         return held or Lock(target, "unknown", now)
 

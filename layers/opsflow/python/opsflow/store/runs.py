@@ -40,7 +40,7 @@ class Requester:
 @dataclass(frozen=True)
 class StepOutcome:
     step: str
-    status: str  # succeeded | failed | waiting
+    status: str  # succeeded | failed | waiting | retrying | milestone
     at: str
     summary: str = ""
     attempts: int = 1
@@ -127,7 +127,7 @@ def merge_step(steps: tuple[StepOutcome, ...], outcome: StepOutcome) -> tuple[St
         steps
         and steps[-1].step == outcome.step
         and steps[-1].status == "waiting"
-        and outcome.status != "milestone"
+        and outcome.status not in ("milestone", "retrying")
     ):
         return (*steps[:-1], replace(outcome, attempts=steps[-1].attempts + 1))
     return (*steps, outcome)

@@ -17,7 +17,15 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from pydantic import BaseModel, Field
 
-from opsflow.errors import Busy, IdempotencyConflict, NotFound, NotOptedIn, OpsflowError, Refused
+from opsflow.errors import (
+    AwsTransient,
+    Busy,
+    IdempotencyConflict,
+    NotFound,
+    NotOptedIn,
+    OpsflowError,
+    Refused,
+)
 from opsflow.runs.requests import describe_validation_errors
 from opsflow.triggers.api.routing import handles, new_router
 
@@ -91,8 +99,24 @@ def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     )
 
 
+# How long a client should wait before it asks again after AWS throttled a check.
+RETRY_AFTER_SECONDS = 5
+
+
 @handles(router, OpsflowError)
 def refused(error: OpsflowError) -> Response[dict[str, Any]]:
+    if isinstance(error, AwsTransient):
+        logger.warning("AWS throttled or failed a call", extra={"error": error.message})
+        return Response(
+            status_code=HTTPStatus.SERVICE_UNAVAILABLE,
+            content_type=content_types.APPLICATION_JSON,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            body={
+                "error": error.code,
+                "message": f"{error.message}. AWS throttled this call or failed on its side; try again in a "
+                f"few seconds (the same request with the same idempotency key is safe to repeat).",
+            },
+        )
     if isinstance(error, NotFound):
         # Not found in the path is a 404; a resource a new run's request names that does not exist is 422.
         event = router.current_event

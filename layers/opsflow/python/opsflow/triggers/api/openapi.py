@@ -28,6 +28,8 @@ _REFUSALS: dict[int, str] = {
     409: "Another run holds the target, or the Idempotency-Key was used for another request.",
     415: "The body is not sent as JSON.",
     422: "The request cannot be carried out safely as it stands; the message says how to fix it.",
+    503: "AWS throttled a call the request needed, or failed on its side: try again after Retry-After "
+    "seconds (with the same Idempotency-Key, a repeat cannot start a second run).",
 }
 
 _ACCEPTED = {
