@@ -27,6 +27,8 @@ from opsflow.runs import wiring as starter
 from opsflow_local.api import ApiClient
 from opsflow_local.emulation import stepfunctions as sfn_emulation
 from opsflow_local.emulation.autoscaling import AutoScalingEmulation
+from opsflow_local.emulation.aws_events import AwsEvents
+from opsflow_local.emulation.cloudwatch import CloudWatchEmulation
 from opsflow_local.emulation.codepipeline import CodePipelineEmulation
 from opsflow_local.emulation.ec2 import Ec2Emulation
 from opsflow_local.emulation.ecs import EcsEmulation
@@ -84,6 +86,8 @@ class Emulations:
         self.elbv2 = Elbv2Emulation(time_scale=time_scale)
         self.rds = RdsEmulation(time_scale=time_scale)
         self.codepipeline = CodePipelineEmulation()
+        self.cloudwatch = CloudWatchEmulation()
+        self.events = AwsEvents()  # what every emulated service sent to EventBridge, or lost
         self.scheduler: SchedulerEmulation  # set by EmbeddedAws, which owns the clients and functions
 
 
@@ -191,6 +195,7 @@ class EmbeddedAws:
         self.emulation.elbv2.install(self._stack)
         self.emulation.rds.install(self._stack)
         self.emulation.codepipeline.install(self._stack)
+        self.emulation.cloudwatch.install(self._stack)
         if self.iam_enforced:
             self.iam.install(self._stack)
         self.faults.install(self._stack)
@@ -204,6 +209,7 @@ class EmbeddedAws:
                 config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
             )
         )
+        self.emulation.events.install(self._stack)  # its clock stops before moto's backends go
         reset_clients()
         # A new deployment is a cold start: no configuration or starter of a previous account survives.
         starter.default_config.cache_clear()

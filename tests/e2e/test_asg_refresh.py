@@ -191,16 +191,14 @@ def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
 ) -> None:
     template_id = four_instance_group(aws, net)
     old_images = instance_images(aws)
-    # Once a quarter of the group is replaced, the progress check's call is refused, as it would be once
-    # someone removed a permission mid-run (a throttle or a 500 would be retried instead).
-    broken = aws.faults.fail_call(
-        "autoscaling",
-        "DescribeInstanceRefreshes",
-        "AccessDenied",
+    # Once a quarter of the group is replaced, the progress check fails (a throttle or a 500 would be
+    # retried instead).
+    broken = aws.faults.fail_invocation(
+        aws.resource_name("AmiBakeStepsFunction"),
         "the progress check broke (injected)",
-        status=403,
-        caller=aws.resource_name("AmiBakeStepsFunction"),
-        when=lambda _: aws.emulation.autoscaling.percentage_done("web") >= 25,
+        when=lambda event: (
+            event.get("step") == "check_refresh" and aws.emulation.autoscaling.percentage_done("web") >= 25
+        ),
     )
     run = aws.wait_for_run(
         start(
@@ -215,9 +213,10 @@ def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
         timeout=120,
     )
 
-    assert broken.hits == 1
+    assert broken.done
     assert run["status"] == "FAILED"
-    assert run["error"]["step"] == "check_refresh"
+    # The invocation failed before the step ran, so the record names the step by the one that ran before.
+    assert run["error"]["step"] == "unknown (after check_refresh)"
     assert "the progress check broke (injected)" in run["error"]["message"]
     undone = run["error"]["rollback"]["undone"]
     assert any(u.startswith("rolled back instance refresh") for u in undone)

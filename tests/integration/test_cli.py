@@ -90,7 +90,8 @@ def test_run_wait_shows_the_plan_each_step_and_the_image(
     assert "Create an image of" in output  # the plan
     for step in ("guard", "create_image", "check_image", "publish", "point_group", "prune"):
         assert re.search(rf"✓ {step}\s", output), output
-    assert re.search(r"check_image\s.*\(\d+ polls\)", output)
+    # The image is awaited by its event (or one reconcile interval), then checked once: no polling.
+    assert not re.search(r"check_image\s.*polls", output), output
     image_id = aws.wait_for_run(run_id)["output"]["image_id"]
     assert f"{run_id}  SUCCEEDED" in output
     assert re.search(rf"image\s+{image_id}\s+web-\d{{8}}-\d{{6}}", output)

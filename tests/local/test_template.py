@@ -47,8 +47,8 @@ def test_sub_with_attributes_and_pseudo_parameters(template: Template) -> None:
 
 
 def test_parameters_can_be_overridden() -> None:
-    template = Template.load(ROOT / "template.yaml", "us-east-1", overrides={"ImagePollSeconds": 5})
-    assert template.ref("ImagePollSeconds") == 5
+    template = Template.load(ROOT / "template.yaml", "us-east-1", overrides={"ReconcileSeconds": 60})
+    assert template.ref("ReconcileSeconds") == 60
 
 
 def test_an_intrinsic_the_runtime_cannot_honour_fails_loudly(template: Template) -> None:

@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "schedule": {IDEMPOTENCY},
     "notify": {"aws_lambda_powertools.utilities.parameters"},
     "run_ended": set(),
+    "resume": set(),
     "steps": set(),
 }
 STEPS_ALLOWED: dict[str, set[str]] = {

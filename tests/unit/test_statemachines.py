@@ -73,12 +73,16 @@ def all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield from all_states(state[key]["States"])
 
 
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+LAMBDA_WAIT = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+
+
 def steps_invoked(definition: dict[str, Any]) -> dict[str, str]:
-    """Each Lambda Task's `step`, by state name."""
+    """Each Lambda Task's `step`, by state name (waits on a task token included)."""
     return {
         name: state["Parameters"]["Payload"]["step"]
         for name, state in all_states(definition["States"])
-        if state["Type"] == "Task" and state.get("Resource") == "arn:aws:states:::lambda:invoke"
+        if state["Type"] == "Task" and state.get("Resource") in (LAMBDA_INVOKE, LAMBDA_WAIT)
     }
 
 

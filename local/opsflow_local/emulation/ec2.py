@@ -27,6 +27,14 @@
   ("The instance ... is not in a state from which it can be started"); so is stopping one that is
   `pending`, `shutting-down` or `terminated` (the documented lifecycle stops only a running instance).
   moto changes state at once, starts terminated instances and always answers `stopping`/`pending`.
+- AMI state change events (User Guide, "Monitor AMI events using Amazon EventBridge"): "Amazon EC2
+  generates an `EC2 AMI State Change` event when an AMI enters any of the following states: available,
+  failed, deregistered, disabled", on a best effort basis. Each goes to the default bus as the documented
+  examples show it: source `aws.ec2`, the image ARN (`arn:aws:ec2:<region>::image/<id>`, no account) in
+  `resources`, detail `RequestId`, `ImageId`, `State` and `ErrorMessage` ("" unless the image failed, else
+  the reason it failed). Sent when a CreateImage image ends `available` or `failed` (at its deadline, see
+  `aws_events.wake_at`), when CopyImage and RegisterImage (available at once in moto) return, on
+  DeregisterImage (`deregistered`), DisableImage (`disabled`) and EnableImage (`available`). moto sends none.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -54,6 +63,9 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import random_ami_id
+from moto.utilities.utils import get_partition
+
+from opsflow_local.emulation import aws_events
 
 # Volume types whose mappings carry provisioned IOPS / throughput, and gp3's documented baseline.
 _IOPS_TYPES = frozenset({"io1", "io2", "gp3"})
@@ -76,6 +88,7 @@ class _PendingImage:
     outcome: str
     reason: str | None
     snapshot_ids: list[str]
+    request_id: str
 
 
 @dataclass(frozen=True)
@@ -140,19 +153,22 @@ class Ec2Emulation:
         with self._mutex:
             self._failures.append(reason)
 
-    def _register(self, image_id: str, snapshot_ids: list[str]) -> str:
+    def _register(self, backend: Any, image_id: str, snapshot_ids: list[str]) -> None:
         with self._mutex:
             reason = self._failures.pop(0) if self._failures else None
-            self._pending[image_id] = _PendingImage(
+            pending = _PendingImage(
                 ready_at=time.monotonic() + self.image_pending_seconds * self.time_scale,
                 outcome="failed" if reason else "available",
                 reason=reason,
                 snapshot_ids=snapshot_ids,
+                request_id=str(uuid.uuid4()),
             )
-        return "pending"
+            self._pending[image_id] = pending
+        aws_events.wake_at(pending.ready_at, lambda: self._advance(backend))
 
     def _advance(self, backend: Any) -> None:
         now = time.monotonic()
+        ended: list[tuple[str, _PendingImage]] = []
         with self._mutex:
             due = [image_id for image_id, p in self._pending.items() if p.ready_at <= now]
             for image_id in due:
@@ -167,6 +183,10 @@ class Ec2Emulation:
                     snapshot = backend.snapshots.get(snapshot_id)
                     if snapshot is not None:
                         snapshot.status = "completed" if pending.outcome == "available" else "error"
+                ended.append((image_id, pending))
+        # Outside the lock: a rule's Lambda target runs in this thread and may describe images itself.
+        for image_id, pending in ended:
+            send_image_state(backend, image_id, pending.outcome, pending.reason or "", pending.request_id)
 
     def install(self, stack: ExitStack) -> None:
         emulation = self
@@ -214,6 +234,7 @@ class Ec2Emulation:
         stack.enter_context(mock.patch.object(EC2Backend, "describe_snapshots", describe_snapshots))
         stack.enter_context(mock.patch.object(EC2Backend, "create_image", create_image_backend))
         stack.enter_context(mock.patch.object(AmisResponse, "create_image", create_image_response))
+        _install_image_events(stack)
         _install_run_instances(stack)
         _install_launch_template_versions(stack)
         _install_instance_state_changes(self, stack)
@@ -356,10 +377,12 @@ def _create_image(
         image.root_device_name = instance.root_device_name
     else:
         image.root_device_name = devices[0]
-    image.state = emulation._register(image_id, snapshot_ids)
+    image.state = "pending"
     for key, value in image_tags.items():
         image.add_tag(key, value)
     backend.amis[image_id] = image
+    # Only once the image is listed: the clock may complete it on its own thread at once.
+    emulation._register(backend, image_id, snapshot_ids)
     return image
 
 
@@ -409,6 +432,61 @@ def _new_volume_mapping(device: str, requested: dict[str, Any]) -> dict[str, Any
     if volume_type == "gp3":
         ebs["Throughput"] = int(requested.get("Throughput", _GP3_BASELINE["Throughput"]))
     return ebs
+
+
+# AMI state change events ------------------------------------------------------------------------
+
+
+def send_image_state(backend: Any, image_id: str, state: str, error: str = "", request_id: str = "") -> None:
+    """The `EC2 AMI State Change` event of `image_id` entering `state`."""
+    region = backend.region_name
+    aws_events.send(
+        backend.account_id,
+        region,
+        "aws.ec2",
+        "EC2 AMI State Change",
+        [f"arn:{get_partition(region)}:ec2:{region}::image/{image_id}"],
+        {
+            "RequestId": request_id or str(uuid.uuid4()),
+            "ImageId": image_id,
+            "State": state,
+            "ErrorMessage": error,
+        },
+    )
+
+
+def _install_image_events(stack: ExitStack) -> None:
+    """Image calls that end in a documented state at once: the event follows the call."""
+    originals = {
+        name: getattr(EC2Backend, name)
+        for name in ("copy_image", "register_image", "deregister_image", "disable_image", "enable_image")
+    }
+
+    def copy_image(backend: Any, *args: Any, **kwargs: Any) -> Ami:
+        image: Ami = originals["copy_image"](backend, *args, **kwargs)
+        send_image_state(backend, image.id, image.state)
+        return image
+
+    def register_image(backend: Any, *args: Any, **kwargs: Any) -> Ami:
+        image: Ami = originals["register_image"](backend, *args, **kwargs)
+        send_image_state(backend, image.id, image.state)
+        return image
+
+    def changing_to(name: str, state: str) -> Callable[..., None]:
+        def change(backend: Any, ami_id: str) -> None:
+            originals[name](backend, ami_id)
+            send_image_state(backend, ami_id, state)
+
+        return change
+
+    stack.enter_context(mock.patch.object(EC2Backend, "copy_image", copy_image))
+    stack.enter_context(mock.patch.object(EC2Backend, "register_image", register_image))
+    for name, state in (
+        ("deregister_image", "deregistered"),
+        ("disable_image", "disabled"),
+        ("enable_image", "available"),
+    ):
+        stack.enter_context(mock.patch.object(EC2Backend, name, changing_to(name, state)))
 
 
 # RunInstances block device mappings --------------------------------------------------------------

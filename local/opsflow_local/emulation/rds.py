@@ -24,16 +24,28 @@
   don't manually start your DB instance after it is stopped for seven consecutive days, RDS
   automatically starts it", and likewise a cluster with its instances. A stopped instance or cluster
   reports AutomaticRestartTime; `restart_after_seven_days` makes that restart happen now.
+- Events (RDS User Guide, "Amazon RDS event categories and event messages", "Creating a rule that triggers
+  on an Amazon RDS event"; Aurora User Guide, "Overview of events for Aurora"): when a stop or start
+  completes, RDS sends the default bus an `RDS DB Instance Event` for the DB instance (RDS-EVENT-0087 "DB
+  instance stopped", RDS-EVENT-0088 "DB instance started") and an `RDS DB Cluster Event` for the Aurora
+  cluster (RDS-EVENT-0150 "DB cluster stopped", RDS-EVENT-0151 "DB cluster started"), whose DB instances
+  send their own (the Aurora guide lists 0087 and 0088 among its DB instance events). The seven-day restart
+  is announced first: RDS-EVENT-0154 (instance) or RDS-EVENT-0153 (cluster), "... is being started due to
+  it exceeding the maximum allowed time being stopped". Source `aws.rds`, the resource ARN in `resources`,
+  detail EventCategories ["notification"], SourceType DB_INSTANCE or CLUSTER, SourceArn, Date
+  (2021-03-19T19:34:09.293Z), Message, SourceIdentifier and EventID, as in the guides' examples. Best
+  effort ("they might be out of sequence or missing"). moto sends none.
 Durations are AWS seconds multiplied by `time_scale`. Transitions are recorded with a deadline and
-completed when RDS state is next read or acted on: no thread runs.
+completed when RDS state is next read or acted on, or, in the embedded runtime, at the deadline
+(`aws_events.wake_at`), so that the event goes out when AWS would send it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,7 +54,28 @@ from unittest import mock
 from moto.rds.exceptions import DBClusterNotFoundError, InvalidDBClusterStateFault, RDSClientError
 from moto.rds.models import DBCluster, DBInstance, DBInstanceClustered, RDSBackend, rds_backends
 
+from opsflow_local.emulation import aws_events
+
 STOPPED_LIMIT = timedelta(days=7)
+INSTANCE_EVENT = "RDS DB Instance Event"
+CLUSTER_EVENT = "RDS DB Cluster Event"
+# What a target that reached a status tells, by kind: (EventID, Message).
+_REACHED = {
+    (False, "stopped"): ("RDS-EVENT-0087", "DB instance stopped"),
+    (False, "available"): ("RDS-EVENT-0088", "DB instance started"),
+    (True, "stopped"): ("RDS-EVENT-0150", "DB cluster stopped"),
+    (True, "available"): ("RDS-EVENT-0151", "DB cluster started"),
+}
+_RESTARTING = {
+    False: (
+        "RDS-EVENT-0154",
+        "DB instance is being started due to it exceeding the maximum allowed time being stopped",
+    ),
+    True: (
+        "RDS-EVENT-0153",
+        "DB cluster is being started due to it exceeding the maximum allowed time being stopped",
+    ),
+}
 
 
 @dataclass
@@ -65,11 +98,35 @@ class RdsEmulation:
     start_seconds: float = 300.0
     _transitions: list[_Transition] = field(default_factory=list)
     _mutex: threading.RLock = field(default_factory=threading.RLock)
+    # Events of completed transitions, sent once the outermost holder lets go of the lock: a rule's Lambda
+    # target runs in the sending thread and may call RDS itself (or wait for a thread that does).
+    _outbox: list[tuple[DBCluster | DBInstance, str, str]] = field(default_factory=list)
+    _depth: threading.local = field(default_factory=threading.local)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._mutex:
+            self._depth.held = getattr(self._depth, "held", 0) + 1
+            try:
+                yield
+            finally:
+                self._depth.held -= 1
+        if not self._depth.held:
+            self._send_outbox()
+
+    def _tell(self, target: DBCluster | DBInstance, event: tuple[str, str]) -> None:
+        self._outbox.append((target, *event))
+
+    def _send_outbox(self) -> None:
+        with self._mutex:
+            outbox, self._outbox = self._outbox, []
+        for target, event_id, message in outbox:
+            _send(target, event_id, message)
 
     def restart_after_seven_days(self, identifier: str) -> None:
         """Act as if the stopped DB instance or Aurora cluster `identifier` had stayed stopped for seven
         days: RDS starts it, and a cluster's instances with it. For a test; AWS does this on its own."""
-        with self._mutex:
+        with self._locked():
             self._advance()
             for backend in _loaded_backends():
                 if identifier in backend.clusters:
@@ -89,10 +146,13 @@ class RdsEmulation:
                     break
             else:
                 raise LookupError(f"No DB instance or DB cluster {identifier} in any loaded RDS backend.")
+            # The cluster (or the lone instance) announces it; its members then tell they started.
+            self._tell(targets[0], _RESTARTING[isinstance(targets[0], DBCluster)])
             for target in targets:
                 if target.status == "stopped":
                     target.status = "available"
                     _set_restart_time(target, None)
+                    self._tell(target, _REACHED[isinstance(target, DBCluster), "available"])
 
     @staticmethod
     def _require_stopped(identifier: str, status: str) -> None:
@@ -110,12 +170,13 @@ class RdsEmulation:
         if final == "stopped":
             restart_at = datetime.now(UTC) + timedelta(seconds=seconds * self.time_scale) + STOPPED_LIMIT
         self._transitions.append(_Transition(due, targets, during, final, restart_at))
+        aws_events.wake_at(due, self._advance)
 
     def _advance(self) -> None:
         if not self._transitions:
             return
         now = time.monotonic()
-        with self._mutex:
+        with self._locked():
             pending: list[_Transition] = []
             for transition in self._transitions:
                 if transition.due > now:
@@ -126,6 +187,7 @@ class RdsEmulation:
                     if target.status == transition.during:
                         target.status = transition.final
                         _set_restart_time(target, transition.restart_at)
+                        self._tell(target, _REACHED[isinstance(target, DBCluster), transition.final])
             self._transitions = pending
 
     # Installed calls ------------------------------------------------------------------------------
@@ -137,7 +199,7 @@ class RdsEmulation:
         db_instance_identifier: str,
         db_snapshot_identifier: str | None = None,
     ) -> DBInstance:
-        with self._mutex:
+        with self._locked():
             database = _eligible_instance(backend, db_instance_identifier, "stop")
             if database.replicas and not database.is_replica:
                 raise RDSClientError(
@@ -153,14 +215,14 @@ class RdsEmulation:
     def _start_db_instance(
         self, original: Callable[..., DBInstance], backend: RDSBackend, db_instance_identifier: str
     ) -> DBInstance:
-        with self._mutex:
+        with self._locked():
             database = _eligible_instance(backend, db_instance_identifier, "start")
             original(backend, db_instance_identifier)
             self._begin([database], "starting", "available", self.start_seconds)
             return database
 
     def _stop_db_cluster(self, backend: RDSBackend, cluster_identifier: str) -> DBCluster:
-        with self._mutex:
+        with self._locked():
             self._advance()
             cluster = _cluster_in(backend, cluster_identifier, "available")
             members = [m for m in cluster.members if m.status == "available"]
@@ -168,7 +230,7 @@ class RdsEmulation:
             return cluster
 
     def _start_db_cluster(self, backend: RDSBackend, cluster_identifier: str) -> DBCluster:
-        with self._mutex:
+        with self._locked():
             self._advance()
             cluster = _cluster_in(
                 backend, cluster_identifier, "stopped", "inaccessible-encryption-credentials-recoverable"
@@ -222,6 +284,7 @@ class RdsEmulation:
     def _forget(self) -> None:
         with self._mutex:
             self._transitions = []
+            self._outbox = []
 
 
 def _eligible_instance(backend: RDSBackend, identifier: str, action: str) -> DBInstance:
@@ -253,6 +316,32 @@ def _cluster_in(backend: RDSBackend, identifier: str, required: str, *also_accep
 def _set_restart_time(target: DBCluster | DBInstance, when: datetime | None) -> None:
     # moto's models have no such field; its serializer reads AutomaticRestartTime from this attribute.
     target.automatic_restart_time = when  # type: ignore[union-attr]
+
+
+def _send(target: DBCluster | DBInstance, event_id: str, message: str) -> None:
+    if isinstance(target, DBCluster):
+        detail_type, source_type = CLUSTER_EVENT, "CLUSTER"
+        arn, identifier = target.db_cluster_arn, target.db_cluster_identifier
+    else:
+        detail_type, source_type = INSTANCE_EVENT, "DB_INSTANCE"
+        arn, identifier = target.db_instance_arn, target.db_instance_identifier
+    now = datetime.now(UTC)
+    aws_events.send(
+        target.account_id,
+        target.region,
+        "aws.rds",
+        detail_type,
+        [arn],
+        {
+            "EventCategories": ["notification"],
+            "SourceType": source_type,
+            "SourceArn": arn,
+            "Date": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+            "Message": message,
+            "SourceIdentifier": identifier,
+            "EventID": event_id,
+        },
+    )
 
 
 def _loaded_backends() -> list[RDSBackend]:

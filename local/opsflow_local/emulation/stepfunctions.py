@@ -1,8 +1,9 @@
 """Step Functions on moto's executing backend, with Wait and Retry time compressed.
 
-AWS behaviour kept: a Wait state waits its `Seconds`/`SecondsPath` and a Retry waits
-IntervalSeconds x BackoffRate^n before attempt n+1; here both are multiplied by `time_scale`, so a
-state machine that polls every 15 s for an hour runs in well under a minute.
+AWS behaviour kept: a Wait state waits its `Seconds`/`SecondsPath`, a Retry waits
+IntervalSeconds x BackoffRate^n before attempt n+1, and a Task's `TimeoutSeconds`/`TimeoutSecondsPath`
+ends it with States.Timeout (a `.waitForTaskToken` wait no one resumed); here all three are multiplied by
+`time_scale`, so a state machine that waits for an hour runs in well under a minute.
 
 StopExecution (API reference) stops any RUNNING execution. moto's worker raises AttributeError when
 the stop comes before its thread has begun evaluating the execution (right after StartExecution);
@@ -19,6 +20,7 @@ from typing import Any
 from unittest import mock
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
@@ -60,6 +62,11 @@ def install(stack: ExitStack, time_scale: float) -> None:
             return
         original_set_error(self, error)
 
+    def timeout_seconds(self: Timeout, env: Any) -> None:
+        # moto waits on these with Event.wait and friends, which take fractions of a second.
+        env.stack.append(self._eval_seconds(env=env) * time_scale)
+
+    stack.enter_context(mock.patch.object(Timeout, "_eval_body", timeout_seconds))
     stack.enter_context(mock.patch.object(Environment, "set_error", set_error))
     stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
     stack.enter_context(mock.patch.object(ExecutionWorker, "stop", stop))

@@ -77,13 +77,12 @@ class StarterConfig:
             environment_tag_key=environment_tag_key(),
             lock_ttl_seconds=int(os.environ.get("LOCK_TTL_SECONDS", "21600")),
             execution_settings={
-                "image_poll_seconds": int(os.environ.get("IMAGE_POLL_SECONDS", "15")),
                 "image_max_wait_seconds": int(os.environ.get("IMAGE_MAX_WAIT_SECONDS", "7200")),
-                "refresh_poll_seconds": int(os.environ.get("REFRESH_POLL_SECONDS", "30")),
                 "database_poll_seconds": int(os.environ.get("DATABASE_POLL_SECONDS", "30")),
                 "database_max_wait_seconds": int(os.environ.get("DATABASE_MAX_WAIT_SECONDS", "3600")),
                 "deploy_poll_seconds": int(os.environ.get("DEPLOY_POLL_SECONDS", "30")),
                 "green_max_wait_seconds": int(os.environ.get("GREEN_MAX_WAIT_SECONDS", "1800")),
+                "reconcile_seconds": int(os.environ.get("RECONCILE_SECONDS", "300")),
             },
         )
 
@@ -109,6 +108,7 @@ class StepsConfig:
     environment_tag_key: str
     capacity_table: str
     transient_retry_seconds: int = 300
+    waiters_table: str = ""
 
     @classmethod
     def from_env(cls) -> StepsConfig:
@@ -121,6 +121,7 @@ class StepsConfig:
             environment_tag_key=environment_tag_key(),
             capacity_table=required_env("CAPACITY_TABLE"),
             transient_retry_seconds=int(os.environ.get("TRANSIENT_RETRY_SECONDS") or "300"),
+            waiters_table=os.environ.get("WAITERS_TABLE", ""),
         )
 
     def run_store(self) -> DynamoRunStore:

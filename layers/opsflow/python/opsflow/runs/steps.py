@@ -11,10 +11,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsflow.aws import clients
+from opsflow.aws.stepfunctions import TaskTokens
 from opsflow.errors import AwsCallFailed, AwsTransient, LockLost, TransientRetriesExhausted
 from opsflow.runs.config import StepsConfig
 from opsflow.store.locks import DynamoLockStore, LockStore
 from opsflow.store.runs import FAILED, SUCCEEDED, DynamoRunStore, RunStore, StepOutcome, now_iso
+from opsflow.store.waiters import DynamoWaiterStore, Waiter, WaiterStore
+from opsflow.waits.awaiting import TOKEN_MARGIN_SECONDS, Await, reconcile_seconds
+from opsflow.waits.resume import Tokens
 
 
 class StepResult(BaseModel):
@@ -62,7 +66,7 @@ class RunState(BaseModel):
 Step = Callable[[Any], "StepResult | dict[str, Any]"]
 
 # Steps that run after a Catch: they are told which step failed, from the run record.
-AFTER_FAILURE = frozenset({"rollback", "finish_failed"})
+AFTER_FAILURE = frozenset({"rollback", "await_refresh_rollback", "finish_failed"})
 # Putting things back matters more than going forward: those steps ride out a throttle this much longer.
 AFTER_FAILURE_RETRY_FACTOR = 3
 
@@ -80,7 +84,7 @@ class StepRunner:
     back as JSON; without one, steps take and return dicts, whose `summary`, `waiting` and `milestones` keys
     are taken out as a `StepResult`'s are."""
 
-    steps: Mapping[str, Step]
+    steps: Mapping[str, Step | Await]
     runs: RunStore
     # With a lock store, every step first renews the run's lock on its target, so a run that outlives
     # the lock's TTL keeps it, and a run that lost it (its TTL expired, another run took the target)
@@ -94,6 +98,10 @@ class StepRunner:
     # before it fails for good (TransientRetriesExhausted, which no retrier matches).
     transient_retry_seconds: int = 300
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # For the steps that wait on an event (`Await`): where their task tokens go, and how a wait that is
+    # over by the time its token is recorded is ended.
+    waiters: WaiterStore | None = None
+    tokens: Tokens | None = None
 
     def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
         step = str(event.get("step", ""))
@@ -106,6 +114,9 @@ class StepRunner:
         try:
             self._renew_lock(step, state)
             typed = self.state_model.model_validate(state, strict=False) if self.state_model else state
+            if isinstance(handler, Await):
+                self._await(step, handler, typed, state, str(event.get("task_token") or ""))
+                return state
             result = handler(typed)
         except AwsTransient as error:
             raise self._retry_or_give_up(step, state, error) from error
@@ -124,6 +135,31 @@ class StepRunner:
             self._record(state, StepOutcome(step, "milestone", now_iso(), str(milestone)))
         self._record(state, StepOutcome(step, "waiting" if waiting else "succeeded", now_iso(), summary))
         return {**state, str(event.get("result_key") or step): kept}
+
+    def _await(self, step: str, wait: Await, typed: Any, state: Mapping[str, Any], token: str) -> None:
+        """Record the token under each awaited thing, then look once. The wait is recorded by the step that
+        checks after it, not here: a wait that events end after one look adds nothing to the audit record."""
+        if not token or self.waiters is None or self.tokens is None:
+            raise ValueError(
+                f"{step} waits on an event: the state machine must invoke it with .waitForTaskToken and "
+                "pass task_token.$: $$.Task.Token, and the runner needs a waiter store and task tokens"
+            )
+        expires = (
+            int(self.now().timestamp())
+            + reconcile_seconds(state.get("settings") or {})
+            + TOKEN_MARGIN_SECONDS
+        )
+        waiters = [Waiter(t.key, str(state["run_id"]), step, token, expires) for t in wait.awaited(typed)]
+        for waiter in waiters:
+            self.waiters.register(waiter)
+        try:
+            ready = wait.ready(typed)
+        except Exception:  # noqa: BLE001 - the step after the wait meets the error and handles it
+            ready = True
+        if ready:
+            self.tokens.succeed(token, json.dumps({"by": step, "what": "ready when the wait began"}))
+            for waiter in waiters:
+                self.waiters.forget(waiter)
 
     def _retry_or_give_up(self, step: str, state: Mapping[str, Any], error: AwsTransient) -> AwsCallFailed:
         """The error to raise for a transient failure: itself, for the state machine to retry, while the
@@ -247,7 +283,7 @@ Finish = Callable[[Any, RunStore, LockStore], dict[str, Any]]
 
 def steps_runner(
     config: StepsConfig,
-    steps: Mapping[str, Step],
+    steps: Mapping[str, Step | Await],
     run_result: Callable[[Any], dict[str, Any]],
     run_error: Callable[[Any], dict[str, Any]],
     finish: Finish | None = None,
@@ -257,6 +293,9 @@ def steps_runner(
     default finish step, for a workflow whose last step decides between success and failure."""
     runs = DynamoRunStore(clients.client("dynamodb"), config.runs_table)
     locks = DynamoLockStore(clients.client("dynamodb"), config.locks_table)
+    waiters = (
+        DynamoWaiterStore(clients.client("dynamodb"), config.waiters_table) if config.waiters_table else None
+    )
     steps = {
         **steps,
         "finish": (
@@ -273,4 +312,6 @@ def steps_runner(
         lock_ttl_seconds=config.lock_ttl_seconds,
         state_model=state_model,
         transient_retry_seconds=config.transient_retry_seconds,
+        waiters=waiters,
+        tokens=TaskTokens(clients.client("stepfunctions")) if waiters else None,
     )

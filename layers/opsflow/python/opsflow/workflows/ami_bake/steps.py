@@ -3,8 +3,11 @@ the state machine."""
 
 from __future__ import annotations
 
+from opsflow.aws.target import Target
+from opsflow.errors import NotFound
 from opsflow.runs.config import OptIn, StepsConfig
 from opsflow.runs.steps import Step, StepRunner, steps_runner
+from opsflow.waits.awaiting import Await
 from opsflow.workflows.ami_bake import image, preflight, prune, publish, rollback
 from opsflow.workflows.ami_bake.aws import BakeAws
 from opsflow.workflows.ami_bake.results import run_error, run_result
@@ -22,7 +25,7 @@ from opsflow.workflows.asg_refresh import refresh
 from opsflow.workflows.asg_refresh.refresh import InstanceRefreshProgress
 
 
-def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step]:
+def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step | Await]:
     def guard(state: BakeState) -> BakeGuarded:
         return preflight.guard(state.request, aws, opt_in)[2]
 
@@ -31,6 +34,15 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step]:
 
     def check_image(state: BakeState) -> BakedImage:
         return image.check_image(state.baked, state.settings.get("image_max_wait_seconds", 7200), aws)
+
+    # Ended by the image's EC2 AMI State Change event, or by a look after the reconcile interval.
+    def image_settled(state: BakeState) -> bool:
+        try:
+            return aws.ec2.describe_image(state.baked.image_id).state != "pending"
+        except NotFound:  # DescribeImages is eventually consistent just after CreateImage
+            return False
+
+    await_image = Await(awaited=lambda state: [Target("image", state.baked.image_id)], ready=image_settled)
 
     def publish_image(state: BakeState) -> PublishedVersion | PublishedConfiguration:
         return publish.publish(
@@ -60,11 +72,13 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step]:
     return {
         "guard": guard,
         "create_image": create_image,
+        "await_image": await_image,
         "check_image": check_image,
         "publish": publish_image,
         "point_group": point_group,
         "start_refresh": start_refresh,
         **refresh.watch_steps(aws.refresh),
+        "await_refresh_rollback": refresh.await_rollback(lambda state: state.request.asg_name, aws.refresh),
         "prune": prune_images,
         "rollback": roll_back,
     }

@@ -20,8 +20,10 @@ from opsflow.aws.autoscaling import AutoScaling, Group, InstanceRefresh
 from opsflow.aws.cloudwatch import CloudWatch, ensure_quiet
 from opsflow.aws.ec2 import Ec2
 from opsflow.aws.events import Events
+from opsflow.aws.target import Target
 from opsflow.errors import Busy, OpsflowError, Refused
 from opsflow.runs.steps import StepResult
+from opsflow.waits.awaiting import Await
 from opsflow.workflows.asg_refresh.request import RefreshOptions
 
 SUCCESSFUL = "Successful"
@@ -305,9 +307,11 @@ def make_default(refresh: InstanceRefreshProgress, aws: RefreshAws) -> InstanceR
     )
 
 
-def watch_steps(aws: RefreshAws) -> dict[str, Callable[[Any], StepResult]]:
+def watch_steps(aws: RefreshAws) -> dict[str, Callable[[Any], StepResult] | Await]:
     """The steps that follow a started refresh, for a state whose `refresh` holds it: shared by this
-    workflow and the AMI bake."""
+    workflow and the AMI bake. The refresh is awaited by its events (checkpoint reached, succeeded, failed,
+    cancelled, rolled back), each followed by a check; without one, the check comes after the reconcile
+    interval."""
 
     def started(state: WatchedRun) -> InstanceRefreshProgress:
         if state.refresh is None:
@@ -320,7 +324,31 @@ def watch_steps(aws: RefreshAws) -> dict[str, Callable[[Any], StepResult]]:
     def make_default_step(state: WatchedRun) -> InstanceRefreshProgress:
         return make_default(started(state), aws)
 
-    return {"check_refresh": check_step, "make_default": make_default_step}
+    def moved_on(state: WatchedRun) -> bool:
+        """Whether AWS's refresh is no longer where the last check left it."""
+        last = started(state)
+        now = described(last.group, last.refresh_id, aws)
+        return now is None or (now.status, now.percentage_complete) != (last.status, last.percentage)
+
+    return {
+        "await_refresh": Await(awaited=lambda state: [refresh_target(started(state).group)], ready=moved_on),
+        "check_refresh": check_step,
+        "make_default": make_default_step,
+    }
+
+
+def refresh_target(group_name: str) -> Target:
+    """What a wait on a group's instance refresh awaits: its `EC2 Auto Scaling Instance Refresh ...` events."""
+    return Target("refresh", group_name)
+
+
+def await_rollback(group_name: Callable[[Any], str], aws: RefreshAws) -> Await:
+    """A wait for AWS to finish rolling back (or cancelling) the group's instance refresh."""
+
+    def settled(state: Any) -> bool:
+        return not any(refresh.active for refresh in aws.autoscaling.instance_refreshes(group_name(state)))
+
+    return Await(awaited=lambda state: [refresh_target(group_name(state))], ready=settled)
 
 
 def running_refresh_of(spec: RefreshSpec, aws: RefreshAws) -> InstanceRefresh | None:

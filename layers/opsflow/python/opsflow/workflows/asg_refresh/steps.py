@@ -6,6 +6,7 @@ from __future__ import annotations
 from opsflow.errors import OpsflowError
 from opsflow.runs.config import OptIn, StepsConfig
 from opsflow.runs.steps import Step, StepRunner, steps_runner
+from opsflow.waits.awaiting import Await
 from opsflow.workflows.asg_refresh import refresh
 from opsflow.workflows.asg_refresh.preflight import guarded_spec
 from opsflow.workflows.asg_refresh.refresh import InstanceRefreshProgress, RefreshAws
@@ -13,7 +14,7 @@ from opsflow.workflows.asg_refresh.results import run_error, run_result
 from opsflow.workflows.asg_refresh.state import RefreshGuarded, RefreshRollback, RefreshState
 
 
-def step_table(aws: RefreshAws, opt_in: OptIn) -> dict[str, Step]:
+def step_table(aws: RefreshAws, opt_in: OptIn) -> dict[str, Step | Await]:
     def guard(state: RefreshState) -> RefreshGuarded:
         _, spec = guarded_spec(state.request, aws, opt_in)
         return RefreshGuarded(
