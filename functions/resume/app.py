@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from opsflow.aws import clients
 from opsflow.aws.stepfunctions import TaskTokens
 from opsflow.runs.config import required_env
+from opsflow.store.runs import DynamoRunStore
 from opsflow.store.waiters import DynamoWaiterStore
 from opsflow.waits.resume import Resumer
 
@@ -27,6 +28,7 @@ def resumer(function_arn: str) -> Resumer:
         tokens=TaskTokens(clients.client("stepfunctions")),
         home_account=function_arn.split(":")[4],
         home_region=os.environ.get("AWS_REGION", ""),
+        runs=DynamoRunStore(clients.client("dynamodb"), required_env("RUNS_TABLE")),
     )
 
 

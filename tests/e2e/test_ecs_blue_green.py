@@ -192,6 +192,81 @@ def test_an_alarm_in_the_second_step_puts_all_traffic_back_on_blue_before_the_ne
     assert "back to 100% blue" in error["message"]
 
 
+def flip(aws: EmbeddedAws, alarm: str) -> None:
+    """The alarm goes to ALARM and straight back to OK: one read of its state after would see nothing."""
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx above 10 for 1 minute")
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="5xx back under 10")
+
+
+def holding(aws: EmbeddedAws, run_id: str, percent: int) -> bool:
+    """The step's first watch passed: its hold has begun."""
+    steps = aws.api.get(f"/runs/{run_id}").json()["steps"]
+    return any(
+        s["step"] == "watch" and s["summary"].startswith(f"{percent}% on green, gates passed") for s in steps
+    )
+
+
+THREE_STEPS = {
+    "type": "steps",
+    "steps": [{"percent": 10, "hold_seconds": 60}, {"percent": 50, "hold_seconds": 900}, {"percent": 100}],
+}
+
+
+def test_an_alarm_that_goes_to_alarm_and_back_within_a_hold_rolls_back_before_the_next_step(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    run_id = start(aws, app.request(image=NEW_IMAGE, traffic=THREE_STEPS, alarms=[ALARM]))
+    wait_for("the second step's hold", lambda: holding(aws, run_id, 50))
+    flip(aws, ALARM)
+    run = aws.wait_for_run(run_id, timeout=60)
+
+    assert run["status"] == "FAILED"
+    assert weights(aws, app) == BLUE_ONLY
+    error = run["error"]
+    assert (error["gate"], error["weight"], error["step"]) == ("alarm", 50, "hold")
+    assert f"alarm {ALARM} went to ALARM: 5xx above 10 for 1 minute" in error["message"]
+    assert error["weights"] == [10, 50], "the third step never started"
+    # The state change ended the hold: the 900 s hold (9 s here) had not run out.
+    hold = next(s for s in run["steps"] if s["step"] == "hold")
+    assert hold["status"] == "failed"
+
+
+def test_a_flip_whose_event_never_resumed_the_hold_is_found_in_the_alarms_history_at_its_end(
+    aws: EmbeddedAws, app: seed.BlueGreenApp
+) -> None:
+    # The resume function fails on the alarm's event, and on both of Lambda's retries of it.
+    resume = aws.resource_name("ResumeFunction")
+    for _ in range(3):
+        aws.faults.fail_invocation(resume, "lost", when=lambda event: event.get("source") == "aws.cloudwatch")
+    run_id = start(
+        aws,
+        app.request(
+            image=NEW_IMAGE,
+            traffic={
+                **THREE_STEPS,
+                "steps": [
+                    {"percent": 10, "hold_seconds": 60},
+                    {"percent": 50, "hold_seconds": 300},
+                    {"percent": 100},
+                ],
+            },
+            alarms=[ALARM],
+        ),
+    )
+    wait_for("the second step's hold", lambda: holding(aws, run_id, 50))
+    flip(aws, ALARM)
+    run = aws.wait_for_run(run_id, timeout=60)
+
+    assert run["status"] == "FAILED"
+    assert weights(aws, app) == BLUE_ONLY
+    error = run["error"]
+    assert (error["gate"], error["weight"], error["step"]) == ("alarm", 50, "watch")
+    assert f"alarm {ALARM} went to ALARM at" in error["message"]
+    assert "and back within the hold" in error["message"]
+    assert error["weights"] == [10, 50]
+
+
 def test_a_failing_smoke_test_stops_the_deploy_before_any_production_traffic(
     aws: EmbeddedAws, app: seed.BlueGreenApp, test_listener_url: str
 ) -> None:

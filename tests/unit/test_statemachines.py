@@ -173,3 +173,24 @@ def test_every_task_rides_out_throttling_and_steps_that_put_things_back_longest(
         assert longest / 2 > budget, f"{name}: {longest} s of retries for a {budget} s budget"
     assert len(forward) == 1, f"{path.name} retries AwsTransient in {len(forward)} ways going forward"
     assert len(after_failure) <= 1
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_no_state_machine_polls_every_wait_is_on_an_event_bounded_by_the_reconcile_interval(
+    path: Path,
+) -> None:
+    """No Wait state is left: waiting is a `.waitForTaskToken` Task whose timeout is the reconcile interval
+    (or a blue/green hold's own time), caught by the step that looks for itself."""
+    states = dict(all_states(json.loads(path.read_text())["States"]))
+    assert not [name for name, state in states.items() if state["Type"] == "Wait"]
+    for name, state in states.items():
+        if state.get("Resource") != LAMBDA_WAIT:
+            continue
+        assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token", name
+        assert state["TimeoutSecondsPath"] in ("$.settings.reconcile_seconds", "$.traffic.wait_seconds"), name
+        assert "OutputPath" not in state and state["ResultPath"] == "$.wake", name
+        timeout = next((c for c in state["Catch"] if c["ErrorEquals"] == ["States.Timeout"]), None)
+        caught = [c for c in state["Catch"] if "States.ALL" in c["ErrorEquals"]]
+        assert timeout is not None or caught, f"{name}: a wait that times out must go on"
+        # A timeout, like an event, leads to the step that looks at the resource.
+        assert (timeout or caught[0])["Next"] == state["Next"], name

@@ -10,6 +10,9 @@ the stop comes before its thread has begun evaluating the execution (right after
 here the stop waits for that moment, as briefly as it takes. A stopped execution is ABORTED: in moto,
 a state still evaluating when the stop lands can fail on the stop's half-unwound stack and turn the
 execution FAILED; here an error after the stop does not replace it.
+
+SendTaskFailure (API reference) fails the task with the `error` and the `cause` given, and a Catch's
+ResultPath receives both (`{"Error", "Cause"}`). moto's response handler drops `cause`.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from contextlib import ExitStack
 from typing import Any
 from unittest import mock
 
+from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.responses import StepFunctionResponse
 
 
 class _ScaledTime:
@@ -66,6 +71,13 @@ def install(stack: ExitStack, time_scale: float) -> None:
         # moto waits on these with Event.wait and friends, which take fractions of a second.
         env.stack.append(self._eval_seconds(env=env) * time_scale)
 
+    def send_task_failure(self: StepFunctionResponse) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    stack.enter_context(mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure))
     stack.enter_context(mock.patch.object(Timeout, "_eval_body", timeout_seconds))
     stack.enter_context(mock.patch.object(Environment, "set_error", set_error))
     stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))

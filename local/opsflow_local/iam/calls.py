@@ -442,6 +442,11 @@ def _describe_alarms(call: Call, lookups: Lookups) -> list[Authorization]:
     return [on(call, lookups, "alarm", existing=False, AlarmName=name) for name in names]
 
 
+@resolves("cloudwatch", "DescribeAlarmHistory")
+def _alarm_history(call: Call, lookups: Lookups) -> list[Authorization]:
+    return [on(call, lookups, "alarm", existing=False, AlarmName=call.params.get("AlarmName") or "*")]
+
+
 @resolves("secretsmanager", "GetSecretValue", "DescribeSecret")
 def _secret(call: Call, lookups: Lookups) -> list[Authorization]:
     return [on(call, lookups, "Secret", arn=lookups.secret_arn(call.params["SecretId"]))]

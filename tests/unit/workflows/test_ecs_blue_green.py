@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
+from opsflow.aws.cloudwatch import AlarmStateChange
 from opsflow.aws.ecs import Deployment, ServiceDetail, ServiceLoadBalancer
 from opsflow.aws.elbv2 import Listener
 from opsflow.aws.lambda_functions import Invocation
@@ -19,7 +21,7 @@ from opsflow.runs.config import OptIn
 from opsflow.store.runs import RUNNING, Requester, Run
 from opsflow.traffic.engine import RunEnded
 from opsflow.traffic.gates import AlarmFired, GreenUnhealthy
-from opsflow.traffic.position import TrafficPosition
+from opsflow.waits.awaiting import Await
 from opsflow.workflows.ecs_blue_green import steps
 from opsflow.workflows.ecs_blue_green.deps import Claim, DeployAws, Deps
 from opsflow.workflows.ecs_blue_green.errors import GreenNotSteady, SmokeTestFailed
@@ -101,8 +103,14 @@ class FakeEcs:
 class FakeCloudWatch:
     states: dict[str, str] = field(default_factory=lambda: {"web-5xx": "OK"})
 
+    # Each alarm's changes into ALARM, as DescribeAlarmHistory lists them.
+    flips: list[AlarmStateChange] = field(default_factory=list)
+
     def alarm_states(self, names: list[str]) -> dict[str, str]:
         return {n: self.states[n] for n in names if n in self.states}
+
+    def went_to_alarm(self, names: list[str], since: datetime, until: datetime) -> list[AlarmStateChange]:
+        return [f for f in self.flips if f.alarm in names and since <= f.at <= until]
 
 
 @dataclass
@@ -179,8 +187,9 @@ GREEN = GreenState.started("web-green", "arn:green", False, NEW, 2)
 
 def at(
     spec: DeploySpec = SPEC,
-    poll_seconds: int = 30,
+    reconcile_seconds: int = 30,
     green_max_wait_seconds: int = 120,
+    timed_out: bool = False,
     **results: Any,
 ) -> DeployState:
     """The execution's state after the guard (and the given steps' results)."""
@@ -190,9 +199,13 @@ def at(
             "workflow": "ecs_blue_green",
             "target": "ecs:prod/web",
             "settings": {
-                "deploy_poll_seconds": poll_seconds,
+                "reconcile_seconds": reconcile_seconds,
                 "green_max_wait_seconds": green_max_wait_seconds,
             },
+            # How the wait before this step ended: its timeout, or an event.
+            "wake": {"Error": "States.Timeout", "Cause": ""}
+            if timed_out
+            else {"by": "ECS Deployment State Change"},
             "guard": {"spec": spec.model_dump(mode="json")},
             **{
                 key: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
@@ -202,7 +215,7 @@ def at(
     )
 
 
-def test_a_hold_is_counted_in_waits_and_checked_once_more_at_its_end() -> None:
+def test_a_hold_is_one_wait_checked_at_its_start_and_its_end() -> None:
     deps = World().deps
     traffic = steps.shift(deps, at())
     assert (traffic.weight, traffic.remaining) == (10, 70)
@@ -211,14 +224,48 @@ def test_a_hold_is_counted_in_waits_and_checked_once_more_at_its_end() -> None:
     traffic = steps.watch(deps, at(traffic=traffic))  # right after the shift: nothing waited yet
     while traffic.holding:
         seen.append((traffic.remaining, traffic.wait_seconds))
-        traffic = steps.watch(deps, at(traffic=traffic))  # after a Wait of wait_seconds
+        traffic = steps.watch(deps, at(traffic=traffic))  # after the hold's wait timed out
 
-    assert seen == [(70, 30), (40, 30), (10, 10)]
+    assert seen == [(70, 70)], "an alarm's state change, not a poll, ends a hold early"
     assert traffic.done is False
     traffic = steps.shift(deps, at(traffic=traffic))
     bake = steps.shift(deps, at(traffic=steps.watch(deps, at(traffic=traffic))))
     assert (bake.weight, bake.baking, bake.remaining) == (100, True, 60)
     assert bake.weights == [10, 100], "the bake does not touch the listener"
+
+
+def test_an_alarm_that_went_to_alarm_and_back_during_the_hold_fails_its_watch() -> None:
+    world = World()
+    traffic = steps.watch(world.deps, at(traffic=steps.shift(world.deps, at())))
+    # The alarm is OK again when the hold ends, but its history shows the flip.
+    world.cloudwatch.flips.append(
+        AlarmStateChange("web-5xx", datetime.now(UTC), "Alarm updated from OK to ALARM")
+    )
+    with pytest.raises(AlarmFired, match=r"alarm web-5xx went to ALARM at .* UTC and back within the hold"):
+        steps.watch(world.deps, at(traffic=traffic))
+    assert world.elbv2.weights == {BLUE_TG: 100, GREEN_TG: 0}
+
+
+def test_a_flip_before_the_hold_began_is_not_held_against_it() -> None:
+    world = World()
+    world.cloudwatch.flips.append(
+        AlarmStateChange("web-5xx", datetime.now(UTC) - timedelta(hours=1), "Alarm updated from OK to ALARM")
+    )
+    traffic = steps.watch(world.deps, at(traffic=steps.shift(world.deps, at())))
+    assert steps.watch(world.deps, at(traffic=traffic)).holding is False
+
+
+def test_a_hold_fails_at_once_when_an_alarm_is_in_alarm_as_it_begins_and_never_ends_early_otherwise() -> None:
+    world = World()
+    hold = steps.step_table(world.deps)["hold"]
+    assert isinstance(hold, Await)
+    state = at(traffic=steps.shift(world.deps, at()))
+    assert [t.key for t in hold.awaited(state)] == ["alarm:web-5xx"]
+    assert hold.fails is not None
+    assert hold.fails(state) is None
+    assert hold.ready(state) is False, "a hold ends by its time or by an alarm, nothing else"
+    world.cloudwatch.states["web-5xx"] = "ALARM"
+    assert hold.fails(state) == ("AlarmFired", "alarm web-5xx went to ALARM")
 
 
 def test_each_shift_is_a_milestone_and_a_progress_event() -> None:
@@ -384,11 +431,15 @@ def test_green_not_steady_in_time_fails_after_the_waits_add_up() -> None:
     world.elbv2.health[GREEN_TG] = {"10.0.0.1": "initial"}
     deps = world.deps
 
-    def check(green: GreenState) -> GreenState:
-        return steps.check_green(deps, at(green=green, poll_seconds=30, green_max_wait_seconds=90))
+    def check(green: GreenState, timed_out: bool = True) -> GreenState:
+        return steps.check_green(
+            deps, at(green=green, reconcile_seconds=30, green_max_wait_seconds=90, timed_out=timed_out)
+        )
 
     green = check(check(GREEN))
     assert (green.steady, green.waited, green.waiting) == (False, 60, True)
+    # A check after an event (the deployment completed, say) adds no waiting: only intervals no event ended.
+    assert check(green, timed_out=False).waited == 60
     with pytest.raises(GreenNotSteady, match=r"not steady after 90 s: 2 of 2 task\(s\) running, 0 healthy"):
         check(green)
 
@@ -510,33 +561,6 @@ def test_no_smoke_test_passes_without_a_call() -> None:
     result = steps.smoke_test(World().deps, at(green=GREEN))
 
     assert (result.passed, result.skipped) == (True, True)
-
-
-def test_long_holds_are_polled_less_often_so_the_execution_history_stays_bounded() -> None:
-    spec = DeploySpec.model_validate(
-        {
-            **SPEC.model_dump(),
-            "traffic": [{"percent": 10, "hold_seconds": 6 * 3600}, {"percent": 100, "hold_seconds": 0}],
-            "bake_seconds": 6 * 3600,
-        }
-    )
-    deps = World().deps
-
-    def watch(traffic: TrafficPosition) -> TrafficPosition:
-        return steps.watch(deps, at(spec, poll_seconds=5, traffic=traffic))
-
-    traffic = watch(steps.shift(deps, at(spec, poll_seconds=5)))
-    watches = 1
-    while traffic.holding:
-        traffic = watch(traffic)
-        watches += 1
-
-    assert traffic.wait_seconds == 0
-    assert watches <= 1001, "one hold of the two: at most half of the 2,000 watches"
-    short_hold = steps.shift(deps, at(poll_seconds=5))
-    assert steps.watch(deps, at(poll_seconds=5, traffic=short_hold)).wait_seconds == 5, (
-        "short holds keep the configured poll"
-    )
 
 
 def test_green_rolled_back_by_its_own_circuit_breaker_fails_at_once() -> None:

@@ -1,7 +1,9 @@
-"""CloudWatch adapter: alarm states."""
+"""CloudWatch adapter: alarm states, and the state changes an alarm went through."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from opsflow.aws.errors import aws_call
@@ -9,6 +11,13 @@ from opsflow.errors import Refused
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
+
+
+@dataclass(frozen=True)
+class AlarmStateChange:
+    alarm: str
+    at: datetime
+    summary: str  # "Alarm updated from OK to ALARM"
 
 
 class CloudWatch:
@@ -27,6 +36,26 @@ class CloudWatch:
                 for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
                     states[alarm["AlarmName"]] = alarm["StateValue"]
         return states
+
+    def went_to_alarm(self, names: list[str], since: datetime, until: datetime) -> list[AlarmStateChange]:
+        """Each change of the named alarms into ALARM between `since` and `until`, from their history: a change
+        there and back again between two looks at their state shows only here."""
+        changes: list[AlarmStateChange] = []
+        for name in names:
+            with aws_call("DescribeAlarmHistory"):
+                for page in self._cw.get_paginator("describe_alarm_history").paginate(
+                    AlarmName=name,
+                    AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+                    HistoryItemType="StateUpdate",
+                    StartDate=since,
+                    EndDate=until,
+                ):
+                    changes.extend(
+                        AlarmStateChange(name, item["Timestamp"], str(item.get("HistorySummary", "")))
+                        for item in page.get("AlarmHistoryItems", [])
+                        if str(item.get("HistorySummary", "")).endswith("to ALARM")
+                    )
+        return sorted(changes, key=lambda change: change.at)
 
 
 def ensure_quiet(names: list[str], cloudwatch: CloudWatch, what_fails: str) -> None:

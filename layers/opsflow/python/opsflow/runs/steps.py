@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsflow.aws import clients
 from opsflow.aws.stepfunctions import TaskTokens
@@ -41,6 +41,12 @@ class CaughtError(BaseModel):
     error: str = Field(default="", alias="Error")
     cause: str = Field(default="", alias="Cause")
 
+    @field_validator("cause", mode="before")
+    @classmethod
+    def _no_cause(cls, value: object) -> object:
+        # SendTaskFailure may give none: the Catch then carries a null Cause.
+        return "" if value is None else value
+
     def describe(self) -> str:
         return describe_failure(self.model_dump(by_alias=True))
 
@@ -61,6 +67,13 @@ class RunState(BaseModel):
     settings: dict[str, int] = Field(default_factory=dict)
     error: CaughtError | None = None
     failed_step: str | None = None
+    # How the last wait on an event ended: what the resume function sent, or the States.Timeout a Catch put
+    # here when no event came within the reconcile interval.
+    wake: dict[str, Any] | None = None
+
+    @property
+    def woken_by_timeout(self) -> bool:
+        return bool(self.wake) and (self.wake or {}).get("Error") == "States.Timeout"
 
 
 Step = Callable[[Any], "StepResult | dict[str, Any]"]
@@ -152,6 +165,18 @@ class StepRunner:
         waiters = [Waiter(t.key, str(state["run_id"]), step, token, expires) for t in wait.awaited(typed)]
         for waiter in waiters:
             self.waiters.register(waiter)
+        failure = self._failure_now(wait, typed)
+        if failure is not None:
+            error, cause = failure
+            # Recorded first: once the token is failed, the rollback may be reading the record.
+            self._record(state, StepOutcome(step, "failed", now_iso(), f"{error}: {cause}"))
+            if not self.tokens.fail(token, error, cause):
+                self._record(
+                    state, StepOutcome(step, "milestone", now_iso(), "(the event had ended the wait already)")
+                )
+            for waiter in waiters:
+                self.waiters.forget(waiter)
+            return
         try:
             ready = wait.ready(typed)
         except Exception:  # noqa: BLE001 - the step after the wait meets the error and handles it
@@ -160,6 +185,15 @@ class StepRunner:
             self.tokens.succeed(token, json.dumps({"by": step, "what": "ready when the wait began"}))
             for waiter in waiters:
                 self.waiters.forget(waiter)
+
+    @staticmethod
+    def _failure_now(wait: Await, typed: Any) -> tuple[str, str] | None:
+        if wait.fails is None:
+            return None
+        try:
+            return wait.fails(typed)
+        except Exception:  # noqa: BLE001 - a look that fails fails nothing: the wait goes on, its end looks again
+            return None
 
     def _retry_or_give_up(self, step: str, state: Mapping[str, Any], error: AwsTransient) -> AwsCallFailed:
         """The error to raise for a transient failure: itself, for the state machine to retry, while the

@@ -31,7 +31,9 @@ class TrafficEngine:
     shifter: Shifter
     # Reads the run's record: a step that moved traffic re-checks it, and undoes the move if the run ended.
     still_running: Callable[[], bool]
-    poll_seconds: int
+    # How often a hold is broken up to check its gates again; None: once, at its end (its gates' events, an
+    # alarm's state change, end it early).
+    poll_seconds: int | None
 
     def advance(self, position: TrafficPosition) -> TrafficPosition:
         """Move to the plan's next step and hold it from now."""
@@ -39,9 +41,10 @@ class TrafficEngine:
         if step is None:
             raise ValueError("the plan has no step left")
         history = position.history
+        now = datetime.now(UTC).isoformat()
         if step.percent != position.weight:
             self.shifter.shift(step.percent)
-            history = [*history, Shifted(percent=step.percent, at=datetime.now(UTC).isoformat())]
+            history = [*history, Shifted(percent=step.percent, at=now)]
             if not self.still_running():
                 self.shifter.restore_all("blue")
                 raise RunEnded(
@@ -58,12 +61,15 @@ class TrafficEngine:
                 "wait_seconds": 0,
                 "holding": False,
                 "done": False,
+                "checked_at": now,
             }
         )
 
     def watch(self, position: TrafficPosition, gates: Sequence[Gate]) -> TrafficPosition:
         """Check the held step's gates. Runs right after a shift and after each wait of `wait_seconds`: the
-        hold is counted in those waits, not read from a clock, so it means the same in a faster run."""
+        hold is counted in those waits, not read from a clock, so it means the same in a faster run. The gates
+        may look back to `checked_at`, the previous check."""
+        checking_from = datetime.now(UTC).isoformat()
         self.check(gates)
         remaining = max(0, position.remaining - position.wait_seconds)
         holding = remaining > 0
@@ -73,6 +79,7 @@ class TrafficEngine:
                 "holding": holding,
                 "wait_seconds": min(self._poll(position), remaining),
                 "done": not holding and position.index == len(position.plan) - 1,
+                "checked_at": checking_from,
             }
         )
 
@@ -99,5 +106,7 @@ class TrafficEngine:
         )
 
     def _poll(self, position: TrafficPosition) -> int:
+        if self.poll_seconds is None:
+            return position.remaining
         held = sum(step.hold_seconds for step in position.plan)
         return max(self.poll_seconds, math.ceil(held / MAX_WATCHES))

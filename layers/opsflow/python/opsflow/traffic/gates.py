@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from opsflow.aws.elbv2 import display_name
@@ -35,14 +36,27 @@ class Gate(Protocol):
 
 @dataclass(frozen=True)
 class AlarmsQuiet:
+    """The alarms are not in ALARM now, and (with `since`) went to ALARM at no moment since then: an alarm
+    that fired and recovered within a hold still stops the deploy, even if its state change event was
+    missed."""
+
     cloudwatch: CloudWatch
     alarms: Sequence[str]
+    since: datetime | None = None
 
     def check(self) -> str:
         states = self.cloudwatch.alarm_states(list(self.alarms))
         firing = [name for name in self.alarms if states.get(name) == "ALARM"]
         if firing:
             raise AlarmFired(f"alarm {', '.join(firing)} went to ALARM")
+        if self.since is not None:
+            flips = self.cloudwatch.went_to_alarm(list(self.alarms), self.since, datetime.now(UTC))
+            if flips:
+                first = flips[0]
+                raise AlarmFired(
+                    f"alarm {first.alarm} went to ALARM at {first.at.astimezone(UTC):%H:%M:%S} UTC and back "
+                    "within the hold"
+                )
         gone = [name for name in self.alarms if name not in states]
         if gone:
             raise AlarmFired(f"alarm {', '.join(gone)} was deleted: the deploy cannot be watched")

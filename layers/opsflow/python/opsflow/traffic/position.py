@@ -39,6 +39,7 @@ class TrafficPosition(StepResult):
     wait_seconds: int = 0
     holding: bool = False
     done: bool = False
+    checked_at: str | None = None  # when the held step's gates were last checked (ISO 8601)
 
     @classmethod
     def before(cls, steps: Sequence[TrafficStep | PlannedStep], bake_seconds: int) -> TrafficPosition:

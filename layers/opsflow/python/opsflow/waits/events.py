@@ -15,6 +15,19 @@ AMI_STATE_CHANGE = "EC2 AMI State Change"
 # EC2 Auto Scaling User Guide, "Instance refresh example events and patterns": Started, Checkpoint Reached,
 # Succeeded, Failed, Cancelled, Rollback Started, Rollback Succeeded, Rollback Failed.
 INSTANCE_REFRESH = "EC2 Auto Scaling Instance Refresh "
+# ECS Developer Guide, "Amazon ECS service deployment state change events".
+ECS_DEPLOYMENT = "ECS Deployment State Change"
+_DEPLOYMENT_DONE = frozenset({"SERVICE_DEPLOYMENT_COMPLETED", "SERVICE_DEPLOYMENT_FAILED"})
+# RDS User Guide, "Amazon RDS event categories and event messages": a DB instance or cluster stopped (it can be
+# started now) or started.
+_DATABASE_EVENTS = {
+    "RDS DB Instance Event": ("db-instance", frozenset({"RDS-EVENT-0087", "RDS-EVENT-0088"})),
+    "RDS DB Cluster Event": ("db-cluster", frozenset({"RDS-EVENT-0150", "RDS-EVENT-0151"})),
+}
+# CloudWatch User Guide, "Alarm events and EventBridge".
+ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+# The error a gate's wait fails with when one of its alarms goes to ALARM (traffic.gates names it too).
+ALARM_FIRED = "AlarmFired"
 # CreateImage's image ends available or failed (EC2 User Guide, "Monitor AMI events using Amazon EventBridge").
 _IMAGE_DONE = frozenset({"available", "failed", "deregistered", "disabled"})
 
@@ -50,4 +63,25 @@ def wakes(event: Mapping[str, Any], home_account: str, home_region: str) -> list
                 f"instance refresh {detail.get('InstanceRefreshId')} of {group}: {what}",
             )
         ]
+    if detail_type == ECS_DEPLOYMENT and detail.get("eventName") in _DEPLOYMENT_DONE:
+        # resources: the service's ARN, arn:aws:ecs:<region>:<account>:service/<cluster>/<service>
+        services = [
+            str(arn).split(":service/", 1)[1] for arn in event.get("resources") or [] if ":service/" in arn
+        ]
+        outcome = str(detail["eventName"]).removeprefix("SERVICE_DEPLOYMENT_").lower()
+        return [
+            Wake(target("service", service), f"deployment of {service} {outcome}") for service in services
+        ]
+    if detail_type in _DATABASE_EVENTS:
+        kind, ids = _DATABASE_EVENTS[detail_type]
+        if detail.get("EventID") in ids and detail.get("SourceIdentifier"):
+            identifier = str(detail["SourceIdentifier"])
+            return [
+                Wake(target(kind, identifier), f"{identifier}: {detail.get('Message', detail['EventID'])}")
+            ]
+    if detail_type == ALARM_STATE_CHANGE and (detail.get("state") or {}).get("value") == "ALARM":
+        name = str(detail.get("alarmName", ""))
+        reason = str((detail.get("state") or {}).get("reason", "")).rstrip(".")
+        what = f"alarm {name} went to ALARM" + (f": {reason}" if reason else "")
+        return [Wake(target("alarm", name), what, failure=ALARM_FIRED)]
     return []

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from opsflow.store.waiters import WaiterStore
+from opsflow.store.runs import RunStore, StepOutcome, now_iso
+from opsflow.store.waiters import Waiter, WaiterStore
 from opsflow.waits.events import Wake, wakes
 
 
@@ -25,17 +26,30 @@ class Resumer:
     tokens: Tokens
     home_account: str
     home_region: str
+    # Where a wait that an event fails is recorded as its step's failure (the rollback reads it there).
+    runs: RunStore | None = None
 
     def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
         resumed, stale = [], 0
         for wake in wakes(event, self.home_account, self.home_region):
             for waiter in self.waiters.waiting_on(wake.awaited.key):
+                if wake.failure is not None:
+                    self._record(waiter, "failed", f"{wake.failure}: {wake.what}")
                 if self._send(waiter.token, wake, event):
                     resumed.append(waiter.run_id)
                 else:
                     stale += 1
+                    if wake.failure is not None:
+                        self._record(
+                            waiter, "milestone", "(that came after the wait had ended; the run went on)"
+                        )
                 self.waiters.forget(waiter)
         return {"resumed": resumed, "stale": stale}
+
+    def _record(self, waiter: Waiter, status: str, summary: str) -> None:
+        # A failure is recorded before its token is sent: once it is, the rollback may be reading the record.
+        if self.runs is not None:
+            self.runs.record_step(waiter.run_id, StepOutcome(waiter.step, status, now_iso(), summary))
 
     def _send(self, token: str, wake: Wake, event: Mapping[str, Any]) -> bool:
         if wake.failure is not None:

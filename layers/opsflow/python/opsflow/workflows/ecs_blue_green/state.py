@@ -15,7 +15,6 @@ from opsflow.runs.steps import CaughtError, RunState, StepResult
 from opsflow.traffic.plan import TrafficStep
 from opsflow.traffic.position import TrafficPosition
 
-DEFAULT_POLL_SECONDS = 30
 DEFAULT_GREEN_MAX_WAIT_SECONDS = 1800
 
 
@@ -74,7 +73,7 @@ class GreenState(StepResult):
     task_definition: str
     desired: int
     started_at: str = ""
-    # Seconds waited for green to be steady, counted in polls.
+    # Seconds waited for green to be steady, counted in reconcile intervals no event cut short.
     waited: int = 0
     steady: bool = False
     running: int = 0
@@ -135,10 +134,6 @@ class DeployState(RunState):
         if self.green is None:
             raise ValueError("the start_green step has not run")
         return self.green
-
-    @property
-    def poll_seconds(self) -> int:
-        return self.settings.get("deploy_poll_seconds", DEFAULT_POLL_SECONDS)
 
     @property
     def green_max_wait_seconds(self) -> int:

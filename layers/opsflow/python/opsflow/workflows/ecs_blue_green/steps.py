@@ -16,11 +16,13 @@ one (blue, scaled to zero) again on the idle target group.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from opsflow.aws.ecs import ServiceDetail
 from opsflow.aws.elbv2 import display_name as short
+from opsflow.aws.target import Target
 from opsflow.errors import OpsflowError, Refused
 from opsflow.runs.config import StepsConfig
 from opsflow.runs.steps import Step, StepRunner, steps_runner
@@ -28,6 +30,8 @@ from opsflow.store.runs import RUNNING
 from opsflow.traffic.engine import RunEnded, TrafficEngine
 from opsflow.traffic.gates import AlarmsQuiet, Gate, GreenHealthy
 from opsflow.traffic.position import TrafficPosition
+from opsflow.waits.awaiting import Await, reconcile_seconds
+from opsflow.waits.events import ALARM_FIRED
 from opsflow.workflows.ecs_blue_green.deps import DeployAws, Deps
 from opsflow.workflows.ecs_blue_green.errors import GreenNotSteady
 from opsflow.workflows.ecs_blue_green.preflight import check_deploy
@@ -52,7 +56,8 @@ def traffic_engine(deps: Deps, state: DeployState) -> TrafficEngine:
     return TrafficEngine(
         deps.aws.production_traffic(state.spec),
         still_running=lambda: deps.still_running(state.run_id),
-        poll_seconds=state.poll_seconds,
+        # A hold is one wait that an alarm's state change ends early; green's health is checked at its end.
+        poll_seconds=None,
     )
 
 
@@ -123,11 +128,11 @@ def _adopted(service: ServiceDetail) -> GreenState:
 
 
 def check_green(deps: Deps, state: DeployState) -> GreenState:
-    """Steady: one deployment, every task running and every target healthy. Called after each wait of
-    `poll_seconds`; time is counted in waits, not read from a clock, so that a deadline means the same in
-    AWS and in a faster embedded run."""
+    """Steady: one deployment, every task running and every target healthy. Called after each wait for the
+    green service's deployment event; time is counted in the waits that no event ended (each one reconcile
+    interval), not read from a clock, so that a deadline means the same in AWS and in a faster embedded run."""
     spec, green = state.spec, state.started_green
-    waited = green.waited + state.poll_seconds
+    waited = green.waited + (reconcile_seconds(state.settings) if state.woken_by_timeout else 0)
     service = deps.aws.ecs.describe_service(spec.cluster, green.service)
     primary = next((d for d in service.deployments if d.status == "PRIMARY"), None)
     latest = f" Latest service event: {service.events[0]}" if service.events else ""
@@ -198,10 +203,48 @@ def shift(deps: Deps, state: DeployState) -> TrafficPosition:
 
 
 def watch_gates(deps: Deps, state: DeployState) -> list[Gate]:
-    """Each step's gates: the alarms quiet, and green with a healthy target to serve its share."""
+    """Each step's gates: the alarms quiet (now, and at every moment since the last check), and green with
+    a healthy target to serve its share."""
     spec = state.spec
-    alarms: list[Gate] = [AlarmsQuiet(deps.aws.cloudwatch, spec.alarms)] if spec.alarms else []
+    checked = state.traffic.checked_at if state.traffic else None
+    since = datetime.fromisoformat(checked) if checked else None
+    alarms: list[Gate] = [AlarmsQuiet(deps.aws.cloudwatch, spec.alarms, since)] if spec.alarms else []
     return [*alarms, GreenHealthy(deps.aws.elbv2, spec.green.target_group)]
+
+
+def green_settled(deps: Deps, state: DeployState) -> bool:
+    """Whether green's deployment has ended, one way or the other, so that the check can tell which."""
+    service = deps.aws.ecs.describe_service(state.spec.cluster, state.started_green.service)
+    primary = next((d for d in service.deployments if d.status == "PRIMARY"), None)
+    return primary is None or primary.rollout_state != "IN_PROGRESS"
+
+
+def await_green(deps: Deps) -> Await:
+    """Green's deployment is awaited by its ECS Deployment State Change event (completed or failed)."""
+    return Await(
+        awaited=lambda state: [Target("service", f"{state.spec.cluster}/{state.started_green.service}")],
+        ready=partial(green_settled, deps),
+    )
+
+
+def alarms_firing(deps: Deps, state: DeployState) -> tuple[str, str] | None:
+    firing = [
+        name
+        for name, value in deps.aws.cloudwatch.alarm_states(list(state.spec.alarms)).items()
+        if value == "ALARM"
+    ]
+    return (ALARM_FIRED, f"alarm {', '.join(firing)} went to ALARM") if firing else None
+
+
+def hold(deps: Deps) -> Await:
+    """A traffic step's hold: a wait for its `wait_seconds` that any of the deploy's alarms going to ALARM
+    fails at once (CloudWatch delivers those state changes at least once); the watch after it checks every
+    gate, and the alarms' history for the hold."""
+    return Await(
+        awaited=lambda state: [Target("alarm", name) for name in state.spec.alarms],
+        ready=lambda state: False,
+        fails=partial(alarms_firing, deps),
+    )
 
 
 def watch(deps: Deps, state: DeployState) -> TrafficPosition:
@@ -255,9 +298,13 @@ def rollback(deps: Deps, state: DeployState) -> PutBack:
     return done.model_copy(update={"put_back": done.summary})
 
 
-def step_table(deps: Deps) -> dict[str, Step]:
+def step_table(deps: Deps) -> dict[str, Step | Await]:
     steps = (guard, start_green, check_green, smoke_test, shift, watch, retire_blue, rollback)
-    return {step.__name__: partial(step, deps) for step in steps}
+    return {
+        **{step.__name__: partial(step, deps) for step in steps},
+        "await_green": await_green(deps),
+        "hold": hold(deps),
+    }
 
 
 def build_runner(config: StepsConfig) -> StepRunner:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from opsflow.aws.batches import ResourceFailure, act_in_batches, act_on_each
+from opsflow.aws.target import Target
 from opsflow.errors import LockLost
 from opsflow.store.capacity import ResourceKind, ResourceRef, SavedCapacity
 from opsflow.workflows.env_power.inventory import DATABASE_READY, PowerAws, describe_counts
@@ -66,6 +67,24 @@ def databases_ready(
     if not isinstance(state.databases, DatabaseProgress):
         raise ValueError("databases_ready follows start_databases, whose progress is not in the state")
     return advance_databases(state.databases, aws, clock)
+
+
+def database_targets(state: EnvPowerState) -> list[Target]:
+    """What a start-up waiting on its databases awaits: each one's RDS stopped or started event."""
+    progress = state.databases
+    keys = progress.waiting_for if isinstance(progress, DatabaseProgress) else []
+    return [Target(f"db-{kind}", identifier) for kind, identifier in (key.split(":", 1) for key in keys)]
+
+
+def databases_moved(state: EnvPowerState, aws: PowerAws) -> bool:
+    """Whether there is something to do: a database stopped (it can be started now), or all available."""
+    progress = state.databases
+    if not isinstance(progress, DatabaseProgress):
+        return True
+    statuses = aws.rds.statuses(progress.waiting_for)
+    return all(statuses.get(key) == DATABASE_READY for key in progress.waiting_for) or any(
+        statuses.get(key) in ("stopped", None) for key in progress.waiting_for
+    )
 
 
 def advance_databases(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from opsflow.runs.config import OptIn, StepsConfig
 from opsflow.runs.steps import Step, StepRunner, steps_runner
+from opsflow.waits.awaiting import Await
 from opsflow.workflows.env_power import results, start, stop
 from opsflow.workflows.env_power.inventory import PowerAws, environment_tags
 from opsflow.workflows.env_power.state import EnvPowerState
@@ -20,7 +21,7 @@ from opsflow.workflows.env_power.state import EnvPowerState
 
 def step_table(
     aws: PowerAws, opt_in: OptIn, environment_key: str, run_status: Callable[[str], str | None]
-) -> dict[str, Step]:
+) -> dict[str, Step | Await]:
     def tags(state: EnvPowerState) -> dict[str, str]:
         return environment_tags(state.environment, opt_in, environment_key)
 
@@ -33,6 +34,10 @@ def step_table(
         "restop_databases": lambda state: stop.restop_databases(state, aws),
         "load_save": lambda state: start.load_save(state, aws),
         "start_databases": lambda state: start.start_databases(state, aws),
+        # Ended by the databases' RDS events (stopped: start it now; started), or a look after the interval.
+        "await_databases": Await(
+            awaited=start.database_targets, ready=lambda state: start.databases_moved(state, aws)
+        ),
         "databases_ready": lambda state: start.databases_ready(state, aws),
         "start_instances": lambda state: start.start_instances(state, aws, tags(state)),
         "restore_groups": lambda state: start.restore_groups(state, aws, tags(state)),
