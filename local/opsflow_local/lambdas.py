@@ -9,6 +9,7 @@ import sys
 import threading
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ class LambdaRouter:
         # removed when the runtime closes.
         self._emptied: set[str] = set()
         self._original_invoke: Any = None
+        # Invocations so far, by function name.
+        self.invoked: Counter[str] = Counter()
 
     def register(self, function: DeployedFunction) -> None:
         self.functions[function.name] = function
@@ -110,6 +113,7 @@ class LambdaRouter:
     def invoke(self, name: str, event: Any) -> Any:
         """Call a function's handler as Lambda would; exceptions propagate."""
         function = self.functions[name]
+        self.invoked[name] += 1
         principal = Principal(function.role_arn, function.name) if function.role_arn else None
         with self._lock, self._environment(function), acting_as(principal):
             handler = function.load()

@@ -285,18 +285,21 @@ def environment(
             )
         )
     other = "other" if name != "other" else "another"
+    # Named after this environment too, so that one runtime can hold several seeded environments.
     outsiders = {
-        "instance of another environment": _tagged_instance(aws, net, f"{other}-worker", _env_tags(other)),
+        "instance of another environment": _tagged_instance(
+            aws, net, f"{other}-worker-near-{name}", _env_tags(other)
+        ),
         "instance not opted in": _tagged_instance(
             aws, net, f"{name}-manual", _env_tags(name, opted_in=False)
         ),
         "group of another environment": _environment_group(
-            aws, net, f"{other}-web", _env_tags(other), (1, 1, 2)
+            aws, net, f"{other}-web-near-{name}", _env_tags(other), (1, 1, 2)
         ),
         "service not opted in": _service(
             aws, cluster_arn, f"{name}-admin", _env_tags(name, opted_in=False), 1
         ),
-        "database of another environment": _database(aws, f"{other}-orders", _env_tags(other)),
+        "database of another environment": _database(aws, f"{other}-orders-near-{name}", _env_tags(other)),
     }
     return SeededEnvironment(
         name=name,

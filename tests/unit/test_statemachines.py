@@ -188,7 +188,8 @@ def test_no_state_machine_polls_every_wait_is_on_an_event_bounded_by_the_reconci
             continue
         assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token", name
         assert state["TimeoutSecondsPath"] in ("$.settings.reconcile_seconds", "$.traffic.wait_seconds"), name
-        assert "OutputPath" not in state and state["ResultPath"] == "$.wake", name
+        assert "OutputPath" not in state, name
+        assert state["ResultPath"] == "$.wake", name
         timeout = next((c for c in state["Catch"] if c["ErrorEquals"] == ["States.Timeout"]), None)
         caught = [c for c in state["Catch"] if "States.ALL" in c["ErrorEquals"]]
         assert timeout is not None or caught, f"{name}: a wait that times out must go on"

@@ -27,17 +27,21 @@ rollback").
   detail-type `EC2 Auto Scaling Instance Refresh Started`, `... Checkpoint Reached`, `... Succeeded`,
   `... Failed`, `... Cancelled`, `... Rollback Started`, `... Rollback Succeeded`, `... Rollback Failed`,
   with the group's ARN in `resources` and the refresh id and group name in `detail`.
-Durations are AWS seconds multiplied by `time_scale`.
+Durations are AWS seconds multiplied by `time_scale`. A refresh moves on when the group or its refreshes are
+next read or acted on, or, in the embedded runtime, on its own at each moment it is due to
+(`aws_events.wake_at`): the next batch, a checkpoint and the end of its delay, the end of the bake time, of a
+cancellation or of a rollback. A refresh with an AlarmSpecification, InProgress or Baking, also looks at its
+alarms every `alarm_check_seconds`. So a refresh nobody reads still sends its events when AWS would.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 import uuid
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +52,8 @@ from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.responses import ActionResult
-from moto.events.models import events_backends
+
+from opsflow_local.emulation import aws_events
 
 ACTIVE = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
 # The status a refresh enters -> the detail-type of the event AWS sends for it.
@@ -62,6 +67,10 @@ _EVENTS = {
     "RollbackFailed": "EC2 Auto Scaling Instance Refresh Rollback Failed",
 }
 CHECKPOINT_REACHED = "EC2 Auto Scaling Instance Refresh Checkpoint Reached"
+# The shortest real-time period of the alarm check, however small time_scale is: the clock is no busy loop.
+MIN_CHECK_PERIOD = 0.005
+# A wake asked for this long ago (real seconds) that has not come is taken as lost (no clock was running).
+_STALE_WAKE = 1.0
 
 
 def _error(code: str, message: str) -> AutoscalingClientError:
@@ -89,6 +98,7 @@ class Refresh:
     in_flight: int = 0  # instances of the current batch, still warming up
     rollback: dict[str, Any] | None = None
     rolled_back: bool = False
+    described_percentage: int = 0  # PercentageComplete as DescribeInstanceRefreshes last returned it
 
     @property
     def total(self) -> int:
@@ -127,18 +137,55 @@ class Refresh:
 
 @dataclass
 class AutoScalingEmulation:
+    """Controls for tests and the demo. Durations are AWS seconds, scaled like Wait states."""
+
     time_scale: float = 1.0
     pending_seconds: float = 5.0
+    # How often an active refresh with an AlarmSpecification looks at its alarms when nobody reads it.
+    alarm_check_seconds: float = 10.0
     _refreshes: dict[str, list[Refresh]] = field(default_factory=dict)
     _mutex: threading.RLock = field(default_factory=threading.RLock)
+    # Events of transitions, sent in order once the outermost holder lets go of the lock: a rule's Lambda
+    # target runs in the sending thread (the clock's, or a reader's) and may call Auto Scaling itself.
+    _outbox: list[tuple[FakeAutoScalingGroup, Refresh, str, dict[str, str]]] = field(default_factory=list)
+    _depth: threading.local = field(default_factory=threading.local)
+    # By (account, region): the monotonic instants the clock was asked to advance that backend at.
+    _wakes: dict[tuple[str, str], set[float]] = field(default_factory=dict)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            with self._mutex:
+                self._depth.held = getattr(self._depth, "held", 0) + 1
+                try:
+                    yield
+                finally:
+                    self._depth.held -= 1
+        finally:
+            if not self._depth.held:
+                self._send_outbox()
+
+    def _tell(self, group: FakeAutoScalingGroup, refresh: Refresh, detail_type: str, **detail: str) -> None:
+        self._outbox.append((group, refresh, detail_type, detail))
+
+    def _send_outbox(self) -> None:
+        # One at a time, so that events leave in the order they happened whichever thread sends them.
+        while True:
+            with self._mutex:
+                if not self._outbox:
+                    return
+                group, refresh, detail_type, detail = self._outbox.pop(0)
+            _send(group, refresh, detail_type, **detail)
 
     def install(self, stack: ExitStack) -> None:
         emulation = self
         original_describe_groups = AutoScalingBackend.describe_auto_scaling_groups
 
         def describe_auto_scaling_groups(backend: AutoScalingBackend, *args: Any, **kwargs: Any) -> Any:
-            emulation.advance(backend)
-            return original_describe_groups(backend, *args, **kwargs)
+            # Under the lock: the clock's thread may be replacing the group's instances meanwhile.
+            with emulation._locked():
+                emulation.advance(backend)
+                return original_describe_groups(backend, *args, **kwargs)
 
         def start(response: AutoScalingResponse) -> ActionResult:
             refresh = emulation.start(
@@ -151,13 +198,19 @@ class AutoScalingEmulation:
 
         def describe(response: AutoScalingResponse) -> ActionResult:
             backend = response.autoscaling_backend
-            emulation.advance(backend)
             wanted = set(response._get_param("InstanceRefreshIds") or [])
-            found = [
-                r.describe()
-                for r in reversed(emulation._refreshes.get(response._get_param("AutoScalingGroupName"), []))
-                if not wanted or r.refresh_id in wanted
-            ]
+            with emulation._locked():
+                emulation.advance(backend)
+                chosen = [
+                    r
+                    for r in reversed(
+                        emulation._refreshes.get(response._get_param("AutoScalingGroupName"), [])
+                    )
+                    if not wanted or r.refresh_id in wanted
+                ]
+                for r in chosen:
+                    r.described_percentage = r.percentage
+                found = [r.describe() for r in chosen]
             return ActionResult({"InstanceRefreshes": found})
 
         def cancel(response: AutoScalingResponse) -> ActionResult:
@@ -194,7 +247,7 @@ class AutoScalingEmulation:
         preferences: dict[str, Any],
         desired: dict[str, Any] | None,
     ) -> Refresh:
-        with self._mutex:
+        with self._locked():
             self.advance(backend)
             group = _group(backend, group_name)
             if self._active(group_name):
@@ -223,16 +276,18 @@ class AutoScalingEmulation:
                 next_at=time.monotonic() + self.pending_seconds * self.time_scale,
             )
             self._refreshes.setdefault(group_name, []).append(refresh)
+            self._plan(backend)
             return refresh
 
     def percentage_done(self, group_name: str) -> int:
-        """How far the group's latest instance refresh has come, as its last description said (0 if none)."""
-        with self._mutex:
+        """How far the group's latest instance refresh has come, as its last description said (0 if none):
+        what a caller of DescribeInstanceRefreshes last saw, not how far the clock has taken it since."""
+        with self._locked():
             refreshes = self._refreshes.get(group_name) or []
-            return refreshes[-1].percentage if refreshes else 0
+            return refreshes[-1].described_percentage if refreshes else 0
 
     def cancel(self, backend: AutoScalingBackend, group_name: str) -> Refresh:
-        with self._mutex:
+        with self._locked():
             self.advance(backend)
             refresh = self._active(group_name)
             if refresh is None or refresh.status == "Cancelling":
@@ -246,10 +301,11 @@ class AutoScalingEmulation:
                 "Cancelling the instance refresh at the user's request.",
             )
             refresh.next_at = time.monotonic() + self.pending_seconds * self.time_scale
+            self._plan(backend)
             return refresh
 
     def roll_back(self, backend: AutoScalingBackend, group_name: str) -> Refresh:
-        with self._mutex:
+        with self._locked():
             self.advance(backend)
             refresh = self._active(group_name)
             if refresh is None:
@@ -264,16 +320,51 @@ class AutoScalingEmulation:
                     "$Latest, $Default or an SSM parameter image.",
                 )
             self._begin_rollback(group, refresh, "Rollback requested by the user.")
+            self._plan(backend)
             return refresh
 
     # Progress -----------------------------------------------------------------------------------
 
     def advance(self, backend: AutoScalingBackend) -> None:
-        with self._mutex:
+        """Bring the backend's refreshes up to now, and ask the clock to come back when one is next due."""
+        with self._locked():
             for refreshes in self._refreshes.values():
                 for refresh in refreshes:
                     if refresh.status in ACTIVE and refresh.group_name in backend.autoscaling_groups:
                         self._advance(backend, refresh)
+            self._plan(backend)
+
+    # Clock --------------------------------------------------------------------------------------
+
+    def _plan(self, backend: AutoScalingBackend) -> None:
+        """Ask the clock to advance the backend when its next active refresh is due to change: at its
+        `next_at`, or sooner to look at its alarms."""
+        now = time.monotonic()
+        check = max(self.alarm_check_seconds * self.time_scale, MIN_CHECK_PERIOD)
+        for refreshes in self._refreshes.values():
+            for refresh in refreshes:
+                if refresh.status not in ACTIVE or refresh.group_name not in backend.autoscaling_groups:
+                    continue
+                due = refresh.next_at
+                if refresh.status in ("InProgress", "Baking") and _alarm_names(refresh.preferences):
+                    due = min(due, now + check)
+                self._wake(backend, max(due, now))
+
+    def _wake(self, backend: AutoScalingBackend, due: float) -> None:
+        """One wake per backend is enough before `due`: when it comes, advancing plans the next one."""
+        key = (backend.account_id, backend.region_name)
+        horizon = time.monotonic() - _STALE_WAKE
+        pending = {at for at in self._wakes.get(key, set()) if at > horizon}
+        self._wakes[key] = pending
+        if pending and min(pending) <= due:
+            return
+        pending.add(due)
+        aws_events.wake_at(due, lambda: self._woken(backend, key, due))
+
+    def _woken(self, backend: AutoScalingBackend, key: tuple[str, str], due: float) -> None:
+        with self._locked():
+            self._wakes.get(key, set()).discard(due)
+            self.advance(backend)
 
     def _active(self, group_name: str) -> Refresh | None:
         return next((r for r in self._refreshes.get(group_name, []) if r.status in ACTIVE), None)
@@ -322,7 +413,7 @@ class AutoScalingEmulation:
                 )
                 refresh.next_at = time.monotonic() + delay * self.time_scale
                 if max(crossed) < 100:  # AWS documents no event for a checkpoint at 100%
-                    _send(
+                    self._tell(
                         group,
                         refresh,
                         CHECKPOINT_REACHED,
@@ -393,11 +484,10 @@ class AutoScalingEmulation:
         refresh.ended_at = datetime.now(UTC)
         self._set_status(group, refresh, status, reason)
 
-    @staticmethod
-    def _set_status(group: FakeAutoScalingGroup, refresh: Refresh, status: str, reason: str) -> None:
+    def _set_status(self, group: FakeAutoScalingGroup, refresh: Refresh, status: str, reason: str) -> None:
         refresh.status, refresh.status_reason = status, reason
         if status in _EVENTS:
-            _send(group, refresh, _EVENTS[status])
+            self._tell(group, refresh, _EVENTS[status])
 
 
 def _with_defaults(preferences: dict[str, Any], group: FakeAutoScalingGroup) -> dict[str, Any]:
@@ -489,8 +579,12 @@ def _replace(
     return [s.instance.id for s in group.instance_states if s.instance.id not in before]
 
 
+def _alarm_names(preferences: dict[str, Any]) -> list[str]:
+    return list((preferences.get("AlarmSpecification") or {}).get("Alarms") or [])
+
+
 def _alarm_in_alarm(backend: AutoScalingBackend, preferences: dict[str, Any]) -> str | None:
-    names = (preferences.get("AlarmSpecification") or {}).get("Alarms") or []
+    names = _alarm_names(preferences)
     if not names:
         return None
     alarms = cloudwatch_backends[backend.account_id][backend.region_name].alarms
@@ -502,19 +596,11 @@ def _alarm_in_alarm(backend: AutoScalingBackend, preferences: dict[str, Any]) ->
 
 
 def _send(group: FakeAutoScalingGroup, refresh: Refresh, detail_type: str, **detail: str) -> None:
-    events_backends[group.account_id][group.region].put_events(
-        [
-            {
-                "Source": "aws.autoscaling",
-                "DetailType": detail_type,
-                "Resources": [group.arn],
-                "Detail": json.dumps(
-                    {
-                        "InstanceRefreshId": refresh.refresh_id,
-                        "AutoScalingGroupName": refresh.group_name,
-                        **detail,
-                    }
-                ),
-            }
-        ]
+    aws_events.send(
+        group.account_id,
+        group.region,
+        "aws.autoscaling",
+        detail_type,
+        [group.arn],
+        {"InstanceRefreshId": refresh.refresh_id, "AutoScalingGroupName": refresh.group_name, **detail},
     )

@@ -50,17 +50,23 @@ ignores serviceName. Here:
 Not emulated: placement on container instances (EC2 launch type tasks are not registered in target groups
 unless awsvpc), CloudWatch alarm rollback, task sets, the CODE_DEPLOY and EXTERNAL deployment controllers,
 the service throttle, the cluster's task counts.
-Durations are AWS seconds multiplied by `time_scale`.
+Durations are AWS seconds multiplied by `time_scale`. A service moves on when it or its tasks are next read or
+acted on, or, in the embedded runtime, on its own at each moment it is due to (`aws_events.wake_at`): a task
+started or failed to start, done draining or stopped, and a task's targets passing (or failing) their health
+checks, HealthCheckIntervalSeconds x the threshold after the task registered them, and the end of the health
+check grace period; while a task's targets are registered the service also looks at their health every
+HealthCheckIntervalSeconds, for a change no schedule foretells (a listener change, a target turning
+unhealthy). So a deployment nobody reads completes, or fails, and sends its event, when ECS would.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 import uuid
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,8 +79,8 @@ from moto.ecs.models import EC2ContainerServiceBackend, Service, Task, TaskDefin
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.elbv2.models import elbv2_backends
 from moto.elbv2.responses import ELBV2Response
-from moto.events.models import events_backends
 
+from opsflow_local.emulation import aws_events
 from opsflow_local.emulation.elbv2 import load_balancers_forwarding_to
 
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
@@ -84,6 +90,10 @@ DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
 }
 DEPLOYMENT_STATE_CHANGE = "ECS Deployment State Change"
 _LIVE = frozenset({"PENDING", "RUNNING"})
+# The shortest real-time period at which target health is looked at, however small time_scale is.
+MIN_CHECK_PERIOD = 0.005
+# A wake asked for this long ago (real seconds) that has not come is taken as lost (no clock was running).
+_STALE_WAKE = 1.0
 
 
 class EmulatedTask(Task):
@@ -155,6 +165,7 @@ class _Run:
     running_since: float | None = None
     stopped_since: float | None = None
     targets: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    registered_at: float | None = None  # when its targets were registered (time.monotonic, once done)
 
     @property
     def status(self) -> str:
@@ -193,6 +204,39 @@ class EcsEmulation:
     _failures: dict[tuple[str, str], _Failure] = field(default_factory=dict)
     _mutex: threading.RLock = field(default_factory=threading.RLock)
     _advancing: bool = False
+    # Deployment events, sent in order once the outermost holder lets go of the lock: a rule's Lambda target
+    # runs in the sending thread (the clock's, or a caller's) and may call ECS itself.
+    _outbox: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    _depth: threading.local = field(default_factory=threading.local)
+    # By (account, region): the monotonic instants the clock was asked to advance that backend at.
+    _wakes: dict[tuple[str, str], set[float]] = field(default_factory=dict)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            with self._mutex:
+                self._depth.held = getattr(self._depth, "held", 0) + 1
+                try:
+                    yield
+                finally:
+                    self._depth.held -= 1
+        finally:
+            if not self._depth.held:
+                self._send_outbox()
+
+    def _tell(self, service: _Service, deployment: _Deployment, name: str, reason: str) -> None:
+        self._outbox.append(
+            (service.account_id, service.region, service.arn, _detail(deployment, name, reason))
+        )
+
+    def _send_outbox(self) -> None:
+        # One at a time, so that events leave in the order they happened whichever thread sends them.
+        while True:
+            with self._mutex:
+                if not self._outbox:
+                    return
+                account, region, arn, detail = self._outbox.pop(0)
+            _send(account, region, arn, detail)
 
     # Test hooks -------------------------------------------------------------------------------------
 
@@ -264,26 +308,31 @@ class EcsEmulation:
                     params.get("loadBalancers", service.load_balancers) or [],
                     params.get("networkConfiguration") or service.network_configuration,
                 )
-            configuration = dict(
-                getattr(service, "deployment_configuration", DEFAULT_DEPLOYMENT_CONFIGURATION)
-            )
-            result = original_update(response)
-            service.deployment_configuration = _deployment_configuration(
-                {**configuration, **(params.get("deploymentConfiguration") or {})}
-            )
-            if task_definition is not None:
-                # moto keeps the string given ("web:2"); DescribeServices returns the ARN.
-                service.task_definition = task_definition.arn
-            emulation._updated(backend, service, params)
+            # Under the lock: the clock's thread must not see the service half updated.
+            with emulation._locked():
+                configuration = dict(
+                    getattr(service, "deployment_configuration", DEFAULT_DEPLOYMENT_CONFIGURATION)
+                )
+                result = original_update(response)
+                service.deployment_configuration = _deployment_configuration(
+                    {**configuration, **(params.get("deploymentConfiguration") or {})}
+                )
+                if task_definition is not None:
+                    # moto keeps the string given ("web:2"); DescribeServices returns the ARN.
+                    service.task_definition = task_definition.arn
+                emulation._updated(backend, service, params)
             return result
 
+        # Reads hold the lock: the clock's thread may be starting or stopping tasks meanwhile.
         def describe_services(backend: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Any:
-            emulation.advance(backend)
-            return original_describe_services(backend, *args, **kwargs)
+            with emulation._locked():
+                emulation.advance(backend)
+                return original_describe_services(backend, *args, **kwargs)
 
         def describe_tasks(backend: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Any:
-            emulation.advance(backend)
-            return original_describe_tasks(backend, *args, **kwargs)
+            with emulation._locked():
+                emulation.advance(backend)
+                return original_describe_tasks(backend, *args, **kwargs)
 
         def list_tasks(
             backend: EC2ContainerServiceBackend,
@@ -294,16 +343,17 @@ class EcsEmulation:
             service_name: str | None = None,
             desired_status: str | None = None,
         ) -> list[Task]:
-            emulation.advance(backend)
-            tasks: list[Task] = original_list_tasks(
-                backend,
-                cluster_str,
-                container_instance,
-                family,
-                started_by,
-                None,
-                desired_status or "RUNNING",
-            )
+            with emulation._locked():
+                emulation.advance(backend)
+                tasks: list[Task] = original_list_tasks(
+                    backend,
+                    cluster_str,
+                    container_instance,
+                    family,
+                    started_by,
+                    None,
+                    desired_status or "RUNNING",
+                )
             if service_name:
                 tasks = [t for t in tasks if t.group == f"service:{_name(service_name)}"]
             return tasks
@@ -311,27 +361,27 @@ class EcsEmulation:
         def stop_task(
             backend: EC2ContainerServiceBackend, cluster_str: str, task_str: str, reason: str
         ) -> Task:
-            emulation.advance(backend)
-            with emulation._mutex:
+            with emulation._locked():
+                emulation.advance(backend)
                 found = emulation._find_run(backend, task_str)
                 if found is None:
                     task: Task = original_stop_task(backend, cluster_str, task_str, reason)
                     return task
                 service, run = found
-                emulation._stop(
-                    service, run, time.monotonic(), "UserInitiated", reason or "Task stopped by user"
-                )
+                now = time.monotonic()
+                emulation._stop(service, run, now, "UserInitiated", reason or "Task stopped by user")
+                emulation._plan(backend, service, now)
                 return run.task
 
         def delete_service(
             backend: EC2ContainerServiceBackend, cluster_name: str, service_name: str, force: bool
         ) -> Service:
-            service: Service = original_delete_service(backend, cluster_name, service_name, force)
-            with emulation._mutex:
+            with emulation._locked():
+                service: Service = original_delete_service(backend, cluster_name, service_name, force)
                 if emulation._services.get(_key(backend, service.cluster_name, service.name)):
                     service.desired_count = 0
                     service.status = "DRAINING"
-            emulation.advance(backend)
+                emulation.advance(backend)
             return service
 
         def describe_target_health(response: ELBV2Response) -> Any:
@@ -369,7 +419,7 @@ class EcsEmulation:
             service.health_check_grace_period_seconds = int(grace_period)
         if service.deployment_controller.get("type", "ECS") != "ECS" or not service.deployments:
             return
-        with self._mutex:
+        with self._locked():
             now = time.monotonic()
             key = _key(backend, service.cluster_name, service.name)
             previous = self._services.get(key)
@@ -399,11 +449,11 @@ class EcsEmulation:
                 deployments=[deployment],
             )
             self._services[key] = emulated
-            _send(emulated, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", deployment.rollout_reason)
+            self._tell(emulated, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", deployment.rollout_reason)
             self._advance_service(backend, emulated, now)
 
     def _updated(self, backend: EC2ContainerServiceBackend, service: Service, params: dict[str, Any]) -> None:
-        with self._mutex:
+        with self._locked():
             emulated = self._services.get(_key(backend, service.cluster_name, service.name))
             if emulated is None:
                 return
@@ -442,7 +492,7 @@ class EcsEmulation:
             older.status = "ACTIVE"
         deployment.rollout_reason = reason or f"ECS deployment {deployment.id} in progress."
         service.deployments.insert(0, deployment)
-        _send(service, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", deployment.rollout_reason)
+        self._tell(service, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", deployment.rollout_reason)
 
     def _find_run(self, backend: EC2ContainerServiceBackend, task: str) -> tuple[_Service, _Run] | None:
         task_id = task.split("/")[-1]
@@ -457,7 +507,7 @@ class EcsEmulation:
     # Progress ---------------------------------------------------------------------------------------
 
     def advance(self, backend: EC2ContainerServiceBackend) -> None:
-        with self._mutex:
+        with self._locked():
             if self._advancing:
                 return
             self._advancing = True
@@ -468,6 +518,64 @@ class EcsEmulation:
                         self._advance_service(backend, service, now)
             finally:
                 self._advancing = False
+
+    # Clock ------------------------------------------------------------------------------------------
+
+    def _plan(self, backend: EC2ContainerServiceBackend, service: _Service, now: float) -> None:
+        """Ask the clock to advance the backend when the service is next due to change."""
+        due = self._next_change(backend, service, now)
+        if due is not None:
+            self._wake(backend, max(due, now))
+
+    def _next_change(
+        self, backend: EC2ContainerServiceBackend, service: _Service, now: float
+    ) -> float | None:
+        """The next instant the service may change: a task's phase ends, or a task's targets' health checks
+        give their verdict (HealthCheckIntervalSeconds x HealthyThresholdCount, or x UnhealthyThresholdCount,
+        after it registered them, as the ELBv2 emulation schedules them), or the grace period ends; while a
+        task has targets, at least every HealthCheckIntervalSeconds for a change no schedule foretells."""
+        times = [r.due_at for r in service.runs if r.due_at is not None]
+        model = backend.services.get(f"{service.cluster}:{service.name}")
+        grace = float(getattr(model, "health_check_grace_period_seconds", 0) or 0) * self.time_scale
+        balancing = elbv2_backends[service.account_id][service.region]
+        for run in service.runs:
+            if not (run.live and run.status == "RUNNING" and run.targets):
+                continue
+            if run.running_since is not None and now < run.running_since + grace:
+                times.append(run.running_since + grace)
+            groups = [
+                g for g in (balancing.target_groups.get(arn) for arn, _ in run.targets) if g is not None
+            ]
+            if not groups:
+                continue
+            period = max(
+                min(float(g.health_check_interval_seconds) for g in groups) * self.time_scale,
+                MIN_CHECK_PERIOD,
+            )
+            verdicts = sorted(
+                run.registered_at + float(g.health_check_interval_seconds) * int(threshold) * self.time_scale
+                for g in groups
+                for threshold in (g.healthy_threshold_count, g.unhealthy_threshold_count)
+                if run.registered_at is not None
+            )
+            times.append(next((at for at in verdicts if at > now), now + period))
+        return min(times) if times else None
+
+    def _wake(self, backend: EC2ContainerServiceBackend, due: float) -> None:
+        """One wake per backend is enough before `due`: when it comes, advancing plans the next one."""
+        key = (backend.account_id, backend.region_name)
+        horizon = time.monotonic() - _STALE_WAKE
+        pending = {at for at in self._wakes.get(key, set()) if at > horizon}
+        self._wakes[key] = pending
+        if pending and min(pending) <= due:
+            return
+        pending.add(due)
+        aws_events.wake_at(due, lambda: self._woken(backend, key, due))
+
+    def _woken(self, backend: EC2ContainerServiceBackend, key: tuple[str, str], due: float) -> None:
+        with self._locked():
+            self._wakes.get(key, set()).discard(due)
+            self.advance(backend)
 
     def _advance_service(self, backend: EC2ContainerServiceBackend, service: _Service, now: float) -> None:
         """Play the service's task transitions in the order they fell due, each followed by what the scheduler
@@ -485,6 +593,7 @@ class EcsEmulation:
         self._forget_stopped(backend, service, now)
         if model is not None:
             self._render(service, model)
+        self._plan(backend, service, now)
 
     def _step(self, service: _Service, run: _Run, at: float) -> None:
         run.due_at = None
@@ -608,7 +717,7 @@ class EcsEmulation:
             service.last_completed = primary
             _note(model, f"(deployment {primary.id}) deployment completed.")
             _note(model, "has reached a steady state.")
-            _send(service, primary, "SERVICE_DEPLOYMENT_COMPLETED", primary.rollout_reason)
+            self._tell(service, primary, "SERVICE_DEPLOYMENT_COMPLETED", primary.rollout_reason)
 
     def _fail(
         self, service: _Service, model: Service, primary: _Deployment, at: float, rollback: bool
@@ -617,7 +726,7 @@ class EcsEmulation:
         primary.rollout_reason = "ECS deployment circuit breaker: task failed to start."
         primary.updated_at = _wall(at)
         _note(model, f"(deployment {primary.id}) deployment failed: tasks failed to start.")
-        _send(service, primary, "SERVICE_DEPLOYMENT_FAILED", primary.rollout_reason)
+        self._tell(service, primary, "SERVICE_DEPLOYMENT_FAILED", primary.rollout_reason)
         last = service.last_completed
         # "The rollback method requires a previous deployment in COMPLETED state"; a failed rollback is not
         # rolled back in turn.
@@ -736,6 +845,8 @@ class EcsEmulation:
             target = {"Id": address, "Port": int(load_balancer["containerPort"])}
             group.register([target])
             run.targets.append((group.arn, target))
+        # Read after registering, so never before the instant the ELBv2 emulation schedules checks from.
+        run.registered_at = time.monotonic()
 
     def _deregister(self, service: _Service, run: _Run) -> float:
         """Deregister the task's targets; returns the longest deregistration delay, in AWS seconds."""
@@ -929,22 +1040,16 @@ def _note(model: Service, message: str) -> None:
     del model.events[100:]
 
 
-def _send(service: _Service, deployment: _Deployment, name: str, reason: str) -> None:
-    events_backends[service.account_id][service.region].put_events(
-        [
-            {
-                "Source": "aws.ecs",
-                "DetailType": DEPLOYMENT_STATE_CHANGE,
-                "Resources": [service.arn],
-                "Detail": json.dumps(
-                    {
-                        "eventType": "ERROR" if name == "SERVICE_DEPLOYMENT_FAILED" else "INFO",
-                        "eventName": name,
-                        "deploymentId": deployment.id,
-                        "updatedAt": deployment.updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "reason": reason,
-                    }
-                ),
-            }
-        ]
-    )
+def _detail(deployment: _Deployment, name: str, reason: str) -> dict[str, Any]:
+    """An ECS Deployment State Change event's detail, as the deployment is when it happens."""
+    return {
+        "eventType": "ERROR" if name == "SERVICE_DEPLOYMENT_FAILED" else "INFO",
+        "eventName": name,
+        "deploymentId": deployment.id,
+        "updatedAt": deployment.updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "reason": reason,
+    }
+
+
+def _send(account_id: str, region: str, service_arn: str, detail: dict[str, Any]) -> None:
+    aws_events.send(account_id, region, "aws.ecs", DEPLOYMENT_STATE_CHANGE, [service_arn], detail)
