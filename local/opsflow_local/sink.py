@@ -69,7 +69,8 @@ class NotificationSink:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll: stop() waits for the serving loop's next poll, once per runtime.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     def start(self) -> NotificationSink:
         self._thread.start()
