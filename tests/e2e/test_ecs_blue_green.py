@@ -247,7 +247,7 @@ def test_a_flip_whose_event_never_resumed_the_hold_is_found_in_the_alarms_histor
                 **THREE_STEPS,
                 "steps": [
                     {"percent": 10, "hold_seconds": 60},
-                    {"percent": 50, "hold_seconds": 300},
+                    {"percent": 50, "hold_seconds": 600},
                     {"percent": 100},
                 ],
             },

@@ -37,11 +37,9 @@ alarms every `alarm_check_seconds`. So a refresh nobody reads still sends its ev
 from __future__ import annotations
 
 import math
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +52,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.responses import ActionResult
 
 from opsflow_local.emulation import aws_events
+from opsflow_local.emulation.aws_events import HeldEvents
 
 ACTIVE = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
 # The status a refresh enters -> the detail-type of the event AWS sends for it.
@@ -144,38 +143,15 @@ class AutoScalingEmulation:
     # How often an active refresh with an AlarmSpecification looks at its alarms when nobody reads it.
     alarm_check_seconds: float = 10.0
     _refreshes: dict[str, list[Refresh]] = field(default_factory=dict)
-    _mutex: threading.RLock = field(default_factory=threading.RLock)
-    # Events of transitions, sent in order once the outermost holder lets go of the lock: a rule's Lambda
-    # target runs in the sending thread (the clock's, or a reader's) and may call Auto Scaling itself.
-    _outbox: list[tuple[FakeAutoScalingGroup, Refresh, str, dict[str, str]]] = field(default_factory=list)
-    _depth: threading.local = field(default_factory=threading.local)
+    _events: HeldEvents = field(default_factory=HeldEvents)
     # By (account, region): the monotonic instants the clock was asked to advance that backend at.
     _wakes: dict[tuple[str, str], set[float]] = field(default_factory=dict)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            with self._mutex:
-                self._depth.held = getattr(self._depth, "held", 0) + 1
-                try:
-                    yield
-                finally:
-                    self._depth.held -= 1
-        finally:
-            if not self._depth.held:
-                self._send_outbox()
+    def _locked(self) -> AbstractContextManager[None]:
+        return self._events.held()
 
     def _tell(self, group: FakeAutoScalingGroup, refresh: Refresh, detail_type: str, **detail: str) -> None:
-        self._outbox.append((group, refresh, detail_type, detail))
-
-    def _send_outbox(self) -> None:
-        # One at a time, so that events leave in the order they happened whichever thread sends them.
-        while True:
-            with self._mutex:
-                if not self._outbox:
-                    return
-                group, refresh, detail_type, detail = self._outbox.pop(0)
-            _send(group, refresh, detail_type, **detail)
+        self._events.later(lambda: _send(group, refresh, detail_type, **detail))
 
     def install(self, stack: ExitStack) -> None:
         emulation = self

@@ -29,8 +29,8 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -233,3 +233,44 @@ class _Clock:
                 callback()
             except Exception:  # one emulation's failure must not stop the others' clock: logged, not raised
                 LOG.exception("an emulated transition failed on the clock's thread")
+
+
+class HeldEvents:
+    """An emulation's lock, re-entrant, and the events its transitions send while it is held. They leave in
+    the order they happened, once the outermost holder lets go: a rule's Lambda target runs in the sending
+    thread (the clock's, or a caller's) and may call the same service, or wait for a thread that does."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.RLock()
+        self._outbox: list[Callable[[], None]] = []
+        self._depth = threading.local()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        try:
+            with self.mutex:
+                self._depth.held = getattr(self._depth, "held", 0) + 1
+                try:
+                    yield
+                finally:
+                    self._depth.held -= 1
+        finally:
+            if not self._depth.held:
+                self._flush()
+
+    def later(self, send: Callable[[], None]) -> None:
+        """Send once the lock is let go (call with it held)."""
+        self._outbox.append(send)
+
+    def forget(self) -> None:
+        with self.mutex:
+            self._outbox = []
+
+    def _flush(self) -> None:
+        # One at a time, so that events leave in the order they happened whichever thread sends them.
+        while True:
+            with self.mutex:
+                if not self._outbox:
+                    return
+                send = self._outbox.pop(0)
+            send()

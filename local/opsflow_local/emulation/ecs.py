@@ -62,11 +62,9 @@ unhealthy). So a deployment nobody reads completes, or fails, and sends its even
 from __future__ import annotations
 
 import math
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,6 +79,7 @@ from moto.elbv2.models import elbv2_backends
 from moto.elbv2.responses import ELBV2Response
 
 from opsflow_local.emulation import aws_events
+from opsflow_local.emulation.aws_events import HeldEvents
 from opsflow_local.emulation.elbv2 import load_balancers_forwarding_to
 
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
@@ -202,41 +201,18 @@ class EcsEmulation:
     stopped_tasks_kept_seconds: float = 3600.0
     _services: dict[tuple[str, str, str, str], _Service] = field(default_factory=dict)
     _failures: dict[tuple[str, str], _Failure] = field(default_factory=dict)
-    _mutex: threading.RLock = field(default_factory=threading.RLock)
+    _events: HeldEvents = field(default_factory=HeldEvents)
     _advancing: bool = False
-    # Deployment events, sent in order once the outermost holder lets go of the lock: a rule's Lambda target
-    # runs in the sending thread (the clock's, or a caller's) and may call ECS itself.
-    _outbox: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
-    _depth: threading.local = field(default_factory=threading.local)
     # By (account, region): the monotonic instants the clock was asked to advance that backend at.
     _wakes: dict[tuple[str, str], set[float]] = field(default_factory=dict)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            with self._mutex:
-                self._depth.held = getattr(self._depth, "held", 0) + 1
-                try:
-                    yield
-                finally:
-                    self._depth.held -= 1
-        finally:
-            if not self._depth.held:
-                self._send_outbox()
+    def _locked(self) -> AbstractContextManager[None]:
+        return self._events.held()
 
     def _tell(self, service: _Service, deployment: _Deployment, name: str, reason: str) -> None:
-        self._outbox.append(
-            (service.account_id, service.region, service.arn, _detail(deployment, name, reason))
-        )
-
-    def _send_outbox(self) -> None:
-        # One at a time, so that events leave in the order they happened whichever thread sends them.
-        while True:
-            with self._mutex:
-                if not self._outbox:
-                    return
-                account, region, arn, detail = self._outbox.pop(0)
-            _send(account, region, arn, detail)
+        account, region, arn = service.account_id, service.region, service.arn
+        detail = _detail(deployment, name, reason)
+        self._events.later(lambda: _send(account, region, arn, detail))
 
     # Test hooks -------------------------------------------------------------------------------------
 
@@ -254,12 +230,12 @@ class EcsEmulation:
         exited"). With task_definition ("family:revision" or an ARN), only tasks of that task definition
         fail, as when a new image is broken: a rollback to the previous one then succeeds. The service need
         not exist yet."""
-        with self._mutex:
+        with self._events.mutex:
             self._failures[(_name(cluster), _name(service))] = _Failure(stop_code, reason, task_definition)
 
     def stop_failing_tasks(self, cluster: str, service: str) -> None:
         """Undo `fail_tasks`: tasks launched from now on start."""
-        with self._mutex:
+        with self._events.mutex:
             self._failures.pop((_name(cluster), _name(service)), None)
 
     # Installation -----------------------------------------------------------------------------------

@@ -42,10 +42,9 @@ completed when RDS state is next read or acted on, or, in the embedded runtime, 
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +54,7 @@ from moto.rds.exceptions import DBClusterNotFoundError, InvalidDBClusterStateFau
 from moto.rds.models import DBCluster, DBInstance, DBInstanceClustered, RDSBackend, rds_backends
 
 from opsflow_local.emulation import aws_events
+from opsflow_local.emulation.aws_events import HeldEvents
 
 STOPPED_LIMIT = timedelta(days=7)
 INSTANCE_EVENT = "RDS DB Instance Event"
@@ -97,31 +97,14 @@ class RdsEmulation:
     stop_seconds: float = 300.0
     start_seconds: float = 300.0
     _transitions: list[_Transition] = field(default_factory=list)
-    _mutex: threading.RLock = field(default_factory=threading.RLock)
-    # Events of completed transitions, sent once the outermost holder lets go of the lock: a rule's Lambda
-    # target runs in the sending thread and may call RDS itself (or wait for a thread that does).
-    _outbox: list[tuple[DBCluster | DBInstance, str, str]] = field(default_factory=list)
-    _depth: threading.local = field(default_factory=threading.local)
+    _events: HeldEvents = field(default_factory=HeldEvents)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with self._mutex:
-            self._depth.held = getattr(self._depth, "held", 0) + 1
-            try:
-                yield
-            finally:
-                self._depth.held -= 1
-        if not self._depth.held:
-            self._send_outbox()
+    def _locked(self) -> AbstractContextManager[None]:
+        return self._events.held()
 
     def _tell(self, target: DBCluster | DBInstance, event: tuple[str, str]) -> None:
-        self._outbox.append((target, *event))
-
-    def _send_outbox(self) -> None:
-        with self._mutex:
-            outbox, self._outbox = self._outbox, []
-        for target, event_id, message in outbox:
-            _send(target, event_id, message)
+        event_id, message = event
+        self._events.later(lambda: _send(target, event_id, message))
 
     def restart_after_seven_days(self, identifier: str) -> None:
         """Act as if the stopped DB instance or Aurora cluster `identifier` had stayed stopped for seven
@@ -282,9 +265,9 @@ class RdsEmulation:
         stack.callback(self._forget)
 
     def _forget(self) -> None:
-        with self._mutex:
+        with self._events.mutex:
             self._transitions = []
-            self._outbox = []
+        self._events.forget()
 
 
 def _eligible_instance(backend: RDSBackend, identifier: str, action: str) -> DBInstance:

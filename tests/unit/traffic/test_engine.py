@@ -159,3 +159,15 @@ def test_a_failed_shift_is_described_by_the_share_it_was_moving_to() -> None:
 
     assert position.describe() == "at 10% green (step 1 of 2)"
     assert position.describe_next() == "while shifting to 100% green (step 2 of 2)"
+
+
+def test_the_gates_look_back_from_the_last_check_across_a_shift_and_a_hold_is_one_wait() -> None:
+    traffic = TrafficEngine(MemoryShifter(), Run().still_running, poll_seconds=None)
+    first = traffic.advance(plan((10, 300), (100, 0)))
+    assert first.checked_at is not None, "a plan's first step looks back to its shift"
+    watched = traffic.watch(first, [Gate()])
+    assert watched.wait_seconds == 300, "without a poll, the hold is one wait for all of it"
+    after_hold = traffic.watch(watched, [Gate()])
+    # The next step's gates look back from that last check, not from its own shift: nothing in between
+    # goes unwatched.
+    assert traffic.advance(after_hold).checked_at == after_hold.checked_at

@@ -61,7 +61,8 @@ class TrafficEngine:
                 "wait_seconds": 0,
                 "holding": False,
                 "done": False,
-                "checked_at": now,
+                # The gates' look back goes on from the last check, so no moment between two is unwatched.
+                "checked_at": position.checked_at or now,
             }
         )
 
