@@ -38,7 +38,7 @@ demo: $(VENV)/.installed
 	$(PY) -m opsflow_local.demo
 
 test: lint validate checkov build
-	$(PY) -m pytest -n auto -q
+	$(PY) -m pytest -n auto --dist worksteal -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -33,7 +33,7 @@ from opsflow.aws import clients
 from opsflow_local import EmbeddedAws, seed
 
 TARGET = 450
-# The template's DatabasePollSeconds: how often a start-up checks its databases, Opsflow's and the naive one.
+# How often the naive script checks its databases while they start (Opsflow waits for their RDS events).
 DATABASE_POLL_SECONDS = 30
 # Batch sizes AWS documents: DescribeInstances pages of 1,000, DescribeAutoScalingGroups 100, ListClusters
 # and ListServices 100, DescribeServices 10 services, DescribeDBInstances/Clusters 100. StopInstances and
@@ -590,9 +590,9 @@ def report(
     ) / max(1, checks_run)
     print(
         f"Start-up waits for its databases: an RDS start takes {args.rds_start_seconds:.0f} s of AWS time "
-        f"here, checked every {DATABASE_POLL_SECONDS} s: {checks_run} checks of {per_check:.0f} calls each "
-        f"({check_bookkeeping:.0f} of them bookkeeping), so each {DATABASE_POLL_SECONDS} s more that RDS "
-        "takes adds as many."
+        f"here; Opsflow looks when their RDS events come (or after each reconcile interval without one): "
+        f"{checks_run} checks of {per_check:.0f} calls each ({check_bookkeeping:.0f} of them bookkeeping), "
+        "however long RDS takes."
     )
     idle = opsflow["start"].before
     by_opsflow = idle[STEPS] + idle[PREFLIGHT]

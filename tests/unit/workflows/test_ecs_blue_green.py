@@ -109,6 +109,9 @@ class FakeCloudWatch:
     def alarm_states(self, names: list[str]) -> dict[str, str]:
         return {n: self.states[n] for n in names if n in self.states}
 
+    def firing(self, names: list[str]) -> dict[str, str]:
+        return {n: "5xx above 10" for n in names if self.states.get(n) == "ALARM"}
+
     def went_to_alarm(self, names: list[str], since: datetime, until: datetime) -> list[AlarmStateChange]:
         return [f for f in self.flips if f.alarm in names and since <= f.at <= until]
 
@@ -265,7 +268,7 @@ def test_a_hold_fails_at_once_when_an_alarm_is_in_alarm_as_it_begins_and_never_e
     assert hold.fails(state) is None
     assert hold.ready(state) is False, "a hold ends by its time or by an alarm, nothing else"
     world.cloudwatch.states["web-5xx"] = "ALARM"
-    assert hold.fails(state) == ("AlarmFired", "alarm web-5xx went to ALARM")
+    assert hold.fails(state) == ("AlarmFired", "alarm web-5xx went to ALARM: 5xx above 10")
 
 
 def test_each_shift_is_a_milestone_and_a_progress_event() -> None:

@@ -37,6 +37,20 @@ class CloudWatch:
                     states[alarm["AlarmName"]] = alarm["StateValue"]
         return states
 
+    def firing(self, names: list[str]) -> dict[str, str]:
+        """The named alarms in ALARM now, each with the reason CloudWatch gives."""
+        if not names:
+            return {}
+        reasons: dict[str, str] = {}
+        with aws_call("DescribeAlarms"):
+            for page in self._cw.get_paginator("describe_alarms").paginate(
+                AlarmNames=names, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            ):
+                for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                    if alarm["StateValue"] == "ALARM":
+                        reasons[alarm["AlarmName"]] = str(alarm.get("StateReason", ""))
+        return reasons
+
     def went_to_alarm(self, names: list[str], since: datetime, until: datetime) -> list[AlarmStateChange]:
         """Each change of the named alarms into ALARM between `since` and `until`, from their history: a change
         there and back again between two looks at their state shows only here."""

@@ -228,12 +228,11 @@ def await_green(deps: Deps) -> Await:
 
 
 def alarms_firing(deps: Deps, state: DeployState) -> tuple[str, str] | None:
-    firing = [
-        name
-        for name, value in deps.aws.cloudwatch.alarm_states(list(state.spec.alarms)).items()
-        if value == "ALARM"
-    ]
-    return (ALARM_FIRED, f"alarm {', '.join(firing)} went to ALARM") if firing else None
+    firing = deps.aws.cloudwatch.firing(list(state.spec.alarms))
+    if not firing:
+        return None
+    name, reason = next(iter(firing.items()))
+    return ALARM_FIRED, f"alarm {name} went to ALARM" + (f": {reason.rstrip('.')}" if reason else "")
 
 
 def hold(deps: Deps) -> Await:
