@@ -52,7 +52,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.responses import ActionResult
 
 from opsflow_local.emulation import aws_events
-from opsflow_local.emulation.aws_events import HeldEvents
+from opsflow_local.emulation.aws_events import HeldEvents, Wakes
 
 ACTIVE = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
 # The status a refresh enters -> the detail-type of the event AWS sends for it.
@@ -68,8 +68,6 @@ _EVENTS = {
 CHECKPOINT_REACHED = "EC2 Auto Scaling Instance Refresh Checkpoint Reached"
 # The shortest real-time period of the alarm check, however small time_scale is: the clock is no busy loop.
 MIN_CHECK_PERIOD = 0.005
-# A wake asked for this long ago (real seconds) that has not come is taken as lost (no clock was running).
-_STALE_WAKE = 1.0
 
 
 def _error(code: str, message: str) -> AutoscalingClientError:
@@ -144,8 +142,8 @@ class AutoScalingEmulation:
     alarm_check_seconds: float = 10.0
     _refreshes: dict[str, list[Refresh]] = field(default_factory=dict)
     _events: HeldEvents = field(default_factory=HeldEvents)
-    # By (account, region): the monotonic instants the clock was asked to advance that backend at.
-    _wakes: dict[tuple[str, str], set[float]] = field(default_factory=dict)
+    # By (account, region): the clock's wakes asked for to advance that backend.
+    _wakes: Wakes = field(default_factory=Wakes)
 
     def _locked(self) -> AbstractContextManager[None]:
         return self._events.held()
@@ -327,19 +325,10 @@ class AutoScalingEmulation:
                 self._wake(backend, max(due, now))
 
     def _wake(self, backend: AutoScalingBackend, due: float) -> None:
-        """One wake per backend is enough before `due`: when it comes, advancing plans the next one."""
-        key = (backend.account_id, backend.region_name)
-        horizon = time.monotonic() - _STALE_WAKE
-        pending = {at for at in self._wakes.get(key, set()) if at > horizon}
-        self._wakes[key] = pending
-        if pending and min(pending) <= due:
-            return
-        pending.add(due)
-        aws_events.wake_at(due, lambda: self._woken(backend, key, due))
+        self._wakes.ask((backend.account_id, backend.region_name), due, lambda: self._woken(backend))
 
-    def _woken(self, backend: AutoScalingBackend, key: tuple[str, str], due: float) -> None:
+    def _woken(self, backend: AutoScalingBackend) -> None:
         with self._locked():
-            self._wakes.get(key, set()).discard(due)
             self.advance(backend)
 
     def _active(self, group_name: str) -> Refresh | None:

@@ -274,3 +274,31 @@ class HeldEvents:
                     return
                 send = self._outbox.pop(0)
             send()
+
+
+# A wake asked for this long ago (real seconds) that has not come is taken as lost (no clock was running).
+STALE_WAKE_SECONDS = 1.0
+
+
+class Wakes:
+    """The clock's wakes an emulation asked for, by key (an emulated backend): one before each moment is
+    enough, since advancing the backend when it comes plans the next one."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, str], set[float]] = {}
+        self._mutex = threading.Lock()
+
+    def ask(self, key: tuple[str, str], due: float, advance: Callable[[], None]) -> None:
+        horizon = time.monotonic() - STALE_WAKE_SECONDS
+        with self._mutex:
+            pending = {at for at in self._pending.get(key, set()) if at > horizon}
+            self._pending[key] = pending
+            if pending and min(pending) <= due:
+                return
+            pending.add(due)
+        wake_at(due, lambda: self._woken(key, due, advance))
+
+    def _woken(self, key: tuple[str, str], due: float, advance: Callable[[], None]) -> None:
+        with self._mutex:
+            self._pending.get(key, set()).discard(due)
+        advance()

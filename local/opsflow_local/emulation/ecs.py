@@ -79,7 +79,7 @@ from moto.elbv2.models import elbv2_backends
 from moto.elbv2.responses import ELBV2Response
 
 from opsflow_local.emulation import aws_events
-from opsflow_local.emulation.aws_events import HeldEvents
+from opsflow_local.emulation.aws_events import HeldEvents, Wakes
 from opsflow_local.emulation.elbv2 import load_balancers_forwarding_to
 
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
@@ -91,8 +91,6 @@ DEPLOYMENT_STATE_CHANGE = "ECS Deployment State Change"
 _LIVE = frozenset({"PENDING", "RUNNING"})
 # The shortest real-time period at which target health is looked at, however small time_scale is.
 MIN_CHECK_PERIOD = 0.005
-# A wake asked for this long ago (real seconds) that has not come is taken as lost (no clock was running).
-_STALE_WAKE = 1.0
 
 
 class EmulatedTask(Task):
@@ -203,8 +201,8 @@ class EcsEmulation:
     _failures: dict[tuple[str, str], _Failure] = field(default_factory=dict)
     _events: HeldEvents = field(default_factory=HeldEvents)
     _advancing: bool = False
-    # By (account, region): the monotonic instants the clock was asked to advance that backend at.
-    _wakes: dict[tuple[str, str], set[float]] = field(default_factory=dict)
+    # By (account, region): the clock's wakes asked for to advance that backend.
+    _wakes: Wakes = field(default_factory=Wakes)
 
     def _locked(self) -> AbstractContextManager[None]:
         return self._events.held()
@@ -538,19 +536,10 @@ class EcsEmulation:
         return min(times) if times else None
 
     def _wake(self, backend: EC2ContainerServiceBackend, due: float) -> None:
-        """One wake per backend is enough before `due`: when it comes, advancing plans the next one."""
-        key = (backend.account_id, backend.region_name)
-        horizon = time.monotonic() - _STALE_WAKE
-        pending = {at for at in self._wakes.get(key, set()) if at > horizon}
-        self._wakes[key] = pending
-        if pending and min(pending) <= due:
-            return
-        pending.add(due)
-        aws_events.wake_at(due, lambda: self._woken(backend, key, due))
+        self._wakes.ask((backend.account_id, backend.region_name), due, lambda: self._woken(backend))
 
-    def _woken(self, backend: EC2ContainerServiceBackend, key: tuple[str, str], due: float) -> None:
+    def _woken(self, backend: EC2ContainerServiceBackend) -> None:
         with self._locked():
-            self._wakes.get(key, set()).discard(due)
             self.advance(backend)
 
     def _advance_service(self, backend: EC2ContainerServiceBackend, service: _Service, now: float) -> None:
