@@ -207,6 +207,16 @@ def holding(aws: EmbeddedAws, run_id: str, percent: int) -> bool:
     )
 
 
+def hold_began(aws: EmbeddedAws, run_id: str, holds: int) -> bool:
+    """The `holds`-th hold's step has run: its token is recorded and its one look at the alarms is done
+    (Step Functions records TaskSubmitted once the wait's Lambda invocation has returned)."""
+    arn = aws.api.get(f"/runs/{run_id}").json()["execution_arn"]
+    events = aws.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = [e for e in events if e["type"] == "TaskStateEntered"]
+    holds_entered = sum(1 for e in entered if e["stateEnteredEventDetails"]["name"] == "HoldTraffic")
+    return holds_entered >= holds and events[-1]["type"] == "TaskSubmitted"
+
+
 THREE_STEPS = {
     "type": "steps",
     "steps": [{"percent": 10, "hold_seconds": 60}, {"percent": 50, "hold_seconds": 900}, {"percent": 100}],
@@ -254,7 +264,7 @@ def test_a_flip_whose_event_never_resumed_the_hold_is_found_in_the_alarms_histor
             alarms=[ALARM],
         ),
     )
-    wait_for("the second step's hold", lambda: holding(aws, run_id, 50))
+    wait_for("the second step's hold", lambda: holding(aws, run_id, 50) and hold_began(aws, run_id, 2))
     flip(aws, ALARM)
     run = aws.wait_for_run(run_id, timeout=60)
 
