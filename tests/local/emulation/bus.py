@@ -4,11 +4,17 @@ given pattern and an SQS queue as its target (moto delivers to SQS targets)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+
+from opsflow_local.emulation.aws_events import AwsEvents, ServiceEvent
 
 
 @dataclass(frozen=True)
@@ -51,3 +57,33 @@ def rule(name: str, pattern: dict[str, Any]) -> Rule:
     events.put_rule(Name=name, EventPattern=json.dumps(pattern))
     events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
     return Rule(queue_url)
+
+
+# For the clock tests: when a call ran, and which thread sent each event.
+
+
+@dataclass
+class Window:
+    """When a call began and when it returned: the emulation's schedule starts in between."""
+
+    begin: datetime
+    end: datetime
+
+
+@contextmanager
+def called() -> Iterator[Window]:
+    window = Window(datetime.now(UTC), datetime.now(UTC))
+    yield window
+    window.end = datetime.now(UTC)
+
+
+class Recorder(AwsEvents):
+    """AwsEvents that also notes which thread sent each event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: dict[int, str] = {}
+
+    def send(self, event: ServiceEvent) -> bool:
+        self.threads[id(event)] = threading.current_thread().name
+        return super().send(event)

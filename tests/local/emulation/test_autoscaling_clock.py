@@ -7,21 +7,20 @@ time_scale) makes it due."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from contextlib import ExitStack
+from datetime import datetime
 
 import pytest
 from moto import mock_aws
 
 from opsflow_local.emulation.autoscaling import AutoScalingEmulation
-from opsflow_local.emulation.aws_events import AwsEvents, ServiceEvent
+from opsflow_local.emulation.aws_events import ServiceEvent
 from opsflow_local.emulation.cloudwatch import CloudWatchEmulation
 from opsflow_local.emulation.ec2 import Ec2Emulation
 
+from .bus import Recorder, Window, called
 from .test_autoscaling import alarm, asg, desired, group_images, group_with_template
 
 SCALE = 0.01  # one AWS second lasts 10 ms
@@ -31,33 +30,6 @@ PENDING = 30.0  # AWS seconds a refresh (or a cancellation) is Pending (Cancelli
 LATE = 0.25
 EARLY = 0.01  # wall-clock jitter between the test's reading of the time and the emulation's
 PREFIX = "EC2 Auto Scaling Instance Refresh "
-
-
-@dataclass
-class Window:
-    """When a call began and when it returned: the emulation's schedule starts in between."""
-
-    begin: datetime
-    end: datetime
-
-
-@contextmanager
-def called() -> Iterator[Window]:
-    window = Window(datetime.now(UTC), datetime.now(UTC))
-    yield window
-    window.end = datetime.now(UTC)
-
-
-class Recorder(AwsEvents):
-    """AwsEvents that also notes which thread sent each event."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.threads: dict[int, str] = {}
-
-    def send(self, event: ServiceEvent) -> bool:
-        self.threads[id(event)] = threading.current_thread().name
-        return super().send(event)
 
 
 @pytest.fixture

@@ -7,21 +7,20 @@ apart, failing to start after task_start_seconds (AWS seconds x time_scale)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from contextlib import ExitStack
+from datetime import datetime
 from typing import Any
 
 import pytest
 from moto import mock_aws
 
-from opsflow_local.emulation.aws_events import AwsEvents, ServiceEvent
+from opsflow_local.emulation.aws_events import ServiceEvent
 from opsflow_local.emulation.ecs import EcsEmulation
 from opsflow_local.emulation.elbv2 import Elbv2Emulation
 
+from .bus import Recorder, Window, called
 from .conftest import Alb
 from .test_ecs import CIRCUIT_BREAKER_WITH_ROLLBACK, CLUSTER, create, ecs, register_web, service
 
@@ -32,33 +31,6 @@ HEALTHY = 10.0 * 3  # the `alb` fixture's groups: checks every 10 s, healthy aft
 # loaded 2-core machine. Every phase below lasts longer, so an event a phase late fails the test.
 LATE = 0.25
 EARLY = 0.01  # wall-clock jitter between the test's reading of the time and the emulation's
-
-
-@dataclass
-class Window:
-    """When a call began and when it returned: the emulation's schedule starts in between."""
-
-    begin: datetime
-    end: datetime
-
-
-@contextmanager
-def called() -> Iterator[Window]:
-    window = Window(datetime.now(UTC), datetime.now(UTC))
-    yield window
-    window.end = datetime.now(UTC)
-
-
-class Recorder(AwsEvents):
-    """AwsEvents that also notes which thread sent each event."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.threads: dict[int, str] = {}
-
-    def send(self, event: ServiceEvent) -> bool:
-        self.threads[id(event)] = threading.current_thread().name
-        return super().send(event)
 
 
 @pytest.fixture
