@@ -46,7 +46,7 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         runs = scheduler.recheck_databases(
             check,
             settings.capacity_store(),
-            PowerAws.from_default_clients(settings.capacity_table),
+            PowerAws.at(settings.capacity_table),
             start=lambda request, requester, key: starter().start(request, requester, key),
         )
         logger.info("daily database check", extra={"runs": [r.run.run_id for r in runs]})

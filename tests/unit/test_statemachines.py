@@ -109,7 +109,7 @@ def step_table(workflow: str) -> set[str]:
         environment_tag_key="opsflow:environment",
         capacity_table="capacity",
     )
-    return set(registry.get(workflow).steps(config).steps)
+    return set(registry.get(workflow).steps(config).table({"run_id": "r", "target": "asg:web"}))
 
 
 def test_every_registered_workflow_has_one_state_machine_of_its_name() -> None:

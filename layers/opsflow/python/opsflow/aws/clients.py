@@ -1,8 +1,15 @@
-"""One cached boto3 client per service and region, with standard retries and Opsflow's user agent."""
+"""One cached boto3 client per service and region, with standard retries and Opsflow's user agent.
+
+`client` is the hub's own (its tables, its state machines). `client_at` is for what a run acts on: in the
+hub's account it is the same client; in another it is one signed with the spoke role's session for the run
+being served (`acting_for`)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import TYPE_CHECKING, Any, overload
 
@@ -10,6 +17,7 @@ import boto3
 from botocore.config import Config
 
 from opsflow import __version__
+from opsflow.aws.sessions import Home, Sessions
 
 if TYPE_CHECKING:
     from typing import Literal
@@ -27,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=f"opsflow/{__version__}")
+CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=f"opsflow/{__version__}")
 
 
 @overload
@@ -62,9 +70,33 @@ def client(service: str, region: str | None = None) -> Any:
 
 @cache
 def _cached_client(service: str, region: str) -> Any:
-    return boto3.session.Session().client(service, region_name=region, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.session.Session().client(service, region_name=region, config=CONFIG)  # type: ignore[call-overload]
+
+
+# The run a function is serving: it names the spoke sessions (SourceIdentity) for CloudTrail.
+_acting_for: ContextVar[str] = ContextVar("opsflow_acting_for", default="opsflow")
+
+
+@contextmanager
+def acting_for(run_id: str) -> Iterator[None]:
+    token = _acting_for.set(run_id or "opsflow")
+    try:
+        yield
+    finally:
+        _acting_for.reset(token)
+
+
+@cache
+def sessions() -> Sessions:
+    return Sessions(Home.from_env(), client)
+
+
+def client_at(service: str, account: str | None = None, region: str | None = None) -> Any:
+    """A client in `account` and `region` (None: the hub's), for the run being served."""
+    return sessions().client(service, account, region, _acting_for.get())
 
 
 def reset_clients() -> None:
-    """Forget cached clients (the embedded runtime calls this when it starts a fresh account)."""
+    """Forget cached clients and sessions (the embedded runtime calls this when it starts a fresh account)."""
     _cached_client.cache_clear()
+    sessions.cache_clear()

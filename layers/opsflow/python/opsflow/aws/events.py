@@ -47,3 +47,13 @@ class Events:
             raise call_failed(
                 "PutEvents", entry.get("ErrorCode", "FailedEntry"), entry.get("ErrorMessage", "")
             )
+
+    def admit_account(self, account: str, statement_id: str) -> None:
+        """Let `account` put events on this bus (its spoke stack forwards to it); idempotent by statement id."""
+        with aws_call("PutPermission"):
+            self._events.put_permission(
+                EventBusName=self._bus,
+                Action="events:PutEvents",
+                Principal=account,
+                StatementId=statement_id[:64],
+            )

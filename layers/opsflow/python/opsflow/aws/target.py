@@ -44,6 +44,19 @@ class Target:
             return cls(kind, rest)
         return cls(kind, located["name"], located["account"] or None, located["region"] or None)
 
+    def beside(self, kind: str, name: str) -> Target:
+        """Another resource in the same account and region (the image a bake of this group makes)."""
+        return Target(kind, name, self.account, self.region)
+
+    def at_home(self, account: str, region: str) -> Target:
+        """The same target with the hub's own account and region left unsaid, as keys carry them."""
+        return Target(
+            self.kind,
+            self.name,
+            None if self.account == account else self.account,
+            None if self.region == region else self.region,
+        )
+
     def describe(self) -> str:
         """For people: `Auto Scaling group web`, or `Auto Scaling group web in 111122223333/eu-west-1`."""
         where = "/".join(part for part in (self.account, self.region) if part)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from opsflow.aws import clients
+from opsflow.store.accounts import DynamoAccountStore
 from opsflow.store.capacity import DynamoCapacityStore
 from opsflow.store.environments import DynamoEnvironmentStore
 from opsflow.store.runs import DynamoRunStore
@@ -92,6 +93,9 @@ class StarterConfig:
 
     def environment_store(self) -> DynamoEnvironmentStore:
         return DynamoEnvironmentStore(clients.client("dynamodb"), required_env("ENVIRONMENTS_TABLE"))
+
+    def account_store(self) -> DynamoAccountStore:
+        return DynamoAccountStore(clients.client("dynamodb"), required_env("ACCOUNTS_TABLE"))
 
 
 @dataclass(frozen=True)

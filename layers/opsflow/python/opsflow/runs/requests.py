@@ -4,7 +4,7 @@ registry, so each workflow's own model (`opsflow.workflows.<name>.request`) is t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,9 +25,38 @@ class RunRequest(BaseModel):
 
     workflow: str
     dry_run: bool = Field(default=False, description="Return the plan and change nothing.")
+    account: Annotated[
+        str | None,
+        Field(
+            pattern=r"^\d{12}$",
+            description="The AWS account the target is in (12 digits; default: the hub's). Another account "
+            "must be registered (PUT /accounts/{account}) and carry the spoke stack.",
+        ),
+    ] = None
+    region: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+            description="The region the target is in (default: the hub's); one the account is registered for.",
+        ),
+    ] = None
 
     def target(self) -> Target:
         raise NotImplementedError
+
+    def located(self, kind: str, name: str) -> Target:
+        """A target in the request's account and region."""
+        return Target(kind, name, self.account, self.region)
+
+    def at_home(self, account: str, region: str) -> RunRequest:
+        """The request with the hub's own account and region left unsaid, so one group asked for with and
+        without them is one target with one lock."""
+        return self.model_copy(
+            update={
+                "account": None if self.account == account else self.account,
+                "region": None if self.region == region else self.region,
+            }
+        )
 
     def holds(self) -> list[Target]:
         """What a run locks while it runs: its target, and whatever else another run must not touch."""

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from opsflow.aws import clients
 from opsflow.aws.target import Target
 from opsflow.errors import Busy, IdempotencyConflict
 from opsflow.runs.requests import RunRequest
@@ -30,6 +31,8 @@ class ExecutionStarter(Protocol):
 
 
 Preflight = Callable[[RunRequest], dict[str, Any]]
+# Raises unless a run may act where the target is (its account registered, its spoke role assumable).
+ReachCheck = Callable[[Target, str], None]
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,15 @@ class RunStarter:
     settings: Mapping[str, Any] = field(default_factory=dict)
     lock_ttl_seconds: int = 6 * 3600
     clock: Callable[[], float] = time.time
+    # The hub's account and region: a request that names them is the same as one that does not.
+    home: tuple[str, str] | None = None
+    reach: ReachCheck | None = None
 
     def start(
         self, request: RunRequest, requester: Requester, idempotency_key: str | None = None
     ) -> StartedRun:
+        if self.home is not None:
+            request = request.at_home(*self.home)
         request_json = request.model_dump(mode="json")
         request_hash = _hash(request_json)
         run_id = self.run_id_for(request, requester, request_hash, idempotency_key)
@@ -60,12 +68,15 @@ class RunStarter:
         if existing is not None:
             return self._replay(existing, request_hash)
 
-        if not request.dry_run:
-            # Before the pre-flight: a run of ours on the target explains the target's state better
-            # than anything the pre-flight would find (an instance refresh it is driving, say).
-            for target in request.holds():
-                self._refuse_if_held(target.key, run_id)
-        plan = self.preflight(request)
+        with clients.acting_for(run_id):
+            if self.reach is not None:
+                self.reach(request.target(), run_id)
+            if not request.dry_run:
+                # Before the pre-flight: a run of ours on the target explains the target's state better
+                # than anything the pre-flight would find (an instance refresh it is driving, say).
+                for target in request.holds():
+                    self._refuse_if_held(target.key, run_id)
+            plan = self.preflight(request)
         stamp = now_iso()
         run = Run(
             run_id=run_id,

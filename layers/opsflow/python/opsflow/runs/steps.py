@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsflow.aws import clients
 from opsflow.aws.stepfunctions import TaskTokens
+from opsflow.aws.target import Target
 from opsflow.errors import AwsCallFailed, AwsTransient, LockLost, TransientRetriesExhausted
 from opsflow.runs.config import StepsConfig
 from opsflow.store.locks import DynamoLockStore, LockStore
@@ -72,11 +73,20 @@ class RunState(BaseModel):
     wake: dict[str, Any] | None = None
 
     @property
+    def acted_on(self) -> Target:
+        """The run's target: its steps act in its account and region."""
+        return Target.from_key(self.target)
+
+    @property
     def woken_by_timeout(self) -> bool:
         return bool(self.wake) and (self.wake or {}).get("Error") == "States.Timeout"
 
 
 Step = Callable[[Any], "StepResult | dict[str, Any]"]
+StepTable = Mapping[str, "Step | Await"]
+# A workflow's steps for one execution state: built per invocation from the account and region its target is
+# in, so a run in another account gets adapters whose clients are that account's.
+StepTableFor = Callable[[Mapping[str, Any]], StepTable]
 
 # Steps that run after a Catch: they are told which step failed, from the run record.
 AFTER_FAILURE = frozenset({"rollback", "await_refresh_rollback", "finish_failed"})
@@ -97,7 +107,7 @@ class StepRunner:
     back as JSON; without one, steps take and return dicts, whose `summary`, `waiting` and `milestones` keys
     are taken out as a `StepResult`'s are."""
 
-    steps: Mapping[str, Step | Await]
+    steps: StepTable | StepTableFor
     runs: RunStore
     # With a lock store, every step first renews the run's lock on its target, so a run that outlives
     # the lock's TTL keeps it, and a run that lost it (its TTL expired, another run took the target)
@@ -119,9 +129,14 @@ class StepRunner:
     def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
         step = str(event.get("step", ""))
         state = dict(event.get("state") or {})
-        handler = self.steps.get(step)
+        with clients.acting_for(str(state.get("run_id") or "")):
+            return self._run(step, state, event)
+
+    def _run(self, step: str, state: dict[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
+        steps = self.table(state)
+        handler = steps.get(step)
         if handler is None:
-            raise UnknownStep(f"unknown step {step!r}; known: {', '.join(sorted(self.steps))}")
+            raise UnknownStep(f"unknown step {step!r}; known: {', '.join(sorted(steps))}")
         if step in AFTER_FAILURE and not state.get("failed_step"):
             state["failed_step"] = self._failed_step(state)
         try:
@@ -148,6 +163,10 @@ class StepRunner:
             self._record(state, StepOutcome(step, "milestone", now_iso(), str(milestone)))
         self._record(state, StepOutcome(step, "waiting" if waiting else "succeeded", now_iso(), summary))
         return {**state, str(event.get("result_key") or step): kept}
+
+    def table(self, state: Mapping[str, Any]) -> StepTable:
+        """The steps for this execution state."""
+        return self.steps(state) if callable(self.steps) else self.steps
 
     def _await(self, step: str, wait: Await, typed: Any, state: Mapping[str, Any], token: str) -> None:
         """Record the token under each awaited thing, then look once. The wait is recorded by the step that
@@ -271,6 +290,11 @@ def _plain(state: AnyState) -> Mapping[str, Any]:
     return state.model_dump(mode="json") if isinstance(state, RunState) else state
 
 
+def acted_on(state: AnyState) -> Target:
+    """The run's target, from an execution state or its model: its steps act in its account and region."""
+    return Target.from_key(str(_plain(state)["target"]))
+
+
 def held_keys(state: AnyState) -> list[str]:
     """The run's target, and what else it locks (a blue/green deploy's listener)."""
     plain = _plain(state)
@@ -317,7 +341,7 @@ Finish = Callable[[Any, RunStore, LockStore], dict[str, Any]]
 
 def steps_runner(
     config: StepsConfig,
-    steps: Mapping[str, Step | Await],
+    steps: StepTable | StepTableFor,
     run_result: Callable[[Any], dict[str, Any]],
     run_error: Callable[[Any], dict[str, Any]],
     finish: Finish | None = None,
@@ -330,8 +354,7 @@ def steps_runner(
     waiters = (
         DynamoWaiterStore(clients.client("dynamodb"), config.waiters_table) if config.waiters_table else None
     )
-    steps = {
-        **steps,
+    finishing: StepTable = {
         "finish": (
             (lambda state: finish(state, runs, locks))
             if finish is not None
@@ -339,8 +362,12 @@ def steps_runner(
         ),
         "finish_failed": lambda state: finish_failed(state, run_error(state), runs, locks),
     }
+
+    def table(state: Mapping[str, Any]) -> StepTable:
+        return {**(steps(state) if callable(steps) else steps), **finishing}
+
     return StepRunner(
-        steps=steps,
+        steps=table,
         runs=runs,
         locks=locks,
         lock_ttl_seconds=config.lock_ttl_seconds,

@@ -12,6 +12,7 @@ from opsflow.runs import registry
 from opsflow.runs.config import StarterConfig
 from opsflow.runs.requests import RunRequest
 from opsflow.runs.start import RunStarter
+from opsflow.spokes.reach import Reach
 from opsflow.store.locks import DynamoLockStore
 
 
@@ -21,6 +22,8 @@ def preflight(request: RunRequest, config: StarterConfig) -> dict[str, Any]:
 
 
 def build_starter(config: StarterConfig) -> RunStarter:
+    sessions = clients.sessions()
+    reach = Reach(sessions.home, config.account_store(), sessions)
     return RunStarter(
         runs=config.run_store(),
         locks=DynamoLockStore(clients.client("dynamodb"), config.locks_table),
@@ -29,6 +32,8 @@ def build_starter(config: StarterConfig) -> RunStarter:
         state_machine_arns=config.state_machines,
         settings=config.execution_settings,
         lock_ttl_seconds=config.lock_ttl_seconds,
+        home=(sessions.home.account, sessions.home.region),
+        reach=reach.check,
     )
 
 

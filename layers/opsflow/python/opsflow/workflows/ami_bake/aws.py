@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from opsflow.aws.autoscaling import AutoScaling
 from opsflow.aws.ec2 import Ec2
+from opsflow.aws.target import Target
 from opsflow.workflows.asg_refresh.refresh import RefreshAws
 
 
@@ -16,6 +17,6 @@ class BakeAws:
     refresh: RefreshAws
 
     @classmethod
-    def from_default_clients(cls, event_bus: str = "default") -> BakeAws:
-        refresh = RefreshAws.from_default_clients(event_bus)
+    def at(cls, where: Target | None = None, event_bus: str = "default") -> BakeAws:
+        refresh = RefreshAws.at(where, event_bus)
         return cls(ec2=refresh.ec2, autoscaling=refresh.autoscaling, refresh=refresh)

@@ -117,4 +117,4 @@ def plan_actions(
 
 def preflight_run(request: AmiBakeRequest, config: StarterConfig) -> dict[str, Any]:
     """The pre-flight the starter runs, with the AWS it reads."""
-    return preflight(request, BakeAws.from_default_clients(), config.opt_in)
+    return preflight(request, BakeAws.at(request.target()), config.opt_in)

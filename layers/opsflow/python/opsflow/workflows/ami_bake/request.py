@@ -63,4 +63,4 @@ class AmiBakeRequest(RunRequest):
         return value
 
     def target(self) -> Target:
-        return Target("asg", self.asg_name)
+        return self.located("asg", self.asg_name)

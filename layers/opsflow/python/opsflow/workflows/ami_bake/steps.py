@@ -3,10 +3,13 @@ the state machine."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from opsflow.aws.target import Target
 from opsflow.errors import NotFound
 from opsflow.runs.config import OptIn, StepsConfig
-from opsflow.runs.steps import Step, StepRunner, steps_runner
+from opsflow.runs.steps import Step, StepRunner, StepTable, acted_on, steps_runner
 from opsflow.waits.awaiting import Await
 from opsflow.workflows.ami_bake import image, preflight, prune, publish, rollback
 from opsflow.workflows.ami_bake.aws import BakeAws
@@ -42,7 +45,10 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step | Await]:
         except NotFound:  # DescribeImages is eventually consistent just after CreateImage
             return False
 
-    await_image = Await(awaited=lambda state: [Target("image", state.baked.image_id)], ready=image_settled)
+    await_image = Await(
+        awaited=lambda state: [Target.from_key(state.target).beside("image", state.baked.image_id)],
+        ready=image_settled,
+    )
 
     def publish_image(state: BakeState) -> PublishedVersion | PublishedConfiguration:
         return publish.publish(
@@ -85,5 +91,7 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step | Await]:
 
 
 def build_runner(config: StepsConfig) -> StepRunner:
-    aws = BakeAws.from_default_clients(config.event_bus)
-    return steps_runner(config, step_table(aws, config.opt_in), run_result, run_error, state_model=BakeState)
+    def table(state: Mapping[str, Any]) -> StepTable:
+        return step_table(BakeAws.at(acted_on(state), config.event_bus), config.opt_in)
+
+    return steps_runner(config, table, run_result, run_error, state_model=BakeState)

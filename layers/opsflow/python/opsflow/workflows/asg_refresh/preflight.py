@@ -33,4 +33,4 @@ def preflight(request: AsgRefreshRequest, aws: RefreshAws, opt_in: OptIn) -> dic
 
 def preflight_run(request: AsgRefreshRequest, config: StarterConfig) -> dict[str, Any]:
     """The pre-flight the starter runs, with the AWS it reads."""
-    return preflight(request, RefreshAws.from_default_clients(), config.opt_in)
+    return preflight(request, RefreshAws.at(request.target()), config.opt_in)

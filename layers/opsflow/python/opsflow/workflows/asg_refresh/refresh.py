@@ -42,11 +42,13 @@ class RefreshAws:
     events: Events
 
     @classmethod
-    def from_default_clients(cls, event_bus: str = "default") -> RefreshAws:
+    def at(cls, where: Target | None = None, event_bus: str = "default") -> RefreshAws:
+        """In the account and region of `where` (None: the hub's); Opsflow's own events go to the hub's bus."""
+        account, region = (where.account, where.region) if where else (None, None)
         return cls(
-            autoscaling=AutoScaling(clients.client("autoscaling")),
-            ec2=Ec2(clients.client("ec2")),
-            cloudwatch=CloudWatch(clients.client("cloudwatch")),
+            autoscaling=AutoScaling(clients.client_at("autoscaling", account, region)),
+            ec2=Ec2(clients.client_at("ec2", account, region)),
+            cloudwatch=CloudWatch(clients.client_at("cloudwatch", account, region)),
             events=Events(clients.client("events"), event_bus),
         )
 
@@ -331,15 +333,18 @@ def watch_steps(aws: RefreshAws) -> dict[str, Callable[[Any], StepResult] | Awai
         return now is None or (now.status, now.percentage_complete) != (last.status, last.percentage)
 
     return {
-        "await_refresh": Await(awaited=lambda state: [refresh_target(started(state).group)], ready=moved_on),
+        "await_refresh": Await(
+            awaited=lambda state: [refresh_target(state, started(state).group)], ready=moved_on
+        ),
         "check_refresh": check_step,
         "make_default": make_default_step,
     }
 
 
-def refresh_target(group_name: str) -> Target:
-    """What a wait on a group's instance refresh awaits: its `EC2 Auto Scaling Instance Refresh ...` events."""
-    return Target("refresh", group_name)
+def refresh_target(state: Any, group_name: str) -> Target:
+    """What a wait on a group's instance refresh awaits: its `EC2 Auto Scaling Instance Refresh ...` events,
+    from the account and region the run acts in."""
+    return Target.from_key(state.target).beside("refresh", group_name)
 
 
 def await_rollback(group_name: Callable[[Any], str], aws: RefreshAws) -> Await:
@@ -348,7 +353,7 @@ def await_rollback(group_name: Callable[[Any], str], aws: RefreshAws) -> Await:
     def settled(state: Any) -> bool:
         return not any(refresh.active for refresh in aws.autoscaling.instance_refreshes(group_name(state)))
 
-    return Await(awaited=lambda state: [refresh_target(group_name(state))], ready=settled)
+    return Await(awaited=lambda state: [refresh_target(state, group_name(state))], ready=settled)
 
 
 def running_refresh_of(spec: RefreshSpec, aws: RefreshAws) -> InstanceRefresh | None:

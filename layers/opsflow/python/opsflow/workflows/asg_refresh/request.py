@@ -72,7 +72,7 @@ class AsgRefreshRequest(RunRequest, RefreshOptions):
     dry_run: bool = False
 
     def target(self) -> Target:
-        return Target("asg", self.asg_name)
+        return self.located("asg", self.asg_name)
 
     def refresh_options(self) -> RefreshOptions:
         return RefreshOptions.model_validate(self.model_dump(include=set(RefreshOptions.model_fields)))

@@ -3,9 +3,11 @@ belong to the state machine."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from opsflow.errors import OpsflowError
 from opsflow.runs.config import OptIn, StepsConfig
-from opsflow.runs.steps import Step, StepRunner, steps_runner
+from opsflow.runs.steps import Step, StepRunner, acted_on, steps_runner
 from opsflow.waits.awaiting import Await
 from opsflow.workflows.asg_refresh import refresh
 from opsflow.workflows.asg_refresh.preflight import guarded_spec
@@ -45,11 +47,13 @@ def step_table(aws: RefreshAws, opt_in: OptIn) -> dict[str, Step | Await]:
 
 
 def build_runner(config: StepsConfig) -> StepRunner:
-    aws = RefreshAws.from_default_clients(config.event_bus)
+    def aws(state: Any) -> RefreshAws:
+        return RefreshAws.at(acted_on(state), config.event_bus)
+
     return steps_runner(
         config,
-        step_table(aws, config.opt_in),
-        lambda state: run_result(state, aws),
+        lambda state: step_table(aws(state), config.opt_in),
+        lambda state: run_result(state, aws(state)),
         run_error,
         state_model=RefreshState,
     )

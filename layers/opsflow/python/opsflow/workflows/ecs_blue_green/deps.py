@@ -11,6 +11,7 @@ from opsflow.aws.ecs import Ecs
 from opsflow.aws.elbv2 import Elbv2
 from opsflow.aws.events import Events
 from opsflow.aws.lambda_functions import LambdaFunctions
+from opsflow.aws.target import Target
 from opsflow.runs.config import OptIn
 from opsflow.traffic.alb import ListenerShifter
 from opsflow.workflows.ecs_blue_green.smoke import HttpGet, http_status
@@ -32,13 +33,15 @@ class DeployAws:
     http_get: HttpGet = http_status
 
     @classmethod
-    def from_default_clients(cls, event_bus: str = "default") -> DeployAws:
+    def at(cls, where: Target | None = None, event_bus: str = "default") -> DeployAws:
+        """In the account and region of `where` (None: the hub's); Opsflow's own events go to the hub's bus."""
+        account, region = (where.account, where.region) if where else (None, None)
         return cls(
-            ecs=Ecs(clients.client("ecs")),
-            elbv2=Elbv2(clients.client("elbv2")),
-            cloudwatch=CloudWatch(clients.client("cloudwatch")),
+            ecs=Ecs(clients.client_at("ecs", account, region)),
+            elbv2=Elbv2(clients.client_at("elbv2", account, region)),
+            cloudwatch=CloudWatch(clients.client_at("cloudwatch", account, region)),
             events=Events(clients.client("events"), event_bus),
-            functions=LambdaFunctions(clients.client("lambda")),
+            functions=LambdaFunctions(clients.client_at("lambda", account, region)),
         )
 
     def production_traffic(self, spec: DeploySpec) -> ListenerShifter:

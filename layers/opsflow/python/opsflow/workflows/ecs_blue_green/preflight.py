@@ -308,4 +308,4 @@ def plan_actions(spec: DeploySpec) -> list[str]:
 
 def preflight_run(request: EcsBlueGreenRequest, config: StarterConfig) -> dict[str, Any]:
     """The pre-flight the starter runs, with the AWS it reads."""
-    return preflight(request, DeployAws.from_default_clients(), config.opt_in)
+    return preflight(request, DeployAws.at(request.target()), config.opt_in)

@@ -111,11 +111,11 @@ class EcsBlueGreenRequest(RunRequest):
         return self
 
     def target(self) -> Target:
-        return Target("ecs", f"{self.cluster.split('/')[-1]}/{self.service}")
+        return self.located("ecs", f"{self.cluster.split('/')[-1]}/{self.service}")
 
     def holds(self) -> list[Target]:
         # Either service of a pair may be named, and both share the production listener.
-        return [self.target(), Target("listener", self.listener_arn)]
+        return [self.target(), self.located("listener", self.listener_arn)]
 
     def traffic_steps(self) -> list[TrafficStep]:
         return self.traffic.expand()

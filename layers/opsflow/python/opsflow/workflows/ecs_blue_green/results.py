@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsflow.aws import clients
+from opsflow.aws.target import Target
 from opsflow.runs.steps import CaughtError
 from opsflow.store.runs import Run
 from opsflow.traffic.position import TrafficPosition
@@ -90,4 +92,5 @@ def put_back_ended_run(run: Run, aws: DeployAws) -> dict[str, Any] | None:
 
 def put_back_run(run: Run) -> dict[str, Any] | None:
     """`put_back_ended_run` with the AWS it acts on: what run_ended calls."""
-    return put_back_ended_run(run, DeployAws.from_default_clients())
+    with clients.acting_for(run.run_id):
+        return put_back_ended_run(run, DeployAws.at(Target.from_key(run.target)))

@@ -16,6 +16,7 @@ one (blue, scaled to zero) again on the idle target group.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -25,7 +26,7 @@ from opsflow.aws.elbv2 import display_name as short
 from opsflow.aws.target import Target
 from opsflow.errors import OpsflowError, Refused
 from opsflow.runs.config import StepsConfig
-from opsflow.runs.steps import Step, StepRunner, steps_runner
+from opsflow.runs.steps import Step, StepRunner, StepTable, acted_on, steps_runner
 from opsflow.store.runs import RUNNING
 from opsflow.traffic.engine import RunEnded, TrafficEngine
 from opsflow.traffic.gates import AlarmsQuiet, Gate, GreenHealthy
@@ -222,7 +223,11 @@ def green_settled(deps: Deps, state: DeployState) -> bool:
 def await_green(deps: Deps) -> Await:
     """Green's deployment is awaited by its ECS Deployment State Change event (completed or failed)."""
     return Await(
-        awaited=lambda state: [Target("service", f"{state.spec.cluster}/{state.started_green.service}")],
+        awaited=lambda state: [
+            Target.from_key(state.target).beside(
+                "service", f"{state.spec.cluster}/{state.started_green.service}"
+            )
+        ],
         ready=partial(green_settled, deps),
     )
 
@@ -240,7 +245,9 @@ def hold(deps: Deps) -> Await:
     fails at once (CloudWatch delivers those state changes at least once); the watch after it checks every
     gate, and the alarms' history for the hold."""
     return Await(
-        awaited=lambda state: [Target("alarm", name) for name in state.spec.alarms],
+        awaited=lambda state: [
+            Target.from_key(state.target).beside("alarm", name) for name in state.spec.alarms
+        ],
         ready=lambda state: False,
         fails=partial(alarms_firing, deps),
     )
@@ -313,5 +320,8 @@ def build_runner(config: StepsConfig) -> StepRunner:
         run = runs.get(run_id)
         return run is not None and run.status == RUNNING
 
-    deps = Deps(DeployAws.from_default_clients(config.event_bus), config.opt_in, still_running, runs.claim)
-    return steps_runner(config, step_table(deps), run_result, run_error, state_model=DeployState)
+    def table(state: Mapping[str, Any]) -> StepTable:
+        aws = DeployAws.at(acted_on(state), config.event_bus)
+        return step_table(Deps(aws, config.opt_in, still_running, runs.claim))
+
+    return steps_runner(config, table, run_result, run_error, state_model=DeployState)

@@ -15,6 +15,7 @@ from opsflow.aws.autoscaling import AutoScaling, Group
 from opsflow.aws.ec2 import Ec2, Instance
 from opsflow.aws.ecs import Ecs, Service
 from opsflow.aws.rds import Database, Rds
+from opsflow.aws.target import Target
 from opsflow.runs.config import OptIn
 from opsflow.store.capacity import (
     CapacityStore,
@@ -48,12 +49,14 @@ class PowerAws:
     capacity: CapacityStore
 
     @classmethod
-    def from_default_clients(cls, capacity_table: str) -> PowerAws:
+    def at(cls, capacity_table: str, where: Target | None = None) -> PowerAws:
+        """In the account and region of `where` (None: the hub's); saved capacity stays in the hub's table."""
+        account, region = (where.account, where.region) if where else (None, None)
         return cls(
-            ec2=Ec2(clients.client("ec2")),
-            autoscaling=AutoScaling(clients.client("autoscaling")),
-            ecs=Ecs(clients.client("ecs")),
-            rds=Rds(clients.client("rds")),
+            ec2=Ec2(clients.client_at("ec2", account, region)),
+            autoscaling=AutoScaling(clients.client_at("autoscaling", account, region)),
+            ecs=Ecs(clients.client_at("ecs", account, region)),
+            rds=Rds(clients.client_at("rds", account, region)),
             capacity=DynamoCapacityStore(clients.client("dynamodb"), capacity_table),
         )
 

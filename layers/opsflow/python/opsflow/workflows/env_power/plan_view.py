@@ -16,7 +16,7 @@ def environment_plan(name: str, config: StarterConfig, now: datetime) -> dict[st
     """The plan `GET /environments/{name}/plan` shows; changes nothing."""
     environment = config.environment_store().get(name)
     view = environments.describe(environment or Environment(name), config.capacity_store(), now)
-    aws = PowerAws.from_default_clients(config.capacity_table)
+    aws = PowerAws.at(config.capacity_table)
     upcoming = view.get("next") or {}
     return {
         "environment": name,

@@ -153,5 +153,5 @@ def _left_alone(inventory: Inventory, save: SavedCapacity) -> list[str]:
 
 def preflight_run(request: EnvPowerRequest, config: StarterConfig) -> dict[str, Any]:
     """The pre-flight the starter runs, with the AWS it reads."""
-    aws = PowerAws.from_default_clients(config.capacity_table)
+    aws = PowerAws.at(config.capacity_table, request.target())
     return preflight(request, aws, config.opt_in, config.environment_tag_key)

@@ -31,4 +31,4 @@ class EnvPowerRequest(RunRequest):
     )
 
     def target(self) -> Target:
-        return Target("env", self.environment)
+        return self.located("env", self.environment)

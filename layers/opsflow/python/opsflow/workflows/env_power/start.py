@@ -73,7 +73,10 @@ def database_targets(state: EnvPowerState) -> list[Target]:
     """What a start-up waiting on its databases awaits: each one's RDS stopped or started event."""
     progress = state.databases
     keys = progress.waiting_for if isinstance(progress, DatabaseProgress) else []
-    return [Target(f"db-{kind}", identifier) for kind, identifier in (key.split(":", 1) for key in keys)]
+    where = Target.from_key(state.target)
+    return [
+        where.beside(f"db-{kind}", identifier) for kind, identifier in (key.split(":", 1) for key in keys)
+    ]
 
 
 def databases_moved(state: EnvPowerState, aws: PowerAws) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from opsflow.runs.config import OptIn, StepsConfig
-from opsflow.runs.steps import Step, StepRunner, steps_runner
+from opsflow.runs.steps import Step, StepRunner, acted_on, steps_runner
 from opsflow.waits.awaiting import Await
 from opsflow.workflows.env_power import results, start, stop
 from opsflow.workflows.env_power.inventory import PowerAws, environment_tags
@@ -47,7 +47,6 @@ def step_table(
 
 
 def build_runner(config: StepsConfig) -> StepRunner:
-    aws = PowerAws.from_default_clients(config.capacity_table)
     runs = config.run_store()
 
     def run_status(run_id: str) -> str | None:
@@ -56,7 +55,12 @@ def build_runner(config: StepsConfig) -> StepRunner:
 
     return steps_runner(
         config,
-        step_table(aws, config.opt_in, config.environment_tag_key, run_status),
+        lambda state: step_table(
+            PowerAws.at(config.capacity_table, acted_on(state)),
+            config.opt_in,
+            config.environment_tag_key,
+            run_status,
+        ),
         results.run_result,
         results.run_error,
         state_model=EnvPowerState,

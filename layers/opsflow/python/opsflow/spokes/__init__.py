@@ -1,0 +1,1 @@
+"""Spoke accounts: which accounts and regions Opsflow may act in, and whether it can reach them."""

@@ -1,0 +1,62 @@
+"""Whether a run may act where its target is: the hub's own account and region always; another region only
+once registered for the account; another account only once registered and its spoke role can be assumed.
+
+The starter asks before anything is recorded or locked, so a request for an account Opsflow cannot reach is
+refused with what to deploy where, and nothing starts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opsflow.aws.sessions import Home, Sessions, SpokeUnreachable
+from opsflow.aws.target import Target
+from opsflow.errors import Refused
+from opsflow.store.accounts import AccountStore
+from opsflow.store.runs import now_iso
+
+
+class AccountNotRegistered(Refused):
+    code = "AccountNotRegistered"
+
+
+class RegionNotRegistered(Refused):
+    code = "RegionNotRegistered"
+
+
+@dataclass
+class Reach:
+    home: Home
+    accounts: AccountStore
+    sessions: Sessions
+    now: Callable[[], str] = now_iso
+
+    def check(self, target: Target, acting_for: str) -> None:
+        """Raise a `Refused` naming what to deploy or register, unless a run may act on `target`."""
+        if target.account is None and target.region is None:
+            return
+        account = target.account or self.home.account
+        region = target.region or self.home.region
+        registered = self.accounts.get(account)
+        at_home = self.home.is_home_account(account)
+        if registered is None and not at_home:
+            raise AccountNotRegistered(
+                f"account {account} is not registered with Opsflow: "
+                f"{self.home.spoke_stack_advice(account, region)} "
+                f'(body: {{"regions": ["{region}"]}})'
+            )
+        if region != self.home.region and (registered is None or region not in registered.regions):
+            known = ", ".join((self.home.region,) if registered is None else registered.regions) or "none"
+            raise RegionNotRegistered(
+                f"region {region} is not registered for account {account} (registered: {known}): deploy "
+                f"spoke/template.yaml to {account} in {region} (the stack forwards its events to the hub), "
+                f"then add {region} to its regions with PUT /accounts/{account}"
+            )
+        if at_home:
+            return
+        try:
+            self.sessions.credentials(account, acting_for, region)
+        except SpokeUnreachable as refusal:
+            self.accounts.record_refused(account, self.now(), refusal.message)
+            raise
+        self.accounts.record_assumed(account, self.now())
