@@ -15,6 +15,7 @@ import threading
 import time
 import zipfile
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,17 @@ from opsflow_local.gateway import Gateway
 from opsflow_local.iam import IamEnforcement, Principal, acting_as, translate
 from opsflow_local.iam.calls import Call
 from opsflow_local.iam.policy import Context, trusts
+from opsflow_local.iam.roles import plain_roles
 from opsflow_local.lambdas import DeployedFunction, LambdaRouter, invocation_record
 from opsflow_local.sink import Notification, NotificationSink
 from opsflow_local.template import ACCOUNT_ID, Template
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+SPOKE_TEMPLATE = Path(__file__).resolve().parents[2] / "spoke" / "template.yaml"
+# The role an organization's management account reaches a member account with (Organizations User Guide,
+# "Accessing member accounts"): what the embedded runtime's operator uses in each spoke account.
+OPERATOR_ROLE = "OrganizationAccountAccessRole"
+ORGANIZATION_ID = "o-embedded0001"
 TERMINAL_EXECUTION = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 _SERVICE_OF_ROLE = {"function": "lambda.amazonaws.com", "state machine": "states.amazonaws.com"}
 
@@ -70,6 +77,10 @@ _ALARM_PARAMETERS = frozenset(
         "OKActions",
     }
 )
+
+
+class UnknownAccount(LookupError):
+    """An account outside the embedded organization: nothing exists in it."""
 
 
 class DeploymentError(RuntimeError):
@@ -100,6 +111,12 @@ class EmbeddedAws:
     function_log_level: POWERTOOLS_LOG_LEVEL for every function (the template's INFO is noisy locally).
     iam: hold every call of a function or state machine to its role's policies, as AWS does (see README,
     "IAM in the embedded runtime"); False grants every call, as moto alone does.
+    accounts: the organization's accounts, the hub's first; every other one gets the spoke stack
+    (spoke/template.yaml) in every region of `regions`, as a StackSet would deploy it. Not given: one
+    account.
+    regions: the regions of the organization, the hub's first (default: `region` alone).
+    spoke_parameters: overrides of the spoke template's parameters by account (a spoke deployed for
+    another hub: {"222222222222": {"HubAccountId": "999999999999"}}).
     """
 
     def __init__(
@@ -111,13 +128,23 @@ class EmbeddedAws:
         parameters: dict[str, Any] | None = None,
         function_log_level: str = "WARNING",
         iam: bool = True,
+        accounts: list[str] | None = None,
+        regions: list[str] | None = None,
+        spoke_parameters: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        region = regions[0] if regions else region
         self.region = region
+        self.regions = list(dict.fromkeys(regions or [region]))
+        self.accounts = list(dict.fromkeys(accounts or [ACCOUNT_ID]))
         self.iam_enforced = iam
-        self.account_id = ACCOUNT_ID
+        self.account_id = self.accounts[0]
+        self._spoke_parameters = dict(spoke_parameters or {})
         self.time_scale = time_scale
         self.sink = NotificationSink()
         overrides = dict(parameters or {})
+        if len(self.accounts) > 1:
+            # The simulated organization: its accounts' spoke stacks may forward to the hub's bus.
+            overrides.setdefault("OrganizationId", ORGANIZATION_ID)
         # Unless told otherwise, notifications go to one Slack and one Teams channel on the local sink.
         self._local_channels = "NotifyChannels" not in overrides
         if not self._local_channels:
@@ -132,15 +159,15 @@ class EmbeddedAws:
                     for p in ("slack", "teams")
                 ]
             )
-        self.template = Template.load(Path(template), region, overrides=overrides)
+        self.template = Template.load(Path(template), region, overrides=overrides, account=self.account_id)
         self.emulation = Emulations(time_scale)
         self._function_log_level = function_log_level
         self._stack = ExitStack()
-        self._session = boto3.session.Session(region_name=region)
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._operator_credentials: dict[str, dict[str, str]] = {}
         self._clients_mutex = threading.Lock()
         self.roles = translate(self.template)
-        self.iam = IamEnforcement(self.roles, region, ACCOUNT_ID, self.client)
+        self.iam = IamEnforcement(self.roles, region, self.account_id, self._admin_client)
         # Failures on purpose, from where AWS would raise them (tests and the demo).
         self.faults = Faults()
         self.lambdas = LambdaRouter(base_environment={}, faults=self.faults)
@@ -188,7 +215,7 @@ class EmbeddedAws:
         )
         # moto logs every failed execution at ERROR with its whole parse tree; the run record says it better.
         self._quiet("moto.stepfunctions.parser")
-        sfn_emulation.install(self._stack, self.time_scale)
+        sfn_emulation.install(self._stack, self.time_scale, self._execution_credentials)
         self.emulation.ec2.install(self._stack)
         self.emulation.autoscaling.install(self._stack)
         self.emulation.ecs.install(self._stack)
@@ -210,6 +237,9 @@ class EmbeddedAws:
             )
         )
         self.emulation.events.install(self._stack)  # its clock stops before moto's backends go
+        if self.account_id != ACCOUNT_ID:
+            # moto tells accounts apart by access key: the hub's functions and operator sign as the hub.
+            self._set_environment(self._operator_credentials_for(self.account_id))
         reset_clients()
         # A new deployment is a cold start: no configuration or starter of a previous account survives.
         starter.default_config.cache_clear()
@@ -269,6 +299,14 @@ class EmbeddedAws:
                 Name=template.physical_name(logical_id),
                 **{key: properties[key] for key in ("ScheduleExpression", "FlexibleTimeWindow", "Target")},
             )
+        for resource in template.resources("AWS::Events::EventBusPolicy").values():
+            properties = template.resolve(resource["Properties"])
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [{"Sid": properties["StatementId"], **properties["Statement"]}],
+            }
+            self.client("events").put_permission(EventBusName="default", Policy=json.dumps(policy))
+        self._deploy_spokes()
         if self._local_channels:
             secrets = self.client("secretsmanager")
             for platform in ("slack", "teams"):
@@ -276,6 +314,60 @@ class EmbeddedAws:
                     Name=f"opsflow/local/{platform}",
                     SecretString=self.sink.url(platform, f"local-{platform}"),
                 )
+
+    def _deploy_spokes(self) -> None:
+        """The spoke stack in every account-region but the hub's own region, as a service-managed StackSet
+        deploys it to the organization: roles where the template creates them (the hub's region of each
+        other account), the forwarding rule everywhere else it applies."""
+        if len(self.accounts) > 1:
+            self.iam.organization_id = ORGANIZATION_ID
+            self.events.organization_of = lambda account: (
+                ORGANIZATION_ID if account in self.accounts else None
+            )
+        if len(self.accounts) == 1 and len(self.regions) == 1:
+            return
+        hub_stack = self.template.stack_name
+        for account in self.accounts:
+            for region in self.regions:
+                parameters = {
+                    "HubAccountId": self.account_id,
+                    "HubRegion": self.region,
+                    "HubStackName": hub_stack,
+                    "OptInTagValue": self.template.parameters["OptInTagValue"],
+                    "PassableRolePath": self.template.parameters["PassableRolePath"],
+                    "OrganizationId": self.template.parameters.get("OrganizationId", ""),
+                    **self._spoke_parameters.get(account, {}),
+                }
+                spoke = Template.load(
+                    SPOKE_TEMPLATE, region, f"{hub_stack}-spoke", overrides=parameters, account=account
+                )
+                self._deploy_spoke(spoke, account, region)
+
+    def _deploy_spoke(self, spoke: Template, account: str, region: str) -> None:
+        roles = plain_roles(spoke)
+        iam = self.client("iam", account=account, region=region)
+        for role in roles.values():
+            iam.create_role(
+                RoleName=role.name,
+                AssumeRolePolicyDocument=json.dumps(role.trust_policy),
+                MaxSessionDuration=3600,
+            )
+            for policy_name, document in role.inline_policies.items():
+                iam.put_role_policy(
+                    RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+                )
+        self.iam.add_roles(roles.values())
+        events = self.client("events", account=account, region=region)
+        for resource in spoke.resources("AWS::Events::Rule").values():
+            properties = spoke.resolve(resource["Properties"])
+            events.put_rule(Name=properties["Name"], EventPattern=json.dumps(properties["EventPattern"]))
+            events.put_targets(
+                Rule=properties["Name"],
+                Targets=[
+                    {key: target[key] for key in ("Id", "Arn", "RoleArn") if key in target}
+                    for target in properties["Targets"]
+                ],
+            )
 
     def _create_roles(self) -> None:
         iam = self.client("iam")
@@ -298,7 +390,7 @@ class EmbeddedAws:
             else self.roles.for_state_machine(logical_id)
         )
         service = _SERVICE_OF_ROLE[kind]
-        if not trusts(role.trust_policy, service, Context({"aws:SourceAccount": ACCOUNT_ID})):
+        if not trusts(role.trust_policy, service, Context({"aws:SourceAccount": self.account_id})):
             raise DeploymentError(f"{kind} {logical_id}: its role {role.name} cannot be assumed by {service}")
         return role.arn
 
@@ -308,10 +400,10 @@ class EmbeddedAws:
         if self.iam_enforced:
             role = self.roles.by_arn(role_arn)
             if role is None or not trusts(
-                role.trust_policy, "scheduler.amazonaws.com", Context({"aws:SourceAccount": ACCOUNT_ID})
+                role.trust_policy, "scheduler.amazonaws.com", Context({"aws:SourceAccount": self.account_id})
             ):
                 raise ScheduleTargetDenied(f"EventBridge Scheduler cannot assume {role_arn}")
-            invoke = Call("lambda", "Invoke", {"FunctionName": function_name}, self.region, ACCOUNT_ID)
+            invoke = Call("lambda", "Invoke", {"FunctionName": function_name}, self.region, self.account_id)
             denial = self.iam.check(Principal(role_arn, "scheduler"), invoke)
             if denial is not None:
                 raise ScheduleTargetDenied(denial.message)
@@ -336,7 +428,9 @@ class EmbeddedAws:
         if not on_failure or on_failure.get("Type") != "SQS":
             return
         queue_arn = str(self.template.resolve(on_failure["Destination"]))
-        queue_url = f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{queue_arn.rsplit(':', 1)[-1]}"
+        queue_url = (
+            f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{queue_arn.rsplit(':', 1)[-1]}"
+        )
         record = invocation_record(function_arn, event, error, attempts)
         # Lambda sends it with the function's execution role (Lambda Developer Guide, "Adding a destination").
         function = self.lambdas.functions[function_arn.rsplit(":", 1)[-1]]
@@ -404,13 +498,69 @@ class EmbeddedAws:
 
     # Public interface ---------------------------------------------------------------------------
 
-    def client(self, service: str) -> Any:
-        """A boto3 client bound to the embedded account and region (one per service: creating a client
-        loads its service model, which takes a tenth of a second)."""
+    def client(self, service: str, account: str | None = None, region: str | None = None) -> Any:
+        """A boto3 client of the operator's, in `account` and `region` (None: the hub's). One per service,
+        account and region: creating a client loads its service model, which takes a tenth of a second."""
+        account = account or self.account_id
+        region = region or self.region
+        if account not in self.accounts:
+            raise UnknownAccount(
+                f"account {account} is not one of the embedded organization's: {self.accounts}"
+            )
+        key = (service, account, region)
         with self._clients_mutex:
-            if service not in self._clients:
-                self._clients[service] = self._session.client(service)  # type: ignore[call-overload]
-            return self._clients[service]
+            if key not in self._clients:
+                credentials = (
+                    {
+                        "aws_access_key_id": "testing",
+                        "aws_secret_access_key": "testing",
+                        "aws_session_token": "testing",
+                    }
+                    if account == ACCOUNT_ID
+                    else {
+                        "aws_access_key_id": self._operator_credentials_for(account)["AWS_ACCESS_KEY_ID"],
+                        "aws_secret_access_key": self._operator_credentials_for(account)[
+                            "AWS_SECRET_ACCESS_KEY"
+                        ],
+                        "aws_session_token": self._operator_credentials_for(account)["AWS_SESSION_TOKEN"],
+                    }
+                )
+                session = boto3.session.Session(region_name=region, **credentials)
+                self._clients[key] = session.client(service)  # type: ignore[call-overload]
+            return self._clients[key]
+
+    def located(self, account: str | None = None, region: str | None = None) -> AccountRegion:
+        """The operator's view of one account and region: `client(service)` and `region`, as the seed
+        helpers take (`seed.launch_template_group(aws.located("222222222222", "eu-west-1"), ...)`)."""
+        return AccountRegion(self, account or self.account_id, region or self.region)
+
+    def _execution_credentials(self, account: str) -> dict[str, str]:
+        """What Step Functions signs an execution's Lambda invokes as: its own account (moto's default
+        account needs none)."""
+        return {} if account == ACCOUNT_ID else self._operator_credentials_for(account)
+
+    def _admin_client(self, service: str, account: str, region: str) -> Any:
+        return self.client(service, account=account, region=region)
+
+    def _operator_credentials_for(self, account: str) -> dict[str, str]:
+        """Credentials that moto reads as `account`'s: a session of the account's operator role."""
+        if account not in self._operator_credentials:
+            sts = boto3.session.Session(
+                region_name=self.region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                aws_session_token="testing",
+            ).client("sts")
+            with acting_as(None):
+                given = sts.assume_role(
+                    RoleArn=f"arn:aws:iam::{account}:role/{OPERATOR_ROLE}", RoleSessionName="opsflow-operator"
+                )["Credentials"]
+            self._operator_credentials[account] = {
+                "AWS_ACCESS_KEY_ID": given["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": given["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": given["SessionToken"],
+            }
+        return self._operator_credentials[account]
 
     def resource_name(self, logical_id: str) -> str:
         """The physical name of a template resource (a table, a function, a state machine)."""
@@ -477,6 +627,16 @@ class EmbeddedAws:
                 stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
             )["executions"]:
                 sfn.stop_execution(executionArn=execution["executionArn"], cause="embedded runtime stopped")
+
+
+@dataclass(frozen=True)
+class AccountRegion:
+    aws: EmbeddedAws
+    account_id: str
+    region: str
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service, account=self.account_id, region=self.region)
 
 
 def _forget_powertools_loggers() -> None:

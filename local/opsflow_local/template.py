@@ -25,6 +25,10 @@ class TemplateError(ValueError):
     pass
 
 
+# What Ref AWS::NoValue resolves to: the property it is given to is left out.
+_NO_VALUE = object()
+
+
 @dataclass
 class Template:
     path: Path
@@ -32,10 +36,16 @@ class Template:
     region: str
     stack_name: str = "opsflow"
     parameters: dict[str, Any] = field(default_factory=dict)
+    account: str = ACCOUNT_ID
 
     @classmethod
     def load(
-        cls, path: Path, region: str, stack_name: str = "opsflow", overrides: dict[str, Any] | None = None
+        cls,
+        path: Path,
+        region: str,
+        stack_name: str = "opsflow",
+        overrides: dict[str, Any] | None = None,
+        account: str = ACCOUNT_ID,
     ) -> Template:
         body = _plain(cfn_yaml.load(str(path)))
         parameters = {
@@ -44,14 +54,27 @@ class Template:
         missing = [name for name, value in parameters.items() if value is None]
         if missing:
             raise TemplateError(f"template parameters without a value: {', '.join(missing)}")
-        return cls(path=path, body=body, region=region, stack_name=stack_name, parameters=parameters)
+        return cls(
+            path=path, body=body, region=region, stack_name=stack_name, parameters=parameters, account=account
+        )
 
     @property
     def root(self) -> Path:
         return self.path.parent
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
-        return {name: res for name, res in self.body["Resources"].items() if res["Type"] == kind}
+        """The resources of a kind that this stack creates (those whose Condition holds)."""
+        return {
+            name: res
+            for name, res in self.body["Resources"].items()
+            if res["Type"] == kind and ("Condition" not in res or self.condition(res["Condition"]))
+        }
+
+    def condition(self, name: str) -> bool:
+        conditions = self.body.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"no condition {name}")
+        return bool(self.resolve(conditions[name]))
 
     def function_properties(self, logical_id: str) -> dict[str, Any]:
         """A function's properties with the template's Globals merged in, as SAM does."""
@@ -68,7 +91,9 @@ class Template:
     def physical_name(self, logical_id: str) -> str:
         """The name the template gives a resource, or the one CloudFormation would make up."""
         resource = self.body["Resources"].get(logical_id) or {}
-        name_property = _NAME_PROPERTY.get(resource.get("Type", ""))
+        name_property = _NAME_PROPERTY.get(
+            resource.get("Type", ""), "RoleName" if resource.get("Type") == "AWS::IAM::Role" else None
+        )
         given = (resource.get("Properties") or {}).get(name_property) if name_property else None
         return str(self.resolve(given)) if given else f"{self.stack_name}-{logical_id}"[:64]
 
@@ -80,7 +105,7 @@ class Template:
     def arn(self, logical_id: str) -> str:
         kind = self.body["Resources"][logical_id]["Type"]
         name = self.physical_name(logical_id)
-        prefix = f"arn:aws:{{}}:{self.region}:{ACCOUNT_ID}"
+        prefix = f"arn:aws:{{}}:{self.region}:{self.account}"
         arns = {
             "AWS::DynamoDB::Table": f"{prefix.format('dynamodb')}:table/{name}",
             "AWS::Serverless::Function": f"{prefix.format('lambda')}:function:{name}",
@@ -90,7 +115,7 @@ class Template:
             "AWS::Serverless::LayerVersion": f"{prefix.format('lambda')}:layer:{name}:1",
             "AWS::SNS::Topic": f"{prefix.format('sns')}:{name}",
             "AWS::SQS::Queue": f"{prefix.format('sqs')}:{name}",
-            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{self.account}:role/{name}",
             "AWS::Scheduler::ScheduleGroup": f"{prefix.format('scheduler')}:schedule-group/{name}",
             "AWS::CloudWatch::Alarm": f"{prefix.format('cloudwatch')}:alarm:{name}",
         }
@@ -103,13 +128,15 @@ class Template:
     def ref(self, name: str) -> Any:
         pseudo = {
             "AWS::Region": self.region,
-            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::AccountId": self.account,
             "AWS::Partition": "aws",
             "AWS::StackName": self.stack_name,
             "AWS::URLSuffix": "amazonaws.com",
         }
         if name in pseudo:
             return pseudo[name]
+        if name == "AWS::NoValue":
+            return _NO_VALUE
         if name in self.parameters:
             return self.parameters[name]
         kind = self.body["Resources"].get(name, {}).get("Type")
@@ -130,7 +157,7 @@ class Template:
         ):
             return self.physical_name(name)
         if kind == "AWS::SQS::Queue":
-            return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{self.physical_name(name)}"
+            return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self.physical_name(name)}"
         if kind == "AWS::Logs::LogGroup":
             return self.log_group_name(name)
         raise TemplateError(f"cannot resolve Ref {name}")
@@ -147,7 +174,7 @@ class Template:
     def resolve(self, value: Any) -> Any:
         """Resolve intrinsic functions in `value`, recursively."""
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in (self.resolve(entry) for entry in value) if item is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -162,9 +189,24 @@ class Template:
             if key == "Fn::Join":
                 delimiter, items = arg
                 return delimiter.join(str(self.resolve(item)) for item in items)
+            if key == "Fn::Equals":
+                left, right = (self.resolve(item) for item in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(item) for item in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(item) for item in arg)
+            if key == "Condition" and isinstance(arg, str):
+                return self.condition(arg)
+            if key == "Fn::If":
+                name, if_true, if_false = arg
+                return self.resolve(if_true if self.condition(name) else if_false)
             if key.startswith("Fn::"):
                 raise TemplateError(f"the embedded runtime does not resolve {key}")
-        return {key: self.resolve(item) for key, item in value.items()}
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])

@@ -70,6 +70,10 @@ CHECKPOINT_REACHED = "EC2 Auto Scaling Instance Refresh Checkpoint Reached"
 MIN_CHECK_PERIOD = 0.005
 
 
+def _key(backend: AutoScalingBackend, group_name: str) -> tuple[str, str, str]:
+    return (backend.account_id, backend.region_name, group_name)
+
+
 def _error(code: str, message: str) -> AutoscalingClientError:
     return AutoscalingClientError(code, message)
 
@@ -140,7 +144,8 @@ class AutoScalingEmulation:
     pending_seconds: float = 5.0
     # How often an active refresh with an AlarmSpecification looks at its alarms when nobody reads it.
     alarm_check_seconds: float = 10.0
-    _refreshes: dict[str, list[Refresh]] = field(default_factory=dict)
+    # By (account, region, group name): one group's refreshes, oldest first.
+    _refreshes: dict[tuple[str, str, str], list[Refresh]] = field(default_factory=dict)
     _events: HeldEvents = field(default_factory=HeldEvents)
     # By (account, region): the clock's wakes asked for to advance that backend.
     _wakes: Wakes = field(default_factory=Wakes)
@@ -178,7 +183,9 @@ class AutoScalingEmulation:
                 chosen = [
                     r
                     for r in reversed(
-                        emulation._refreshes.get(response._get_param("AutoScalingGroupName"), [])
+                        emulation._refreshes.get(
+                            _key(backend, response._get_param("AutoScalingGroupName")), []
+                        )
                     )
                     if not wanted or r.refresh_id in wanted
                 ]
@@ -224,7 +231,7 @@ class AutoScalingEmulation:
         with self._locked():
             self.advance(backend)
             group = _group(backend, group_name)
-            if self._active(group_name):
+            if self._active(backend, group_name):
                 raise _error(
                     "InstanceRefreshInProgress",
                     "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
@@ -249,7 +256,7 @@ class AutoScalingEmulation:
                 started_at=datetime.now(UTC),
                 next_at=time.monotonic() + self.pending_seconds * self.time_scale,
             )
-            self._refreshes.setdefault(group_name, []).append(refresh)
+            self._refreshes.setdefault(_key(backend, group_name), []).append(refresh)
             self._plan(backend)
             return refresh
 
@@ -257,13 +264,14 @@ class AutoScalingEmulation:
         """How far the group's latest instance refresh has come, as its last description said (0 if none):
         what a caller of DescribeInstanceRefreshes last saw, not how far the clock has taken it since."""
         with self._locked():
-            refreshes = self._refreshes.get(group_name) or []
-            return refreshes[-1].described_percentage if refreshes else 0
+            refreshes = [r for key, listed in self._refreshes.items() if key[2] == group_name for r in listed]
+            latest = max(refreshes, key=lambda r: r.started_at, default=None)
+            return latest.described_percentage if latest else 0
 
     def cancel(self, backend: AutoScalingBackend, group_name: str) -> Refresh:
         with self._locked():
             self.advance(backend)
-            refresh = self._active(group_name)
+            refresh = self._active(backend, group_name)
             if refresh is None or refresh.status == "Cancelling":
                 raise _error(
                     "ActiveInstanceRefreshNotFound", "No in progress or pending Instance Refresh found."
@@ -281,7 +289,7 @@ class AutoScalingEmulation:
     def roll_back(self, backend: AutoScalingBackend, group_name: str) -> Refresh:
         with self._locked():
             self.advance(backend)
-            refresh = self._active(group_name)
+            refresh = self._active(backend, group_name)
             if refresh is None:
                 raise _error(
                     "ActiveInstanceRefreshNotFound", "No in progress or pending Instance Refresh found."
@@ -302,11 +310,14 @@ class AutoScalingEmulation:
     def advance(self, backend: AutoScalingBackend) -> None:
         """Bring the backend's refreshes up to now, and ask the clock to come back when one is next due."""
         with self._locked():
-            for refreshes in self._refreshes.values():
-                for refresh in refreshes:
-                    if refresh.status in ACTIVE and refresh.group_name in backend.autoscaling_groups:
-                        self._advance(backend, refresh)
+            for refresh in self._of(backend):
+                if refresh.status in ACTIVE and refresh.group_name in backend.autoscaling_groups:
+                    self._advance(backend, refresh)
             self._plan(backend)
+
+    def _of(self, backend: AutoScalingBackend) -> list[Refresh]:
+        where = (backend.account_id, backend.region_name)
+        return [r for key, listed in list(self._refreshes.items()) if key[:2] == where for r in listed]
 
     # Clock --------------------------------------------------------------------------------------
 
@@ -315,14 +326,13 @@ class AutoScalingEmulation:
         `next_at`, or sooner to look at its alarms."""
         now = time.monotonic()
         check = max(self.alarm_check_seconds * self.time_scale, MIN_CHECK_PERIOD)
-        for refreshes in self._refreshes.values():
-            for refresh in refreshes:
-                if refresh.status not in ACTIVE or refresh.group_name not in backend.autoscaling_groups:
-                    continue
-                due = refresh.next_at
-                if refresh.status in ("InProgress", "Baking") and _alarm_names(refresh.preferences):
-                    due = min(due, now + check)
-                self._wake(backend, max(due, now))
+        for refresh in self._of(backend):
+            if refresh.status not in ACTIVE or refresh.group_name not in backend.autoscaling_groups:
+                continue
+            due = refresh.next_at
+            if refresh.status in ("InProgress", "Baking") and _alarm_names(refresh.preferences):
+                due = min(due, now + check)
+            self._wake(backend, max(due, now))
 
     def _wake(self, backend: AutoScalingBackend, due: float) -> None:
         self._wakes.ask((backend.account_id, backend.region_name), due, lambda: self._woken(backend))
@@ -331,8 +341,10 @@ class AutoScalingEmulation:
         with self._locked():
             self.advance(backend)
 
-    def _active(self, group_name: str) -> Refresh | None:
-        return next((r for r in self._refreshes.get(group_name, []) if r.status in ACTIVE), None)
+    def _active(self, backend: AutoScalingBackend, group_name: str) -> Refresh | None:
+        return next(
+            (r for r in self._refreshes.get(_key(backend, group_name), []) if r.status in ACTIVE), None
+        )
 
     def _advance(self, backend: AutoScalingBackend, refresh: Refresh) -> None:
         group = _group(backend, refresh.group_name)

@@ -6,6 +6,11 @@
   retries in Lambda"), a function that fails is retried as its EventInvokeConfig says (twice unless told
   otherwise; at once here, where Lambda waits a minute, then two), then handed to its on-failure
   destination.
+- A rule whose target is an event bus in another account or region sends it the event as it is: its
+  `account` and `region` stay the sender's ("Sending and receiving events between AWS accounts in Amazon
+  EventBridge"), and another account's event is taken only if the receiving bus's resource policy lets the
+  sender put events (moto re-puts it as the receiver's own and checks nothing). A refused event is kept in
+  `refused`.
 - Step Functions sends "Step Functions Execution Status Change" events (source aws.states) when a
   Standard execution ends: detail with executionArn, stateMachineArn, name, status, startDate and
   stopDate (epoch milliseconds), input and output as JSON strings, error and cause. moto sends none.
@@ -26,6 +31,8 @@ from unittest import mock
 from moto.events.models import Rule, events_backends
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.utilities.arns import parse_arn
+
+from opsflow_local.iam.policy import Context, Decision, resource_policy
 
 LOG = logging.getLogger(__name__)
 
@@ -52,6 +59,9 @@ class EventDelivery:
         self._on_failure = on_failure
         self._in_flight = 0
         self._settled = threading.Condition()
+        # The organization an account belongs to (aws:PrincipalOrgID in a bus policy), when one is simulated.
+        self.organization_of: Callable[[str], str | None] = lambda account: None
+        self.refused: list[tuple[str, str, dict[str, Any]]] = []  # (rule ARN, bus ARN, event)
 
     def deliver(self, function_arn: str, event: dict[str, Any]) -> None:
         with self._settled:
@@ -69,6 +79,34 @@ class EventDelivery:
             with self._settled:
                 self._in_flight -= 1
                 self._settled.notify_all()
+
+    def forward(self, rule: Rule, bus_arn: str, event: dict[str, Any]) -> None:
+        arn = parse_arn(bus_arn)
+        receiver = events_backends[arn.account][arn.region]
+        bus = receiver.event_buses.get(arn.resource_id)
+        sender = str(event.get("account", rule.account_id))
+        if bus is None or (sender != arn.account and not self._admits(bus, sender)):
+            LOG.warning("event bus %s refused an event from account %s (rule %s)", bus_arn, sender, rule.arn)
+            self.refused.append((rule.arn, bus_arn, event))
+            return
+        for receiving_rule in list(bus.rules.values()):
+            receiving_rule.send_to_targets(dict(event))
+
+    def _admits(self, bus: Any, sender: str) -> bool:
+        """The bus's resource policy lets `sender` put events (EventBridge User Guide, "Permissions for
+        event buses")."""
+        policy = bus.policy
+        if not policy:
+            return False
+        document = json.loads(policy) if isinstance(policy, str) else policy
+        organization = self.organization_of(sender)
+        context = Context(
+            {"aws:PrincipalAccount": sender, **({"aws:PrincipalOrgID": organization} if organization else {})}
+        )
+        decision = resource_policy(
+            document, f"arn:aws:iam::{sender}:root", sender, "events:PutEvents", context
+        )
+        return decision is Decision.ALLOW
 
     def _failed(self, function_arn: str, event: dict[str, Any], error: Exception, attempts: int) -> None:
         LOG.error("rule target %s failed %d times", function_arn, attempts, exc_info=error)
@@ -104,7 +142,10 @@ class EventDelivery:
             if not rule.event_pattern.matches_event(original_event):
                 return
             functions = [t for t in rule.targets if parse_arn(t["Arn"]).service == "lambda"]
-            others = [t for t in rule.targets if t not in functions]
+            buses = [t for t in rule.targets if _is_event_bus(t["Arn"])]
+            for target in buses:
+                delivery.forward(rule, target["Arn"], dict(original_event))
+            others = [t for t in rule.targets if t not in functions and t not in buses]
             if others:
                 saved, rule.targets = rule.targets, others
                 try:
@@ -131,6 +172,11 @@ class EventDelivery:
 
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))
+
+
+def _is_event_bus(arn: str) -> bool:
+    parsed = parse_arn(arn)
+    return parsed.service == "events" and parsed.resource_type == "event-bus"
 
 
 def _millis(value: datetime | None) -> int | None:

@@ -15,6 +15,10 @@ Not a behaviour but a cost: moto parses a definition with ANTLR at every CreateS
 StartExecution (0.3-0.4 s for one of Opsflow's), always the same few texts here. The syntax tree of each
 text is kept (a failed parse is not) and turned into fresh evaluation components each time, as before.
 
+An execution invokes its Lambda functions in its state machine's account. moto's executor signs every
+integration call with fixed credentials, which moto reads as its default account; here they are the
+credentials of the execution's account (`credentials_for`).
+
 SendTaskFailure (API reference) fails the task with the `error` and the `cause` given, and a Catch's
 ResultPath receives both (`{"Error", "Cause"}`). moto's response handler drops `cause`.
 """
@@ -23,13 +27,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 from unittest import mock
 
+import boto3
+from botocore.config import Config
 from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout, TimeoutSeconds
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
@@ -70,7 +78,41 @@ def _parse(definition: str) -> tuple[Any, Any]:
 _ORIGINAL_PARSE = asl_parser.AmazonStateLanguageParser.parse
 
 
-def install(stack: ExitStack, time_scale: float) -> None:
+Credentials = Callable[[str], dict[str, str]]
+
+
+def install(stack: ExitStack, time_scale: float, credentials_for: Credentials | None = None) -> None:
+    original_invoke = lambda_eval_utils._invoke_lambda_function
+
+    def invoke_lambda_function(parameters: dict[str, Any], region: str, state_credentials: Any) -> Any:
+        # The function's ARN names its account: the execution's own, for Opsflow's state machines.
+        name = str(parameters.get("FunctionName", ""))
+        account = name.split(":")[4] if name.startswith("arn:") else None
+        given = credentials_for(account) if credentials_for is not None and account else {}
+        if not given:
+            return original_invoke(parameters=parameters, region=region, state_credentials=state_credentials)
+        client = boto3.client(
+            service_name="lambda",
+            region_name=region,
+            aws_access_key_id=given["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=given["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=given.get("AWS_SESSION_TOKEN"),
+            # moto's settings for its integration clients.
+            config=Config(
+                parameter_validation=False,
+                retries={"max_attempts": 0, "total_max_attempts": 1},
+                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            ),
+        )
+        response = client.invoke(**parameters)
+        response["Payload"] = lambda_eval_utils._from_payload(response["Payload"])
+        return response
+
+    stack.enter_context(
+        mock.patch.object(lambda_eval_utils, "_invoke_lambda_function", invoke_lambda_function)
+    )
+
     def wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:
         # moto's own version re-enters when fewer whole seconds than asked have passed; a scaled wait
         # must not, and an execution being stopped sets the event and ends the wait at once.

@@ -47,6 +47,8 @@ class Authorization:
     arn: str
     context: dict[str, ContextValue] = field(default_factory=dict)
     tags_of: Callable[[], dict[str, str]] | None = None  # an existing resource's tags, read when asked
+    # A resource-based policy AWS also evaluates (a role's trust policy; None when the role does not exist).
+    trust_of: Callable[[], dict[str, Any] | None] | None = None
     on_behalf_of: str = (
         ""  # an implicit check: the call AWS makes it for ("autoscaling:UpdateAutoScalingGroup")
     )
@@ -510,3 +512,33 @@ def _batch_write(call: Call, lookups: Lookups) -> list[Authorization]:
             for kind in sorted(kinds)
         ]
     return found
+
+
+# STS ------------------------------------------------------------------------------------------------
+
+
+@resolves("sts", "AssumeRole")
+def _assume_role(call: Call, lookups: Lookups) -> list[Authorization]:
+    # The caller's policies must allow each action on the role, and so must the role's trust policy
+    # (IAM User Guide, "Cross-account policy evaluation logic"): SetSourceIdentity when the request sets a
+    # source identity, TagSession when it passes session tags.
+    role_arn = str(call.params["RoleArn"])
+    wanted = ["AssumeRole"]
+    if call.params.get("SourceIdentity"):
+        wanted.append("SetSourceIdentity")
+    tags = tag_list(call.params.get("Tags"))
+    if tags:
+        wanted.append("TagSession")
+    authorizations = []
+    for name in wanted:
+        act = action_of(call, name)
+        authorizations.append(
+            Authorization(
+                action=act,
+                resource_type="role",
+                arn=role_arn,
+                context=request_tag_context(act, "role", tags) if name == "TagSession" else {},
+                trust_of=lambda: lookups.role_trust_policy(role_arn),
+            )
+        )
+    return authorizations

@@ -15,7 +15,7 @@ import contextvars
 import io
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +24,12 @@ from unittest import mock
 from botocore import handlers
 from botocore.awsrequest import AWSResponse
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.sts.models import sts_backends
 
 from opsflow_local.iam.calls import Authorization, Call, direct_authorizations
 from opsflow_local.iam.implicit import implicit_authorizations
-from opsflow_local.iam.lookups import Lookups
-from opsflow_local.iam.policy import Context, Decision, Request, evaluate
+from opsflow_local.iam.lookups import AdminClients, Lookups
+from opsflow_local.iam.policy import Context, Decision, Request, evaluate, resource_policy
 from opsflow_local.iam.roles import DeployedRoles, Role
 
 
@@ -107,26 +108,64 @@ def error_response(service: str, denial: Denial) -> tuple[AWSResponse, dict[str,
 
 
 class IamEnforcement:
-    """The IAM evaluation of one embedded deployment; `install` makes it hold calls until the stack closes."""
+    """The IAM evaluation of one embedded deployment (the hub, and the spoke stacks of other accounts);
+    `install` makes it hold calls until the stack closes."""
 
-    def __init__(self, roles: DeployedRoles, region: str, account: str, admin: Callable[[str], Any]) -> None:
+    def __init__(self, roles: DeployedRoles, region: str, account: str, admin: AdminClients) -> None:
         self.roles = roles
         self.region = region
         self.account = account
-        self.lookups = Lookups(admin, region, account)
+        # The organization every embedded account belongs to (aws:PrincipalOrgID), when one is simulated.
+        self.organization_id: str | None = None
         self.denials: list[Denial] = []
         self.calls_held = 0
+        self._admin = admin
+        self._lookups: dict[tuple[str, str], Lookups] = {}
+        self._spoke_roles: dict[str, Role] = {}
+        self._sessions: dict[str, Principal | None] = {}  # access key id -> the deployed role it signs as
         self._lock = threading.Lock()
+
+    def add_roles(self, roles: Iterable[Role]) -> None:
+        """Roles a spoke stack created in another account: calls signed with their sessions are held too."""
+        for role in roles:
+            self._spoke_roles[role.arn] = role
+
+    def lookups(self, account: str, region: str) -> Lookups:
+        with self._lock:
+            if (account, region) not in self._lookups:
+                self._lookups[(account, region)] = Lookups(self._admin, region, account)
+            return self._lookups[(account, region)]
 
     def principal_arn(self, principal: Principal) -> str:
         role = self._role(principal)
-        return f"arn:aws:sts::{self.account}:assumed-role/{role.name}/{principal.session_name}"
+        return f"arn:aws:sts::{_account_of(role.arn)}:assumed-role/{role.name}/{principal.session_name}"
 
     def _role(self, principal: Principal) -> Role:
-        role = self.roles.by_arn(principal.role_arn)
+        role = self.roles.by_arn(principal.role_arn) or self._spoke_roles.get(principal.role_arn)
         if role is None:
-            raise LookupError(f"{principal.role_arn} is not a role of the template")
+            raise LookupError(f"{principal.role_arn} is not a role of the template or of a spoke stack")
         return role
+
+    def account_of(self, principal: Principal) -> str:
+        return _account_of(self._role(principal).arn)
+
+    def session_principal(self, access_key: str | None) -> Principal | None:
+        """The deployed role a session's credentials were issued for (a spoke role a function assumed), or
+        None for the operator's and the functions' own credentials."""
+        if not access_key:
+            return None
+        with self._lock:
+            if access_key in self._sessions:
+                return self._sessions[access_key]
+        found = None
+        for account in list(sts_backends.values()):
+            for backend in list(account.values()):
+                for assumed in list(backend.assumed_roles):
+                    if assumed.access_key_id == access_key and assumed.role_arn in self._spoke_roles:
+                        found = Principal(assumed.role_arn, assumed.session_name)
+        with self._lock:
+            self._sessions[access_key] = found
+        return found
 
     def check(self, principal: Principal, call: Call) -> Denial | None:
         """The first authorization of `call` that the principal's policies do not allow, or None."""
@@ -134,13 +173,14 @@ class IamEnforcement:
         with self._lock:
             self.calls_held += 1
         with acting_as(None):  # the lookups are the runtime's, not the principal's
-            for authorization in authorizations(call, self.lookups):
+            for authorization in authorizations(call, self.lookups(call.account, call.region)):
+                context = self._context(role, call, authorization)
                 request = Request(
-                    action=authorization.action.full_name,
-                    resource=authorization.arn,
-                    context=self._context(role, authorization),
+                    action=authorization.action.full_name, resource=authorization.arn, context=context
                 )
                 decision = evaluate(role.policies, request)
+                if authorization.trust_of is not None:
+                    decision = _with_trust(decision, authorization, role, context)
                 if decision is not Decision.ALLOW:
                     denial = Denial(self.principal_arn(principal), authorization, decision)
                     with self._lock:
@@ -148,13 +188,14 @@ class IamEnforcement:
                     return denial
         return None
 
-    def _context(self, role: Role, authorization: Authorization) -> Context:
+    def _context(self, role: Role, call: Call, authorization: Authorization) -> Context:
         values: dict[str, Any] = {
             "aws:PrincipalArn": role.arn,
-            "aws:PrincipalAccount": self.account,
+            "aws:PrincipalAccount": _account_of(role.arn),
             "aws:PrincipalType": "AssumedRole",
-            "aws:RequestedRegion": self.region,
+            "aws:RequestedRegion": call.region,
             "aws:ViaAWSService": "true" if authorization.on_behalf_of else "false",
+            **({"aws:PrincipalOrgID": self.organization_id} if self.organization_id else {}),
             **authorization.context,
         }
         return Context(values, lookup=authorization.lookup_key)
@@ -189,10 +230,47 @@ _hooks_registered = False
 PARAMS_KEY = "opsflow_iam_params"
 
 
+def _account_of(arn: str) -> str:
+    return arn.split(":")[4]
+
+
+def _with_trust(identity: Decision, authorization: Authorization, role: Role, context: Context) -> Decision:
+    """Add a resource-based policy (a role's trust policy) to the identity decision, as IAM does: within one
+    account either may allow; across accounts both must (IAM User Guide, "Cross-account policy evaluation
+    logic"). An explicit deny in either wins; a role that does not exist allows nothing."""
+    assert authorization.trust_of is not None
+    trust_policy = authorization.trust_of()
+    trust = (
+        Decision.IMPLICIT_DENY
+        if trust_policy is None
+        else resource_policy(
+            trust_policy, role.arn, _account_of(role.arn), authorization.action.full_name, context
+        )
+    )
+    if Decision.EXPLICIT_DENY in (identity, trust):
+        return Decision.EXPLICIT_DENY
+    same_account = _account_of(authorization.arn) == _account_of(role.arn)
+    if same_account:
+        return Decision.ALLOW if Decision.ALLOW in (identity, trust) else Decision.IMPLICIT_DENY
+    return Decision.ALLOW if identity is trust is Decision.ALLOW else Decision.IMPLICIT_DENY
+
+
 def _deactivate(enforcement: IamEnforcement) -> None:
     global _active
     if _active is enforcement:
         _active = None
+
+
+def _access_key(request_signer: Any) -> str | None:
+    credentials = getattr(request_signer, "_credentials", None)
+    if credentials is None:
+        return None
+    frozen = (
+        credentials.get_frozen_credentials()
+        if hasattr(credentials, "get_frozen_credentials")
+        else credentials
+    )
+    return getattr(frozen, "access_key", None)
 
 
 def _register_hooks_once() -> None:
@@ -212,8 +290,12 @@ def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> N
 def _authorize(
     model: Any, context: dict[str, Any], request_signer: Any, **_: Any
 ) -> tuple[AWSResponse, dict[str, Any]] | None:
-    enforcement, principal = _active, _principal.get()
-    if enforcement is None or principal is None:
+    enforcement = _active
+    if enforcement is None:
+        return None
+    # A call signed with a spoke role's session runs as that role, in its account, whoever makes it.
+    principal = enforcement.session_principal(_access_key(request_signer)) or _principal.get()
+    if principal is None:
         return None
     service = model.service_model.service_name
     call = Call(
@@ -221,7 +303,7 @@ def _authorize(
         operation=model.name,
         params=context.get(PARAMS_KEY, {}),
         region=request_signer.region_name,
-        account=enforcement.account,
+        account=enforcement.account_of(principal),
     )
     denial = enforcement.check(principal, call)
     return None if denial is None else error_response(service, denial)

@@ -3,17 +3,27 @@ group's ARN, a launch template's contents. Read as the operator, through the emb
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+# The operator's client for (service, account, region).
+AdminClients = Callable[[str, str, str], Any]
+
 
 class Lookups:
-    def __init__(self, admin: Callable[[str], Any], region: str, account: str) -> None:
-        self._client = admin
+    """Reads in one account and region, as the operator."""
+
+    def __init__(self, admin: AdminClients, region: str, account: str) -> None:
+        self._admin = admin
         self.region = region
         self.account = account
+
+    def _client(self, service: str) -> Any:
+        return self._admin(service, self.account, self.region)
 
     # Tags of existing resources, by ARN ---------------------------------------------------------
 
@@ -113,6 +123,20 @@ class Lookups:
         except ClientError:
             return []
         return [str(role["Arn"]) for role in found["Roles"]]
+
+    def role_trust_policy(self, role_arn: str) -> dict[str, Any] | None:
+        """A role's trust policy, read in the role's own account; None when there is no such role."""
+        account = role_arn.split(":")[4]
+        try:
+            role = self._admin("iam", account, self.region).get_role(RoleName=role_arn.rsplit("/", 1)[-1])[
+                "Role"
+            ]
+        except (ClientError, LookupError):
+            return None  # no such role, or an account with nothing in it
+        document = role["AssumeRolePolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(urllib.parse.unquote(document))
+        return dict(document)
 
     def secret_arn(self, secret_id: str) -> str:
         described = self.secret(secret_id)

@@ -221,3 +221,35 @@ def trusts(trust_policy: Mapping[str, Any], service: str, context: Context) -> b
             return False
         allowed = True
     return allowed
+
+
+def _names_principal(principals: Any, role_arn: str, account: str) -> bool:
+    """Whether a statement's Principal names an IAM role's session: `*`, the role's ARN, or its account
+    (`arn:aws:iam::<account>:root` or the bare id), which delegates to the account's identity policies."""
+    if principals == "*":
+        return True
+    if not isinstance(principals, Mapping):
+        return False
+    for named in _as_list(principals.get("AWS", [])):
+        if named == "*" or named == role_arn or named in (account, f"arn:aws:iam::{account}:root"):
+            return True
+    return False
+
+
+def resource_policy(
+    policy: Mapping[str, Any], role_arn: str, account: str, action: str, context: Context
+) -> Decision:
+    """What a resource-based policy (a role's trust policy, an event bus's policy) says to a principal of
+    `account` (`role_arn`) that asks for `action` (sts:AssumeRole, events:PutEvents)."""
+    allowed = False
+    for statement in _statements(policy):
+        if not _names_principal(statement.get("Principal"), role_arn, account):
+            continue
+        if not any(action_matches(p, action) for p in _as_list(statement.get("Action", []))):
+            continue
+        if not conditions_hold(statement.get("Condition") or {}, context):
+            continue
+        if statement["Effect"] == "Deny":
+            return Decision.EXPLICIT_DENY
+        allowed = True
+    return Decision.ALLOW if allowed else Decision.IMPLICIT_DENY

@@ -103,7 +103,14 @@ class _NoManagedPolicyLookups:
 def translate(template: Template) -> DeployedRoles:
     """Expand the template as `sam deploy` does and collect its roles, intrinsics resolved."""
     key = json.dumps(
-        [str(template.path), template.region, template.stack_name, template.parameters, template.body],
+        [
+            str(template.path),
+            template.region,
+            template.account,
+            template.stack_name,
+            template.parameters,
+            template.body,
+        ],
         sort_keys=True,
         default=str,
     )
@@ -141,6 +148,7 @@ def _expand(template: Template) -> DeployedRoles:
         region=template.region,
         stack_name=template.stack_name,
         parameters=template.parameters,
+        account=template.account,
     )
     roles: dict[str, Role] = {}
     for logical_id, resource in deployed.resources("AWS::IAM::Role").items():
@@ -176,3 +184,25 @@ def _role_of(body: dict[str, Any], kind: str, attribute: str) -> dict[str, str]:
         target = reference["Fn::GetAtt"]
         found[logical_id] = target[0] if isinstance(target, list) else target.split(".", 1)[0]
     return found
+
+
+def plain_roles(template: Template) -> dict[str, Role]:
+    """The roles a template without SAM's transform creates (the spoke's), by logical id, intrinsics
+    resolved for the account and region it is deployed in."""
+    roles: dict[str, Role] = {}
+    for logical_id, resource in template.resources("AWS::IAM::Role").items():
+        properties = template.resolve(resource["Properties"])
+        unknown = [arn for arn in properties.get("ManagedPolicyArns", []) if arn not in MANAGED_POLICIES]
+        if unknown:
+            raise TemplateError(
+                f"{logical_id}: managed policies the embedded runtime does not know: {unknown}"
+            )
+        roles[logical_id] = Role(
+            logical_id=logical_id,
+            name=template.physical_name(logical_id),
+            arn=template.arn(logical_id),
+            trust_policy=properties["AssumeRolePolicyDocument"],
+            inline_policies={p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies", [])},
+            managed_policy_arns=tuple(properties.get("ManagedPolicyArns", [])),
+        )
+    return roles

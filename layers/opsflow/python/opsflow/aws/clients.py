@@ -86,9 +86,14 @@ def acting_for(run_id: str) -> Iterator[None]:
         _acting_for.reset(token)
 
 
-@cache
 def sessions() -> Sessions:
-    return Sessions(Home.from_env(), client)
+    """The sessions of this function's spoke role (`SPOKE_ROLE_NAME`)."""
+    return _sessions_of(Home.from_env())
+
+
+@cache
+def _sessions_of(home: Home) -> Sessions:
+    return Sessions(home, client)
 
 
 def client_at(service: str, account: str | None = None, region: str | None = None) -> Any:
@@ -99,4 +104,4 @@ def client_at(service: str, account: str | None = None, region: str | None = Non
 def reset_clients() -> None:
     """Forget cached clients and sessions (the embedded runtime calls this when it starts a fresh account)."""
     _cached_client.cache_clear()
-    sessions.cache_clear()
+    _sessions_of.cache_clear()

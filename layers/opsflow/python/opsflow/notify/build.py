@@ -8,6 +8,7 @@ what was rolled back, who asked. The notify handler passes it in when the event 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,32 @@ def workflow_title(workflow: str) -> str:
 
 def console(region: str, path: str) -> str:
     return f"https://{region}.console.aws.amazon.com/{path}"
+
+
+def _home_account() -> str:
+    return os.environ.get("HUB_ACCOUNT_ID", "")
+
+
+def _elsewhere(account: str | None, region: str | None) -> str:
+    """` in 222222222222/eu-west-1` for something outside the hub's account and region, else ``."""
+    home_account, home_region = _home_account(), os.environ.get("AWS_REGION", "")
+    shown_account = account if account and home_account and account != home_account else None
+    shown_region = region if region and home_region and (region != home_region or shown_account) else None
+    where = "/".join(part for part in (shown_account, shown_region) if part)
+    return f" in {where}" if where else ""
+
+
+def _where_facts(account: str | None, region: str | None) -> list[tuple[str, str]]:
+    """Account and region, named for anything outside the hub's own account (its console links open in the
+    region named, once signed in to that account)."""
+    if not account or not _home_account() or account == _home_account():
+        return []
+    return [("Account", account), ("Region", region or "?")]
+
+
+def _link_label(label: str, account: str | None) -> str:
+    home = _home_account()
+    return f"{label} (account {account})" if account and home and account != home else label
 
 
 def build_message(event: dict[str, Any], run: dict[str, Any] | None = None) -> Message | None:
@@ -58,12 +85,15 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     known = registry.WORKFLOWS.get(workflow)
     name = known.title_of(request) if known else workflow
     target = Target.from_key((run or {}).get("target") or execution_input.get("target") or "")
-    target_name = target.name or f"run {detail.get('name', '?')}"
-    region = event.get("region", "us-east-1")
+    target_name = (target.name or f"run {detail.get('name', '?')}") + _elsewhere(
+        target.account, target.region
+    )
+    hub_region = event.get("region", "us-east-1")
+    region = target.region or hub_region
     requester = (
         ((run or {}).get("requester") or {}).get("identity") or execution_input.get("requester") or "unknown"
     )
-    facts = [("Requested by", requester)]
+    facts = [("Requested by", requester), *_where_facts(target.account, region)]
     duration = _duration(detail.get("startDate"), detail.get("stopDate"))
     if duration:
         facts.append(("Duration", duration))
@@ -71,15 +101,16 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
         Link(
             "Open execution",
             console(
-                region, f"states/home?region={region}#/v2/executions/details/{detail.get('executionArn', '')}"
+                hub_region,
+                f"states/home?region={hub_region}#/v2/executions/details/{detail.get('executionArn', '')}",
             ),
         )
     ]
     if target.kind == "asg":
         links.append(
             Link(
-                "Open group",
-                console(region, f"ec2/home?region={region}#AutoScalingGroupDetails:id={quote(target_name)}"),
+                _link_label("Open group", target.account),
+                console(region, f"ec2/home?region={region}#AutoScalingGroupDetails:id={quote(target.name)}"),
             )
         )
     run_id = detail.get("name")
@@ -175,7 +206,8 @@ def _progress(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
     detail = event["detail"]
     workflow = detail.get("workflow", "")
     name = workflow_title(workflow)
-    target = str(detail.get("target", "")).partition(":")[2] or detail.get("target", "")
+    located = Target.from_key(str(detail.get("target", "")))
+    target = (located.name or str(detail.get("target", ""))) + _elsewhere(located.account, located.region)
     return Message(
         title=f"{name} {target}: {detail.get('message', detail.get('kind', 'progress'))}",
         status=Status.IN_PROGRESS,
@@ -264,15 +296,18 @@ def _alarm(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
         "OK": (Status.SUCCEEDED, Severity.INFO),
     }.get(state, (Status.WARNING, Severity.WARNING))
     description = ((detail.get("configuration") or {}).get("description")) or ""
+    account = event.get("account")
     return Message(
-        title=f"{state}: {name}" + (f" (was {previous})" if previous else ""),
+        title=f"{state}: {name}{_elsewhere(account, region)}" + (f" (was {previous})" if previous else ""),
         status=status,
         severity=severity,
         summary=description,
         cause=(detail.get("state") or {}).get("reason"),
+        facts=tuple(_where_facts(account, region)),
         links=(
             Link(
-                "Open alarm", console(region, f"cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name)}")
+                _link_label("Open alarm", account),
+                console(region, f"cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name)}"),
             ),
         ),
         source="Amazon CloudWatch",
@@ -295,7 +330,8 @@ def _instance_refresh(event: dict[str, Any], run: dict[str, Any] | None) -> Mess
         "Rollback Succeeded": (Status.WARNING, Severity.WARNING),
         "Rollback Failed": (Status.FAILED, Severity.CRITICAL),
     }.get(what, (Status.IN_PROGRESS, Severity.INFO))
-    facts = [("Instance refresh", str(detail.get("InstanceRefreshId", "")))]
+    account = event.get("account")
+    facts = [("Instance refresh", str(detail.get("InstanceRefreshId", ""))), *_where_facts(account, region)]
     if detail.get("CheckpointPercentage"):
         facts.append(
             (
@@ -304,13 +340,13 @@ def _instance_refresh(event: dict[str, Any], run: dict[str, Any] | None) -> Mess
             )
         )
     return Message(
-        title=f"Instance refresh of {group}: {what.lower()}",
+        title=f"Instance refresh of {group}{_elsewhere(account, region)}: {what.lower()}",
         status=status,
         severity=severity,
         facts=tuple(facts),
         links=(
             Link(
-                "Open group",
+                _link_label("Open group", account),
                 console(
                     region,
                     f"ec2/home?region={region}#AutoScalingGroupDetails:id={quote(group)};view=instanceRefresh",
@@ -336,16 +372,22 @@ def _ecs_deployment(event: dict[str, Any], run: dict[str, Any] | None) -> Messag
         "SERVICE_DEPLOYMENT_COMPLETED": (Status.SUCCEEDED, Severity.INFO),
         "SERVICE_DEPLOYMENT_FAILED": (Status.FAILED, Severity.CRITICAL),
     }.get(name, (Status.IN_PROGRESS, Severity.INFO))
+    account = event.get("account")
     return Message(
-        title=f"ECS service {service}: {name.removeprefix('SERVICE_').replace('_', ' ').lower()}",
+        title=f"ECS service {service}{_elsewhere(account, region)}: "
+        f"{name.removeprefix('SERVICE_').replace('_', ' ').lower()}",
         status=status,
         severity=severity,
-        facts=(("Cluster", cluster), ("Deployment", str(detail.get("deploymentId", "")))),
+        facts=(
+            ("Cluster", cluster),
+            ("Deployment", str(detail.get("deploymentId", ""))),
+            *_where_facts(account, region),
+        ),
         cause=detail.get("reason") if status == Status.FAILED else None,
         summary="" if status == Status.FAILED else str(detail.get("reason") or ""),
         links=(
             Link(
-                "Open service",
+                _link_label("Open service", account),
                 console(
                     region, f"ecs/v2/clusters/{quote(cluster)}/services/{quote(service)}?region={region}"
                 ),
