@@ -99,7 +99,7 @@ def _aws_signing(host: str, region: str | None, profile: str | None) -> tuple[st
     from_host = _API_HOST.match(host)
     chosen = region or (from_host["region"] if from_host else None) or session.region_name
     if not chosen:
-        raise CliError("Which region is the API in? Pass --region (or set AWS_REGION).")
+        raise CliError("Which region is the API in? Pass --api-region (or set AWS_REGION).")
     frozen = credentials.get_frozen_credentials()
     return chosen, Credentials(frozen.access_key or "", frozen.secret_key or "", frozen.token)
 

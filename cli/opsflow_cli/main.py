@@ -53,9 +53,10 @@ EndpointOption = Annotated[
         show_default=False,
     ),
 ]
-RegionOption = Annotated[
+ApiRegionOption = Annotated[
     str | None,
     typer.Option(
+        "--api-region",
         rich_help_panel="Endpoint",
         help="The API's region (default: from the URL, else your AWS configuration).",
     ),
@@ -182,6 +183,22 @@ def run(
     action: Annotated[
         PowerAction | None, typer.Option(rich_help_panel="env_power", help="What to do.", show_default=False)
     ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel="Where",
+            help="The account the target is in (default: the hub's); it must be registered.",
+            show_default=False,
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel="Where",
+            help="The region the target is in (default: the hub's); one its account is registered for.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and change nothing.")] = False,
     set_: Annotated[
         list[str] | None,
@@ -202,7 +219,7 @@ def run(
         bool, typer.Option("--wait", help="Follow the run until it ends, as `opsflow status`.")
     ] = False,
     endpoint: EndpointOption = None,
-    region: RegionOption = None,
+    api_region: ApiRegionOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -223,12 +240,14 @@ def run(
             "skip_matching": skip_matching,
             "environment": environment,
             "action": action.value if action else None,
+            "account": account,
+            "region": region,
             "dry_run": True if dry_run else None,
         }
         request.update({field: value for field, value in flags.items() if value is not None})
         for dotted, value in _pairs(set_ or [], "--set").items():
             _assign(request, dotted, _value(value))
-        client = _client(endpoint, region, profile)
+        client = _client(endpoint, api_region, profile)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         answer = client.post("/runs", request, headers=headers)
     except CliError as error:
@@ -258,7 +277,7 @@ def status(
         bool, typer.Option("--follow/--no-follow", help="Follow the run until it ends, or print it once.")
     ] = True,
     endpoint: EndpointOption = None,
-    region: RegionOption = None,
+    api_region: ApiRegionOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -267,7 +286,7 @@ def status(
     Exits 0 if it succeeded (or was a dry run or a skip), 1 if it failed, was aborted or timed out;
     with `--no-follow`, a run still running exits 0."""
     try:
-        client = _client(endpoint, region, profile)
+        client = _client(endpoint, api_region, profile)
         if follow:
             raise typer.Exit(_follow(client, run_id, as_json))
         run_view = _get_run(client, run_id)
@@ -291,13 +310,13 @@ def runs(
     workflow: Annotated[Workflow | None, typer.Option(help="Only this workflow.", show_default=False)] = None,
     limit: Annotated[int, typer.Option(min=1, max=100, help="How many, newest first.")] = 20,
     endpoint: EndpointOption = None,
-    region: RegionOption = None,
+    api_region: ApiRegionOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The newest runs: `GET /runs`."""
     try:
-        answer = _client(endpoint, region, profile).get(
+        answer = _client(endpoint, api_region, profile).get(
             "/runs", {"target": target, "workflow": workflow.value if workflow else None, "limit": limit}
         )
     except CliError as error:
@@ -311,16 +330,61 @@ def runs(
 
 
 @app.command()
+def accounts(
+    endpoint: EndpointOption = None,
+    api_region: ApiRegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The accounts Opsflow may act in, their regions and their spoke roles' last answer: `GET /accounts`."""
+    try:
+        answer = _client(endpoint, api_region, profile).get("/accounts")
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(answer.body)
+        return
+    stdout().print(render.accounts_table(answer.body or {}))
+
+
+@app.command("register-account")
+def register_account(
+    account: Annotated[str, typer.Argument(help="The 12-digit account id.", show_default=False)],
+    region: Annotated[
+        list[str],
+        typer.Option(help="A region Opsflow may act in there (repeatable).", show_default=False),
+    ],
+    name: Annotated[str, typer.Option(help="For people: qa, payments-prod.")] = "",
+    endpoint: EndpointOption = None,
+    api_region: ApiRegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a spoke account once its spoke stack is deployed: `PUT /accounts/{account}`. Opsflow assumes
+    its role first, and refuses an account it cannot reach with what to deploy."""
+    try:
+        answer = _client(endpoint, api_region, profile).request(
+            "PUT", f"/accounts/{account}", body={"regions": region, "name": name}
+        )
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(answer.body)
+        return
+    stdout().print(render.accounts_table({"accounts": [answer.body or {}]}))
+
+
+@app.command()
 def abort(
     run_id: Annotated[str, typer.Argument(help="The run to stop.", show_default=False)],
     endpoint: EndpointOption = None,
-    region: RegionOption = None,
+    api_region: ApiRegionOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Stop a running run at once: `POST /runs/{run_id}/abort`. Its target is freed."""
     try:
-        answer = _client(endpoint, region, profile).post(f"/runs/{run_id}/abort")
+        answer = _client(endpoint, api_region, profile).post(f"/runs/{run_id}/abort")
     except CliError as error:
         raise _fail(error) from None
     if as_json:
@@ -336,13 +400,13 @@ def preview(
         str, typer.Argument(help="The environment (its opsflow:environment tag).", show_default=False)
     ],
     endpoint: EndpointOption = None,
-    region: RegionOption = None,
+    api_region: ApiRegionOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """What the next stop and start of an environment would do, and when: `GET /environments/{name}/plan`."""
     try:
-        answer = _client(endpoint, region, profile).get(f"/environments/{environment}/plan")
+        answer = _client(endpoint, api_region, profile).get(f"/environments/{environment}/plan")
     except CliError as error:
         raise _fail(error) from None
     if as_json:

@@ -364,6 +364,37 @@ def runs_table(runs: list[Mapping[str, Any]], width: int) -> RenderableType:
     return table
 
 
+def accounts_table(body: Mapping[str, Any]) -> RenderableType:
+    accounts = list(body.get("accounts") or [])
+    hub = body.get("hub") or {}
+    heading = (
+        Text(f"Hub: {hub.get('account')} in {hub.get('region')} (stack {hub.get('stack')})\n", style="dim")
+        if hub
+        else Text("")
+    )
+    if not accounts:
+        return Text.assemble(
+            heading,
+            Text(
+                "No spoke accounts yet. Deploy spoke/template.yaml there, then `opsflow register-account`.",
+                style="dim",
+            ),
+        )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for column in ("account", "name", "regions", "role last assumed", "last refusal"):
+        table.add_column(column, overflow="fold")
+    for account in accounts:
+        refusal = account.get("last_refusal")
+        table.add_row(
+            Text(str(account.get("account")), style="bold"),
+            str(account.get("name") or ""),
+            ", ".join(account.get("regions") or []),
+            short_time(account.get("last_assumed_at")) if account.get("last_assumed_at") else "never",
+            Text(str(refusal), style="red") if refusal else "",
+        )
+    return Group(heading, table) if hub else table
+
+
 def short_time(stamp: str | None) -> str:
     """`05:00:01` today, `Mon 23 Nov 05:00` before, in the reader's time zone."""
     moment = _parse(stamp)

@@ -16,7 +16,8 @@ from opsflow_local import EmbeddedAws, seed
 from opsflow_local.sink import Notification
 
 PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
-TOTAL_SCENARIOS = 8
+TOTAL_SCENARIOS = 9
+HUB, QA = "111111111111", "222222222222"
 
 
 @dataclass
@@ -288,6 +289,63 @@ def environment_power(aws: EmbeddedAws, net: seed.Network, number: int, total: i
     return unexpected
 
 
+def many_accounts(number: int, total: int) -> tuple[int, int, int]:
+    """A second organization: the hub in 111111111111/us-east-1, a QA account 222222222222 with the spoke
+    stack in us-east-1 and eu-west-1. Returns (unexpected outcomes, calls held, calls denied)."""
+    say()
+    say(
+        f"[{number}/{total}] Many accounts: a bake and an environment in a QA spoke account   (expected: SUCCEEDED)"
+    )
+    began = time.monotonic()
+    with EmbeddedAws(accounts=[HUB, QA], regions=["us-east-1", "eu-west-1"], time_scale=0.002) as org:
+        say(
+            f"  Deployed the hub in {HUB}/us-east-1 and the spoke stack in {QA} (us-east-1, eu-west-1) "
+            f"in {time.monotonic() - began:.1f} s."
+        )
+        principal = f"arn:aws:iam::{HUB}:user/platform-oncall"
+        home, away = org.located(QA, "us-east-1"), org.located(QA, "eu-west-1")
+        net = seed.network(home)
+        builder = seed.instance(home, net, "qa-app-1")
+        seed.launch_template_group(home, net, "qa-web")
+        env = seed.environment(away, seed.network(away), "qa")
+        refused = org.api.post(
+            "/runs",
+            json={"workflow": "ami_bake", "instance_id": builder, "asg_name": "qa-web", "account": QA},
+            principal=principal,
+        )
+        say(f"  Before registering: POST /runs -> {refused.status_code} {refused.json()['error']}:")
+        say(f"    {refused.json()['message']}")
+        registered = org.api.put(
+            f"/accounts/{QA}", json={"regions": ["us-east-1", "eu-west-1"], "name": "qa"}, principal=principal
+        )
+        say(
+            f"  PUT /accounts/{QA} -> {registered.status_code}: regions us-east-1, eu-west-1; its spoke role "
+            f"answered at {registered.json().get('last_assumed_at')}"
+        )
+        bake, seconds = start(
+            org, {"workflow": "ami_bake", "instance_id": builder, "asg_name": "qa-web", "account": QA}
+        )
+        say(f"  AMI bake of qa-web in {QA}/us-east-1: {bake['status']} in {seconds:.1f} s")
+        say(f"    {(bake['output'] or {}).get('summary') or bake['error']}")
+        before = wait_until_settled(away, env)
+        power = {"workflow": "env_power", "environment": "qa", "account": QA, "region": "eu-west-1"}
+        stop, _ = start(org, {**power, "action": "stop"})
+        night = wait_until_settled(away, env)
+        started, _ = start(org, {**power, "action": "start"})
+        morning = wait_until_settled(away, env)
+        where = f"{QA}/eu-west-1"
+        say(f"  {'account/region':<26} {'resource':<44} {'before':<27} {'stopped':<27} started")
+        for resource, state in before.items():
+            say(f"  {where:<26} {resource:<44} {state:<27} {night[resource]:<27} {morning[resource]}")
+        say(f"  stop       {stop['status']}: {(stop['output'] or {}).get('summary')}")
+        say(f"  start      {started['status']}: {(started['output'] or {}).get('summary')}")
+        say(
+            f"  The environment in {where} is {'exactly as before' if morning == before else 'DIFFERENT from before'}."
+        )
+        unexpected = sum(run["status"] != "SUCCEEDED" for run in (bake, stop, started)) + (morning != before)
+        return unexpected, org.iam.calls_held, len(org.iam.denials)
+
+
 def describe_app(aws: EmbeddedAws, app: seed.BlueGreenApp) -> str:
     """The listener's split and each side's service: what a person checks before and after a deploy."""
     (action,) = aws.client("elbv2").describe_listeners(ListenerArns=[app.listener_arn])["Listeners"][0][
@@ -485,7 +543,10 @@ def main() -> int:
                 say(f"  !! expected {scenario.expect}, got {run['status']}")
         unexpected += environment_power(aws, net, len(scenarios) + 1, TOTAL_SCENARIOS)
         unexpected += blue_green(aws, len(scenarios) + 2, TOTAL_SCENARIOS)
-        held, denials = aws.iam.calls_held, aws.iam.denials
+        held, denials = aws.iam.calls_held, list(aws.iam.denials)
+    elsewhere, held_elsewhere, denied_elsewhere = many_accounts(len(scenarios) + 4, TOTAL_SCENARIOS)
+    unexpected += elsewhere + denied_elsewhere
+    held += held_elsewhere
     say()
     say(
         f"IAM: {held:,} AWS calls of Opsflow's functions and state machines were held to their roles' "

@@ -166,6 +166,35 @@ def test_bad_input_prints_the_field_problem_and_exits_1(local_home: Path) -> Non
     assert re.search(r"• instance_id: string should match pattern", result.stderr), result.stderr
 
 
+def test_a_target_in_an_unregistered_account_is_refused_with_the_stack_to_deploy(local_home: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["run", "asg_refresh", "--asg-name", "web", "--account", "210987654321", "--region", "eu-west-1"],
+        env=WIDE,
+    )
+
+    assert result.exit_code == 1
+    assert "Refused (422 AccountNotRegistered)" in result.stderr
+    assert "spoke/template.yaml" in result.stderr
+    assert "210987654321" in result.stderr
+
+
+def test_accounts_shows_the_hub_and_says_how_to_add_a_spoke(local_home: Path) -> None:
+    result = CliRunner().invoke(app, ["accounts"], env=WIDE)
+
+    assert result.exit_code == 0, result.output
+    assert "Hub: 123456789012 in us-east-1 (stack opsflow)" in result.stdout
+    assert "opsflow register-account" in result.stdout
+
+
+def test_register_account_refuses_an_account_without_the_spoke_stack(local_home: Path) -> None:
+    result = CliRunner().invoke(app, ["register-account", "210987654321", "--region", "us-east-1"], env=WIDE)
+
+    assert result.exit_code == 1
+    assert "SpokeUnreachable" in result.stderr
+    assert "arn:aws:iam::210987654321:role/opsflow-spoke-api" in result.stderr
+
+
 def test_an_unknown_run_is_refused_with_the_api_message(local_home: Path) -> None:
     result = CliRunner().invoke(app, ["status", "ami-bake-nope", "--no-follow"], env=WIDE)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,6 +142,8 @@ def _expand(template: Template) -> DeployedRoles:
                 (template.root / properties.pop("DefinitionUri")).read_text()
             )
     os.environ.setdefault("AWS_DEFAULT_REGION", template.region)
+    # SAM's translator warns, when its metrics object is collected, that it published no metrics to CloudWatch.
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
     expanded = transform(body, dict(template.parameters), _NoManagedPolicyLookups())
     deployed = Template(
         path=template.path,
