@@ -83,6 +83,8 @@ def test_a_refresh_of_a_group_in_another_account_and_region_runs_as_its_spoke_ro
     # CloudTrail in the spoke names the run: the steps' sessions carry its id.
     assert ("opsflow-spoke-asg-refresh", f"opsflow-{run_id}") in assumed_spoke_sessions(org)
     assert org.iam.denials == []
+    # The refresh's events, forwarded from the spoke, ended its waits: the hub's group had none to send.
+    assert org.lambdas.invoked[org.resource_name("ResumeFunction")] > 0
     listed = org.api.get(f"/runs?target=asg:web@{SPOKE}/{AWAY}").json()
     assert [r["run_id"] for r in listed["runs"]] == [run_id]
 
@@ -130,6 +132,42 @@ def test_a_blue_green_deploy_of_a_service_in_a_spoke_account(org: EmbeddedAws) -
     ]
     live = {g["TargetGroupArn"]: g["Weight"] for g in action["ForwardConfig"]["TargetGroups"]}
     assert live[app.green_target_group] == 100
+    assert org.iam.denials == []
+
+
+def test_an_aborted_deploy_in_a_spoke_account_is_put_back_on_blue_there(org: EmbeddedAws) -> None:
+    spoke = org.located(SPOKE, AWAY)
+    app = seed.blue_green_app(spoke)
+    register(org)
+    steps = [{"percent": 10, "hold_seconds": 30}, {"percent": 40, "hold_seconds": 3600}, {"percent": 100}]
+    request = {
+        **app.request(image="registry.example/web:2", traffic={"type": "steps", "steps": steps}),
+        "account": SPOKE,
+        "region": AWAY,
+    }
+    run_id = start(org, request)
+
+    def green_weight() -> int:
+        (action,) = spoke.client("elbv2").describe_listeners(ListenerArns=[app.listener_arn])["Listeners"][0][
+            "DefaultActions"
+        ]
+        return {g["TargetGroupArn"]: g["Weight"] for g in action["ForwardConfig"]["TargetGroups"]}[
+            app.green_target_group
+        ]
+
+    deadline = time.monotonic() + 60
+    while green_weight() != 40:
+        assert time.monotonic() < deadline, "the deploy never reached 40%"
+        time.sleep(0.05)
+    assert org.api.post(f"/runs/{run_id}/abort", principal=ALICE).status_code == 202
+
+    # run_ended puts the traffic back, through its own spoke role.
+    deadline = time.monotonic() + 60
+    while (org.api.get(f"/runs/{run_id}").json().get("error") or {}).get("live") is None:
+        assert time.monotonic() < deadline, "the aborted run was never put back"
+        time.sleep(0.05)
+    assert green_weight() == 0
+    assert ("opsflow-spoke-run-ended", f"opsflow-{run_id}") in assumed_spoke_sessions(org)
     assert org.iam.denials == []
 
 
