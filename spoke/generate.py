@@ -271,7 +271,8 @@ def generate() -> str:
         "Type": "AWS::IAM::Role",
         "Condition": "ForwardEvents",
         "Properties": {
-            "RoleName": {"Fn::Sub": "${HubStackName}-spoke-forward-${AWS::Region}"},
+            # 64 characters at most: a 41-character stack name and a 14-character region fit.
+            "RoleName": {"Fn::Sub": "${HubStackName}-forward-${AWS::Region}"},
             "Description": "EventBridge forwards the events Opsflow listens to to the hub's bus with it.",
             "AssumeRolePolicyDocument": {
                 "Version": "2012-10-17",

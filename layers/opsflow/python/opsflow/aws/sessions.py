@@ -28,8 +28,9 @@ SESSION_SECONDS = 3600
 RENEW_BEFORE = timedelta(minutes=5)
 # A warm function serves many runs; each keeps its own sessions (their SourceIdentity differs).
 KEPT_SESSIONS = 128
-# SourceIdentity and session tag values: 2-64 of these characters (STS API Reference, AssumeRole).
-_IDENTITY_CHARACTERS = re.compile(r"[^\w+=,.@-]")
+# What both SourceIdentity ([\w+=,.@-]) and a session tag value ([\p{L}\p{Z}\p{N}_.:/=+\-@]) take, in ASCII
+# (STS API Reference, AssumeRole): the run id is both.
+_IDENTITY_CHARACTERS = re.compile(r"[^A-Za-z0-9_+=.@-]")
 _ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
 
 

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+# How much of a refusal's message an account keeps.
+REFUSAL_KEPT = 1000
+
+
 @dataclass(frozen=True)
 class Account:
     account: str
@@ -78,7 +82,7 @@ class InMemoryAccountStore:
         with self._mutex:
             if account in self._accounts:
                 self._accounts[account] = replace(
-                    self._accounts[account], last_refusal=message, last_refused_at=at
+                    self._accounts[account], last_refusal=message[:REFUSAL_KEPT], last_refused_at=at
                 )
 
 
@@ -133,7 +137,7 @@ class DynamoAccountStore:
         self._update_if_registered(
             account,
             "SET last_refusal = :message, last_refused_at = :at",
-            {":at": {"S": at}, ":message": {"S": message[:1000]}},
+            {":at": {"S": at}, ":message": {"S": message[:REFUSAL_KEPT]}},
         )
 
     def _update_if_registered(self, account: str, expression: str, values: dict[str, Any]) -> None:
