@@ -221,8 +221,14 @@ def generate() -> str:
         ]
         if not statements:
             raise SystemExit(f"{logical_id} names a spoke role but has no statement about a team's resources")
+        role_path = function["Properties"].get("RolePath")
+        if role_path != {"Fn::Sub": f"/${{AWS::StackName}}/{suffix}/"}:
+            raise SystemExit(
+                f'{logical_id} names a spoke role: its RolePath must be !Sub "/${{AWS::StackName}}/{suffix}/"'
+            )
+        # By path: CloudFormation shortens a long stack's generated role names, never their path.
         trusted = {
-            "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{HubAccountId}}:role/${{HubStackName}}-{logical_id}Role*"
+            "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{HubAccountId}}:role/${{HubStackName}}/{suffix}/*"
         }
 
         def trust(with_organization: bool, trusted: dict[str, Any] = trusted) -> dict[str, Any]:
@@ -265,6 +271,11 @@ def generate() -> str:
             "Description": f"The role the hub's {logical_id} assumes here.",
             "Value": {"Fn::GetAtt": [role_id, "Arn"]},
         }
+    # The stack instance in the hub's own account and region creates nothing else: a stack needs a resource.
+    out["SpokeStack"] = {
+        "Type": "AWS::CloudFormation::WaitConditionHandle",
+        "Metadata": {"Purpose": "Keeps a stack instance whose conditions create nothing valid."},
+    }
     sources, detail_types = _forwarded_patterns(hub)
     hub_bus = {"Fn::Sub": "arn:${AWS::Partition}:events:${HubRegion}:${HubAccountId}:event-bus/default"}
     out["ForwardToHubRole"] = {

@@ -372,7 +372,10 @@ class EmbeddedAws:
     def _create_roles(self) -> None:
         iam = self.client("iam")
         for role in self.roles.roles.values():
-            iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust_policy))
+            path = role.arn.split(":role", 1)[1].rsplit("/", 1)[0] + "/"
+            iam.create_role(
+                RoleName=role.name, Path=path, AssumeRolePolicyDocument=json.dumps(role.trust_policy)
+            )
             for policy_name, document in role.inline_policies.items():
                 # IAM takes a document without Version (it is then read as 2008-10-17), as SAM's policy
                 # templates produce; moto refuses one.

@@ -97,6 +97,11 @@ class Template:
         given = (resource.get("Properties") or {}).get(name_property) if name_property else None
         return str(self.resolve(given)) if given else f"{self.stack_name}-{logical_id}"[:64]
 
+    def role_path(self, logical_id: str) -> str:
+        """A role's Path (SAM sets it from a function's RolePath), "/" by default."""
+        given = (self.body["Resources"][logical_id].get("Properties") or {}).get("Path")
+        return str(self.resolve(given)) if given else "/"
+
     def log_group_name(self, logical_id: str) -> str:
         """A log group's LogGroupName, or the name CloudFormation would make up."""
         given = (self.body["Resources"][logical_id].get("Properties") or {}).get("LogGroupName")
@@ -115,7 +120,7 @@ class Template:
             "AWS::Serverless::LayerVersion": f"{prefix.format('lambda')}:layer:{name}:1",
             "AWS::SNS::Topic": f"{prefix.format('sns')}:{name}",
             "AWS::SQS::Queue": f"{prefix.format('sqs')}:{name}",
-            "AWS::IAM::Role": f"arn:aws:iam::{self.account}:role/{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{self.account}:role{self.role_path(logical_id)}{name}",
             "AWS::Scheduler::ScheduleGroup": f"{prefix.format('scheduler')}:schedule-group/{name}",
             "AWS::CloudWatch::Alarm": f"{prefix.format('cloudwatch')}:alarm:{name}",
         }

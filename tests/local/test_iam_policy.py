@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from opsflow_local.iam.policy import Context, Decision, Request, evaluate, trusts
+from opsflow_local.iam.policy import Context, Decision, Request, evaluate, names_role, resource_policy, trusts
 
 INSTANCE = "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc"
 
@@ -216,3 +216,27 @@ def test_a_trust_policy_names_the_service_that_may_assume_the_role() -> None:
     assert trusts(trust, "scheduler.amazonaws.com", Context({"aws:SourceAccount": "123456789012"}))
     assert not trusts(trust, "scheduler.amazonaws.com", Context({"aws:SourceAccount": "210987654321"}))
     assert not trusts(trust, "lambda.amazonaws.com", Context({"aws:SourceAccount": "123456789012"}))
+
+
+def test_a_trust_policy_names_a_role_itself_only_by_its_arn_not_by_its_account() -> None:
+    role = "arn:aws:iam::111111111111:role/opsflow/api/opsflow-ApiFunctionRole-1"
+    by_role = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": role}, "Action": "sts:AssumeRole"}]}
+    by_account = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    }
+
+    assert names_role(by_role, role)
+    assert not names_role(by_account, role)
+    # Both allow the role's session; naming the account leaves the decision to its identity policy.
+    for trust in (by_role, by_account):
+        assert resource_policy(trust, role, "111111111111", "sts:AssumeRole", Context()) is Decision.ALLOW
+    assert (
+        resource_policy(by_account, role, "222222222222", "sts:AssumeRole", Context())
+        is Decision.IMPLICIT_DENY
+    )

@@ -349,7 +349,10 @@ def test_every_spoke_role_trusts_only_its_functions_role_in_the_hub_account() ->
     functions = spoke_functions()
 
     for name, role in spoke_roles().items():
-        logical_id = functions[name.removeprefix("${HubStackName}-spoke-")]
+        suffix = name.removeprefix("${HubStackName}-spoke-")
+        # The hub gives that function's role a path of its own, which the trust names.
+        hub_function = hub()["Resources"][functions[suffix]]
+        assert hub_function["Properties"]["RolePath"] == {"Fn::Sub": f"/${{AWS::StackName}}/{suffix}/"}
         (trusted,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         condition_name, with_organization, without = trusted["Fn::If"]
         assert condition_name == "HasOrganization"
@@ -362,7 +365,7 @@ def test_every_spoke_role_trusts_only_its_functions_role_in_the_hub_account() ->
             assert sorted(branch["Action"]) == ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
             assert branch["Condition"]["ArnLike"] == {
                 "aws:PrincipalArn": {
-                    "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{HubAccountId}}:role/${{HubStackName}}-{logical_id}Role*"
+                    "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{HubAccountId}}:role/${{HubStackName}}/{suffix}/*"
                 }
             }
         assert with_organization["Condition"]["StringEquals"] == {

@@ -29,7 +29,7 @@ from moto.sts.models import sts_backends
 from opsflow_local.iam.calls import Authorization, Call, direct_authorizations
 from opsflow_local.iam.implicit import implicit_authorizations
 from opsflow_local.iam.lookups import AdminClients, Lookups
-from opsflow_local.iam.policy import Context, Decision, Request, evaluate, resource_policy
+from opsflow_local.iam.policy import Context, Decision, Request, evaluate, names_role, resource_policy
 from opsflow_local.iam.roles import DeployedRoles, Role
 
 
@@ -235,9 +235,11 @@ def _account_of(arn: str) -> str:
 
 
 def _with_trust(identity: Decision, authorization: Authorization, role: Role, context: Context) -> Decision:
-    """Add a resource-based policy (a role's trust policy) to the identity decision, as IAM does: within one
-    account either may allow; across accounts both must (IAM User Guide, "Cross-account policy evaluation
-    logic"). An explicit deny in either wins; a role that does not exist allows nothing."""
+    """Add a role's trust policy to the identity decision, as IAM does: the trust policy must always allow
+    ("IAM role trust policies ... must explicitly allow access for principals", Policy evaluation logic);
+    across accounts the caller's identity policy must allow too ("Cross-account policy evaluation logic"),
+    and so it must within one account unless the trust policy names the caller's role itself rather than
+    its account. An explicit deny in either wins; a role that does not exist allows nothing."""
     assert authorization.trust_of is not None
     trust_policy = authorization.trust_of()
     trust = (
@@ -249,10 +251,12 @@ def _with_trust(identity: Decision, authorization: Authorization, role: Role, co
     )
     if Decision.EXPLICIT_DENY in (identity, trust):
         return Decision.EXPLICIT_DENY
+    if trust is not Decision.ALLOW:
+        return Decision.IMPLICIT_DENY
     same_account = _account_of(authorization.arn) == _account_of(role.arn)
-    if same_account:
-        return Decision.ALLOW if Decision.ALLOW in (identity, trust) else Decision.IMPLICIT_DENY
-    return Decision.ALLOW if identity is trust is Decision.ALLOW else Decision.IMPLICIT_DENY
+    if same_account and trust_policy is not None and names_role(trust_policy, role.arn):
+        return Decision.ALLOW
+    return identity
 
 
 def _deactivate(enforcement: IamEnforcement) -> None:

@@ -253,3 +253,16 @@ def resource_policy(
             return Decision.EXPLICIT_DENY
         allowed = True
     return Decision.ALLOW if allowed else Decision.IMPLICIT_DENY
+
+
+def names_role(policy: Mapping[str, Any], role_arn: str) -> bool:
+    """Whether an Allow statement of a resource-based policy names the role itself (not only its account)."""
+    for statement in _statements(policy):
+        principals = statement.get("Principal")
+        if (
+            statement.get("Effect") == "Allow"
+            and isinstance(principals, Mapping)
+            and role_arn in _as_list(principals.get("AWS", []))
+        ):
+            return True
+    return False

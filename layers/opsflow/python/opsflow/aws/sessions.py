@@ -69,7 +69,7 @@ class Home:
         return account is None or account == self.account
 
     def role_arn(self, account: str) -> str:
-        return f"arn:aws:iam::{account}:role/{self.spoke_role_name}"
+        return f"arn:{partition(self.region)}:iam::{account}:role/{self.spoke_role_name}"
 
     def spoke_stack_advice(self, account: str, region: str | None) -> str:
         """What a person does about an account Opsflow cannot reach."""
@@ -80,6 +80,14 @@ class Home:
             "(or add the account to the hub's StackSet), then register it with PUT /accounts/"
             f"{account}"
         )
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
 
 
 def spoke_role_name(hub_stack: str) -> str:

@@ -41,7 +41,7 @@ def register(
     if not home.is_home_account(account):
         sessions.credentials(account, f"register-{account}", registration.regions[0])
         if bus is not None:
-            bus.admit_account(account, f"{home.stack_name}-spoke-{account}")
+            bus.admit_account(account, f"spoke-{account}")
     stamp = now_iso()
     stored = accounts.put(
         Account(
