@@ -327,3 +327,130 @@ def test_an_alarm_and_a_failed_refresh_in_a_spoke_reach_the_hubs_notifications_n
     assert any(f"Open alarm (account {SPOKE})" in p and f"https://{AWAY}.console" in p for p in payloads)
     refresh = next(t for t in texts if "Instance refresh of jobs" in t and "failed" in t)
     assert f"in {SPOKE}/{AWAY}" in refresh
+
+
+# An environment across accounts and regions --------------------------------------------------------------
+
+THIRD = "333333333333"
+
+
+@pytest.fixture
+def wide_org() -> Iterator[EmbeddedAws]:
+    with EmbeddedAws(accounts=[HUB, SPOKE, THIRD], regions=[HOME, AWAY], time_scale=0.002) as embedded:
+        yield embedded
+
+
+def settled_environment(aws: Any, env: seed.SeededEnvironment) -> dict[str, str]:
+    """Each instance, group, service and database of one account-region's part, once transitions are over."""
+    ec2, autoscaling, ecs, rds = (aws.client(s) for s in ("ec2", "autoscaling", "ecs", "rds"))
+    deadline = time.monotonic() + 30
+    while True:
+        rows: dict[str, str] = {}
+        for reservation in ec2.describe_instances(InstanceIds=env.instances)["Reservations"]:
+            for instance in reservation["Instances"]:
+                rows[instance["InstanceId"]] = instance["State"]["Name"]
+        for group in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=env.groups)[
+            "AutoScalingGroups"
+        ]:
+            rows[group["AutoScalingGroupName"]] = (
+                f"{group['MinSize']}/{group['DesiredCapacity']}/{group['MaxSize']}"
+            )
+        for service in ecs.describe_services(cluster=env.cluster_arn, services=env.services)["services"]:
+            rows[service["serviceName"]] = str(service["desiredCount"])
+        for database in env.databases:
+            kind, identifier = database.split(":", 1)
+            rows[database] = (
+                rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]["Status"]
+                if kind == "cluster"
+                else rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0][
+                    "DBInstanceStatus"
+                ]
+            )
+        if (
+            not any(s in ("pending", "stopping", "starting") for s in rows.values())
+            or time.monotonic() > deadline
+        ):
+            return rows
+        time.sleep(0.05)
+
+
+def power(aws: EmbeddedAws, action: str, targets: list[dict[str, str]]) -> dict[str, Any]:
+    response = aws.api.post(
+        "/runs",
+        json={"workflow": "env_power", "environment": "qa", "action": action, "targets": targets},
+        principal=ALICE,
+        headers={"Idempotency-Key": f"qa-{action}-{time.monotonic_ns()}"},
+    )
+    assert response.status_code == 202, response.json()
+    return aws.wait_for_run(response.json()["run_id"], timeout=120)
+
+
+def test_an_environment_across_accounts_and_regions_is_stopped_and_restored_exactly(
+    wide_org: EmbeddedAws,
+) -> None:
+    parts = {(SPOKE, HOME): wide_org.located(SPOKE, HOME), (THIRD, AWAY): wide_org.located(THIRD, AWAY)}
+    envs = {where: seed.environment(view, seed.network(view), "qa") for where, view in parts.items()}
+    register(wide_org, SPOKE, (HOME,))
+    register(wide_org, THIRD, (AWAY,))
+    targets = [{"account": account, "region": region} for account, region in parts]
+    before = {where: settled_environment(parts[where], env) for where, env in envs.items()}
+
+    plan = wide_org.api.post(
+        "/runs",
+        json={
+            "workflow": "env_power",
+            "environment": "qa",
+            "action": "stop",
+            "targets": targets,
+            "dry_run": True,
+        },
+        principal=ALICE,
+    ).json()["plan"]
+    assert [(p["account"], p["region"]) for p in plan["places"]] == list(parts)
+    assert all(p["will_save"]["instances"] == 3 for p in plan["places"])
+
+    stopped = power(wide_org, "stop", targets)
+
+    assert stopped["status"] == "SUCCEEDED", stopped["error"]
+    assert [(p["account"], p["region"], p["status"]) for p in stopped["output"]["places"]] == [
+        (SPOKE, HOME, "SUCCEEDED"),
+        (THIRD, AWAY, "SUCCEEDED"),
+    ]
+    assert stopped["output"]["saved"]["instances"] == 6
+    for where, env in envs.items():
+        night = settled_environment(parts[where], env)
+        assert {night[i] for i in env.instances} == {"stopped"}, where
+        assert {night[g] for g in env.groups} == {"0/0/0"}, where
+
+    started = power(wide_org, "start", targets)
+
+    assert started["status"] == "SUCCEEDED", started["error"]
+    assert {where: settled_environment(parts[where], env) for where, env in envs.items()} == before
+    assert wide_org.iam.denials == []
+
+
+def test_an_account_whose_role_is_missing_is_named_and_the_others_still_stop(wide_org: EmbeddedAws) -> None:
+    spoke, third = wide_org.located(SPOKE, HOME), wide_org.located(THIRD, AWAY)
+    env = seed.environment(spoke, seed.network(spoke), "qa")
+    seed.environment(third, seed.network(third), "qa")
+    register(wide_org, SPOKE, (HOME,))
+    register(wide_org, THIRD, (AWAY,))
+    # The environment-power role is deleted from the third account after it was registered.
+    iam = wide_org.client("iam", account=THIRD)
+    for name in iam.list_role_policies(RoleName="opsflow-spoke-env-power")["PolicyNames"]:
+        iam.delete_role_policy(RoleName="opsflow-spoke-env-power", PolicyName=name)
+    iam.delete_role(RoleName="opsflow-spoke-env-power")
+    targets = [{"account": SPOKE, "region": HOME}, {"account": THIRD, "region": AWAY}]
+
+    stopped = power(wide_org, "stop", targets)
+
+    assert stopped["status"] == "FAILED"
+    places = {(p["account"], p["region"]): p for p in stopped["error"]["places"]}
+    assert places[(SPOKE, HOME)]["status"] == "SUCCEEDED"
+    assert places[(THIRD, AWAY)]["status"] == "FAILED"
+    assert "opsflow-spoke-env-power" in places[(THIRD, AWAY)]["summary"]
+    assert f"{THIRD}/{AWAY}" in stopped["error"]["message"]
+    night = settled_environment(spoke, env)
+    assert {night[i] for i in env.instances} == {"stopped"}
+    texts = [n.text for n in wide_org.notifications if n.platform == "slack"]
+    assert any("Environment stop failed" in t for t in texts), texts

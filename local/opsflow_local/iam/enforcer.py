@@ -64,20 +64,23 @@ class Denial:
     principal_arn: str
     authorization: Authorization
     decision: Decision
+    # The role's trust policy refused it (or there is no such role), not the caller's own policies.
+    by_trust: bool = False
 
     @property
     def message(self) -> str:
-        # The wording AWS uses (IAM User Guide, "Troubleshoot access denied error messages").
+        # The wording AWS uses (IAM User Guide, "Troubleshoot access denied error messages"); a refusal by a
+        # role's trust policy names no policy type.
         action = self.authorization.action.full_name
+        text = f"User: {self.principal_arn} is not authorized to perform: {action} on resource: {self.authorization.arn}"
+        if self.by_trust:
+            return text
         why = (
             "with an explicit deny in an identity-based policy"
             if self.decision is Decision.EXPLICIT_DENY
             else f"because no identity-based policy allows the {action} action"
         )
-        text = (
-            f"User: {self.principal_arn} is not authorized to perform: {action} on resource: "
-            f"{self.authorization.arn} {why}"
-        )
+        text += f" {why}"
         if self.authorization.on_behalf_of:
             text += f" (checked by AWS for {self.authorization.on_behalf_of})"
         return text
@@ -178,11 +181,12 @@ class IamEnforcement:
                 request = Request(
                     action=authorization.action.full_name, resource=authorization.arn, context=context
                 )
-                decision = evaluate(role.policies, request)
+                identity = decision = evaluate(role.policies, request)
                 if authorization.trust_of is not None:
-                    decision = _with_trust(decision, authorization, role, context)
+                    decision = _with_trust(identity, authorization, role, context)
                 if decision is not Decision.ALLOW:
-                    denial = Denial(self.principal_arn(principal), authorization, decision)
+                    by_trust = identity is Decision.ALLOW
+                    denial = Denial(self.principal_arn(principal), authorization, decision, by_trust)
                     with self._lock:
                         self.denials.append(denial)
                     return denial

@@ -7,7 +7,7 @@ being served (`acting_for`)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -97,8 +97,26 @@ def _sessions_of(home: Home) -> Sessions:
 
 
 def client_at(service: str, account: str | None = None, region: str | None = None) -> Any:
-    """A client in `account` and `region` (None: the hub's), for the run being served."""
-    return sessions().client(service, account, region, _acting_for.get())
+    """A client in `account` and `region` (None: the hub's), for the run being served. In another account
+    the spoke role is assumed on the client's first call, so a step that never calls AWS there (one that
+    reports the account's failure, say) needs no session."""
+    found, acting = sessions(), _acting_for.get()
+    if found.home.is_home_account(account):
+        return found.client(service, account, region, acting)
+    return _OnFirstCall(lambda: found.client(service, account, region, acting))
+
+
+class _OnFirstCall:
+    """A client made when first used."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._make()
+        return getattr(self._client, name)
 
 
 def reset_clients() -> None:

@@ -44,6 +44,10 @@ class RunRequest(BaseModel):
     def target(self) -> Target:
         raise NotImplementedError
 
+    def places(self) -> list[Target]:
+        """Every account and region the run acts in: its target's, unless the workflow spans several."""
+        return [self.target()]
+
     def located(self, kind: str, name: str) -> Target:
         """A target in the request's account and region."""
         return Target(kind, name, self.account, self.region)

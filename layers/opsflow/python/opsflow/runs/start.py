@@ -32,7 +32,7 @@ class ExecutionStarter(Protocol):
 
 Preflight = Callable[[RunRequest], dict[str, Any]]
 # Raises unless a run may act where the target is (its account registered, its spoke role assumable).
-ReachCheck = Callable[[Target, str], None]
+ReachCheck = Callable[[Target, str, bool], None]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,10 @@ class RunStarter:
 
         with clients.acting_for(run_id):
             if self.reach is not None:
-                self.reach(request.target(), run_id)
+                places = request.places()
+                # One place must answer now; of several, one that does not is named in the run's outcome.
+                for place in places:
+                    self.reach(place, run_id, len(places) == 1)
             if not request.dry_run:
                 # Before the pre-flight: a run of ours on the target explains the target's state better
                 # than anything the pre-flight would find (an instance refresh it is driving, say).

@@ -89,7 +89,7 @@ StepTable = Mapping[str, "Step | Await"]
 StepTableFor = Callable[[Mapping[str, Any]], StepTable]
 
 # Steps that run after a Catch: they are told which step failed, from the run record.
-AFTER_FAILURE = frozenset({"rollback", "await_refresh_rollback", "finish_failed"})
+AFTER_FAILURE = frozenset({"rollback", "await_refresh_rollback", "finish_failed", "place_failed"})
 # Putting things back matters more than going forward: those steps ride out a throttle this much longer.
 AFTER_FAILURE_RETRY_FACTOR = 3
 
@@ -291,8 +291,14 @@ def _plain(state: AnyState) -> Mapping[str, Any]:
 
 
 def acted_on(state: AnyState) -> Target:
-    """The run's target, from an execution state or its model: its steps act in its account and region."""
-    return Target.from_key(str(_plain(state)["target"]))
+    """The run's target, from an execution state or its model: its steps act in its account and region, or in
+    the `place` a Map iteration of a run over several gives them."""
+    plain = _plain(state)
+    target = Target.from_key(str(plain["target"]))
+    place = plain.get("place")
+    if isinstance(place, Mapping):
+        return Target(target.kind, target.name, place.get("account"), place.get("region"))
+    return target
 
 
 def held_keys(state: AnyState) -> list[str]:

@@ -31,8 +31,9 @@ class Reach:
     sessions: Sessions
     now: Callable[[], str] = now_iso
 
-    def check(self, target: Target, acting_for: str) -> None:
-        """Raise a `Refused` naming what to deploy or register, unless a run may act on `target`."""
+    def check(self, target: Target, acting_for: str, probe: bool = True) -> None:
+        """Raise a `Refused` naming what to deploy or register, unless a run may act on `target`; with
+        `probe`, the account's spoke role must answer too."""
         if target.account is None and target.region is None:
             return
         account = target.account or self.home.account
@@ -52,7 +53,7 @@ class Reach:
                 f"spoke/template.yaml to {account} in {region} (the stack forwards its events to the hub), "
                 f"then add {region} to its regions with PUT /accounts/{account}"
             )
-        if at_home:
+        if at_home or not probe:
             return
         try:
             self.sessions.credentials(account, acting_for, region)

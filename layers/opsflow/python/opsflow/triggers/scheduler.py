@@ -67,6 +67,8 @@ def on_fire(
             f"environment {request.environment} has no schedule in the environments table; delete schedule "
             f"{fire.schedule_arn} or PUT /environments/{request.environment} again"
         )
+    if environment.schedule.targets:
+        request = request.model_copy(update={"targets": environment.schedule.targets})
     until = keep_alive_until(environment.keep_alive, fire.scheduled_time)
     action: Action = "stop" if request.action == "stop" else "start"
     decision = decide(environment.schedule, action, fire.scheduled_time, until)
@@ -76,7 +78,7 @@ def on_fire(
             keep = environment.keep_alive
             reason += f" (keep-alive set by {keep.by}" + (f": {keep.reason})" if keep.reason else ")")
         return skip(request, fire.requester, reason, fire.idempotency_key)
-    if request.action == "stop":
+    if request.action == "stop" and not request.targets:
         saved = capacity.unrestored(request.environment)
         # A stop that saved but did not finish is not "down": this stop finishes its work.
         if saved is not None and run_status(saved.run_id) not in UNFINISHED_STOP:

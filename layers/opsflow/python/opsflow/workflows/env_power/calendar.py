@@ -32,6 +32,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+from opsflow.workflows.env_power.request import MAX_PLACES, Place
+
 if TYPE_CHECKING:
     import holidays
 
@@ -124,6 +126,11 @@ class EnvironmentSchedule(BaseModel):
     )
     off_days: _Dates = Field(default_factory=list, description="Extra days off, in the local calendar.")
     on_days: _Dates = Field(default_factory=list, description="Extra working days, in the local calendar.")
+    targets: Annotated[list[Place] | None, Field(min_length=1, max_length=MAX_PLACES)] = Field(
+        default=None,
+        description="The accounts and regions the environment spans ({account, region}; each registered with "
+        "PUT /accounts): its stop and start cover them all, each on its own. Default: the hub's own.",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -3,9 +3,11 @@ changing anything."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from opsflow.errors import Refused
+from opsflow.aws.target import Target
+from opsflow.errors import OpsflowError, Refused
 from opsflow.runs.config import OptIn, StarterConfig
 from opsflow.store.capacity import ResourceRef, SavedCapacity
 from opsflow.workflows.env_power.inventory import (
@@ -17,23 +19,57 @@ from opsflow.workflows.env_power.inventory import (
     describe_counts,
     find_environment,
 )
-from opsflow.workflows.env_power.request import EnvPowerRequest
+from opsflow.workflows.env_power.request import EnvPowerRequest, Place
 
 # A plan is stored in the run record (a DynamoDB item holds 400 KB) and read by people: an environment
 # of thousands of instances lists the first changes and counts the rest.
 PLAN_LISTED = 200
 
 
-def preflight(request: EnvPowerRequest, aws: PowerAws, opt_in: OptIn, environment_key: str) -> dict[str, Any]:
+def preflight(
+    request: EnvPowerRequest, aws: PowerAws, opt_in: OptIn, environment_key: str, key: str | None = None
+) -> dict[str, Any]:
+    """The plan in one account and region; `key` is its save's (the environment's name in the hub's own)."""
     if request.action == "stop":
-        return plan_stop(request.environment, aws, opt_in, environment_key)
+        return plan_stop(request.environment, aws, opt_in, environment_key, key)
     if request.action == "restop_databases":
-        return plan_restop(request.environment, aws)
-    return plan_start(request.environment, aws)
+        return plan_restop(request.environment, aws, key)
+    return plan_start(request.environment, aws, key)
 
 
-def plan_restop(environment: str, aws: PowerAws) -> dict[str, Any]:
-    saved = aws.capacity.unrestored(environment)
+def save_key(place: Target) -> str:
+    """The save of an environment in one account and region (see EnvPowerState.save_key)."""
+    return place.key.removeprefix("env:")
+
+
+def plan_everywhere(
+    request: EnvPowerRequest, aws_at: Callable[[Target], PowerAws], opt_in: OptIn, environment_key: str
+) -> dict[str, Any]:
+    """The plan in each account and region. Of several, one that cannot be read (its spoke role missing, a
+    refusal) is named and does not refuse the run: its stop or start fails on its own while the others go."""
+    places = request.places()
+    if len(places) == 1:
+        return preflight(request, aws_at(places[0]), opt_in, environment_key, save_key(places[0]))
+    plans = []
+    for place in places:
+        where = Place(account=place.account, region=place.region).shown()
+        try:
+            plans.append(
+                {**where, **preflight(request, aws_at(place), opt_in, environment_key, save_key(place))}
+            )
+        except OpsflowError as error:
+            plans.append({**where, "cannot_plan": f"{type(error).__name__}: {error}"})
+    blocked = [p for p in plans if "cannot_plan" in p]
+    summary = f"{request.action.replace('_', ' ').capitalize()} {request.environment} in {len(places)} account-regions"
+    if blocked:
+        summary += f"; {len(blocked)} cannot be read now and will be reported: " + "; ".join(
+            f"{p['account']}/{p['region']}: {p['cannot_plan']}" for p in blocked
+        )
+    return {"action": request.action, "places": plans, "summary": summary + "."}
+
+
+def plan_restop(environment: str, aws: PowerAws, key: str | None = None) -> dict[str, Any]:
+    saved = aws.capacity.unrestored(key or environment)
     if saved is None:
         raise Refused(f"environment {environment} is not down, so none of its databases needs stopping again")
     up = databases_up_again(saved, aws)
@@ -46,8 +82,10 @@ def plan_restop(environment: str, aws: PowerAws) -> dict[str, Any]:
     }
 
 
-def plan_stop(environment: str, aws: PowerAws, opt_in: OptIn, environment_key: str) -> dict[str, Any]:
-    saved = aws.capacity.unrestored(environment)
+def plan_stop(
+    environment: str, aws: PowerAws, opt_in: OptIn, environment_key: str, key: str | None = None
+) -> dict[str, Any]:
+    saved = aws.capacity.unrestored(key or environment)
     if saved is not None:
         return {
             "action": "stop",
@@ -86,8 +124,8 @@ def plan_stop(environment: str, aws: PowerAws, opt_in: OptIn, environment_key: s
     }
 
 
-def plan_start(environment: str, aws: PowerAws) -> dict[str, Any]:
-    saved = aws.capacity.unrestored(environment)
+def plan_start(environment: str, aws: PowerAws, key: str | None = None) -> dict[str, Any]:
+    saved = aws.capacity.unrestored(key or environment)
     if saved is None:
         return {
             "action": "start",
@@ -153,5 +191,9 @@ def _left_alone(inventory: Inventory, save: SavedCapacity) -> list[str]:
 
 def preflight_run(request: EnvPowerRequest, config: StarterConfig) -> dict[str, Any]:
     """The pre-flight the starter runs, with the AWS it reads."""
-    aws = PowerAws.at(config.capacity_table, request.target())
-    return preflight(request, aws, config.opt_in, config.environment_tag_key)
+    return plan_everywhere(
+        request,
+        lambda place: PowerAws.at(config.capacity_table, place),
+        config.opt_in,
+        config.environment_tag_key,
+    )

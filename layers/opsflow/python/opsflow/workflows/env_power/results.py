@@ -14,6 +14,7 @@ from typing import Any
 from opsflow.runs.steps import CaughtError
 from opsflow.store.capacity import ResourceKind, ResourceRef, SavedCapacity
 from opsflow.workflows.env_power.inventory import KIND_NAMES, PowerAws, describe_counts
+from opsflow.workflows.env_power.request import Place
 from opsflow.workflows.env_power.start import saved_for_start
 from opsflow.workflows.env_power.state import (
     MAX_LISTED_FAILURES,
@@ -21,6 +22,7 @@ from opsflow.workflows.env_power.state import (
     EnvPowerState,
     FailedResource,
     KindOutcome,
+    PlaceResult,
     Settled,
 )
 
@@ -164,20 +166,40 @@ def settle_save(state: EnvPowerState, aws: PowerAws) -> Settled:
         databases = next(k for k in outcome.kinds if k.kind == "databases")
         not_stopped = tuple(f.ref.id for f in databases.failed)
         if not_stopped and state.save.save_run_id is not None:
-            aws.capacity.note_not_stopped(outcome.environment, state.save.save_run_id, not_stopped)
+            aws.capacity.note_not_stopped(state.save_key, state.save.save_run_id, not_stopped)
     if outcome.action == "start" and not outcome.nothing_to_restore and state.load is not None:
         saved = saved_for_start(state, aws)
         not_restored = list(dict.fromkeys(ref for k in outcome.kinds for ref in k.not_restored(saved)))
-        aws.capacity.mark_restored(outcome.environment, saved.run_id, state.run_id, tuple(not_restored))
-    return Settled(
+        aws.capacity.mark_restored(state.save_key, saved.run_id, state.run_id, tuple(not_restored))
+    settled = Settled(
         failed_count=outcome.failed_count,
         not_restored=not_restored[:MAX_LISTED_FAILURES],
         summary=outcome.summary,
     )
+    # What this account and region reports to the run's end (the Map hands back only this).
+    with_outcome = state.model_copy(update={"outcome": settled})
+    return settled.model_copy(
+        update={
+            "failed": bool(outcome.failed_count),
+            "report": place_result(with_outcome),
+            "error_report": place_error(with_outcome) if outcome.failed_count else None,
+        }
+    )
 
 
-def run_result(state: EnvPowerState) -> dict[str, Any]:
-    """The run's result as the run record keeps it."""
+def place_failed(state: EnvPowerState) -> Settled:
+    """An account and region whose save, load or settling failed as a whole (its spoke role missing, say):
+    named in the run's outcome, while the others go on."""
+    return Settled(
+        failed=True,
+        failed_count=0,
+        error_report=place_error(state),
+        summary=f"{state.environment}{state.where_label}: {state.error.describe() if state.error else 'failed'}",
+    )
+
+
+def place_result(state: EnvPowerState) -> dict[str, Any]:
+    """One account and region's result, as a run over that one alone records it."""
     outcome = run_outcome(state)
     result: dict[str, Any] = {"environment": outcome.environment, "action": outcome.action}
     if outcome.already_down:
@@ -203,7 +225,7 @@ def run_result(state: EnvPowerState) -> dict[str, Any]:
     return result
 
 
-def run_error(state: EnvPowerState) -> dict[str, Any]:
+def place_error(state: EnvPowerState) -> dict[str, Any]:
     """Resources that failed once every step has run; or a step that failed as a whole (not one
     resource): what is known, and that the save is kept."""
     if state.outcome is not None and state.outcome.failed_count:
@@ -229,3 +251,88 @@ def run_error(state: EnvPowerState) -> dict[str, Any]:
         "message": f"{state.error.describe() if state.error else 'unknown error'}. {kept}",
         "rollback": {"undone": [], "problems": []},
     }
+
+
+def conclude(state: EnvPowerState) -> Settled:
+    """What the run did in all its accounts and regions, from what each iteration of the Map reported."""
+    places = state.places or []
+    failed = [p for p in places if p.outcome.failed]
+    if len(places) == 1:
+        only = places[0].outcome
+        return only.model_copy(update={"summary": str(only.report.get("summary") or only.summary)})
+    report = _across(state, places)
+    error_report = None
+    if failed:
+        error_report = {
+            "step": "places",
+            "message": report["summary"],
+            "next_step": AFTER_FAILURE[state.power_request.action],
+            "places": report["places"],
+            "failed": [
+                {
+                    "resource": _label(p),
+                    "error": str((p.outcome.error_report or {}).get("message") or "failed"),
+                }
+                for p in failed
+            ],
+            "rollback": {"undone": [], "problems": []},
+        }
+    return Settled(
+        failed=bool(failed),
+        failed_count=sum(max(p.outcome.failed_count, 1 if p.outcome.failed else 0) for p in places),
+        report=report,
+        error_report=error_report,
+        summary=report["summary"],
+    )
+
+
+def _label(place: PlaceResult) -> str:
+    return (place.place or Place()).describe()
+
+
+def _across(state: EnvPowerState, places: list[PlaceResult]) -> dict[str, Any]:
+    action, environment = state.power_request.action, state.environment
+    rows = []
+    saved: dict[str, int] = {}
+    for place in places:
+        outcome = place.outcome
+        report = outcome.report if not outcome.failed or outcome.report else (outcome.error_report or {})
+        for kind, count in (report.get("saved") or {}).items():
+            saved[kind] = saved.get(kind, 0) + int(count)
+        rows.append(
+            {
+                **(place.place or Place()).shown(),
+                "status": "FAILED" if outcome.failed else "SUCCEEDED",
+                "summary": str(report.get("summary") or report.get("message") or outcome.summary),
+            }
+        )
+    failed = [row for row in rows if row["status"] == "FAILED"]
+    done = len(rows) - len(failed)
+    summary = f"{VERBS[action]} {environment} in {done} of {len(rows)} account-regions."
+    if failed:
+        summary += " Failed: " + "; ".join(
+            f"{row['account']}/{row['region']}: {row['summary']}" for row in failed[:LISTED]
+        )
+    result: dict[str, Any] = {
+        "environment": environment,
+        "action": action,
+        "places": rows,
+        "failed_count": len(failed),
+        "summary": summary,
+    }
+    if saved:
+        result["saved"] = saved
+    return result
+
+
+def run_result(state: EnvPowerState) -> dict[str, Any]:
+    """The run's result as the run record keeps it: one account and region's, or all of theirs."""
+    if state.outcome is not None and state.outcome.report:
+        return dict(state.outcome.report)
+    return place_result(state)
+
+
+def run_error(state: EnvPowerState) -> dict[str, Any]:
+    if state.outcome is not None and state.outcome.error_report:
+        return dict(state.outcome.error_report)
+    return place_error(state)

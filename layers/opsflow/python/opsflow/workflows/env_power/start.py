@@ -25,9 +25,9 @@ NO_LONGER_TAGGED = "no longer exists or no longer carries the tags"
 
 
 def load_save(state: EnvPowerState, aws: PowerAws) -> LoadResult:
-    saved = aws.capacity.unrestored(state.environment)
+    saved = aws.capacity.unrestored(state.save_key)
     if saved is None:
-        latest = aws.capacity.latest(state.environment)
+        latest = aws.capacity.latest(state.save_key)
         when = (
             f" (the last save, by run {latest.run_id}, was restored at {latest.restored_at})"
             if latest
@@ -47,9 +47,11 @@ def load_save(state: EnvPowerState, aws: PowerAws) -> LoadResult:
 def saved_for_start(state: EnvPowerState, aws: PowerAws) -> SavedCapacity:
     """The save this start-up restores. Read as the latest save, so a retried step (after the save was
     marked restored) still sees it; it must be the one the start-up loaded."""
-    saved = aws.capacity.latest(state.environment)
+    saved = aws.capacity.latest(state.save_key)
     if saved is None or state.load is None or saved.run_id != state.load.saved_by:
-        raise LockLost(f"the save of environment {state.environment} changed during this start-up; stopping")
+        raise LockLost(
+            f"the save of environment {state.environment}{state.where_label} changed during this start-up; stopping"
+        )
     return saved
 
 

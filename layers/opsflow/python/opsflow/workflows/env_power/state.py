@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from opsflow.aws.batches import ResourceFailure
+from opsflow.aws.target import Target
 from opsflow.runs.steps import CaughtError, RunState, StepResult
 from opsflow.store.capacity import ResourceKind, ResourceRef
-from opsflow.workflows.env_power.request import EnvPowerRequest
+from opsflow.workflows.env_power.request import EnvPowerRequest, Place
 
 MAX_LISTED_FAILURES = 50
 
@@ -122,13 +123,29 @@ class LoadResult(StepResult):
 
 
 class Settled(StepResult):
-    """What the run did to its save once every step has run, and whether any resource failed."""
+    """What the run did to its save once every step has run, and whether any resource failed; in a run over
+    several accounts and regions, what one of them reports (`report`, or `error_report` when it failed)."""
 
     failed_count: int = 0
     not_restored: list[ResourceRef] = Field(default_factory=list)
+    failed: bool = False
+    report: dict[str, Any] = Field(default_factory=dict)
+    error_report: dict[str, Any] | None = None
+
+
+class PlaceResult(BaseModel):
+    """What one iteration of the Map over an environment's accounts and regions hands back."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    place: Place | None = None
+    outcome: Settled = Field(default_factory=Settled)
 
 
 class EnvPowerState(RunState):
+    # In a Map iteration: the account and region it acts in. After the Map: what each reported.
+    place: Place | None = None
+    places: list[PlaceResult] | None = None
     save: SaveResult | None = None
     load: LoadResult | None = None
     services: StepOutcome | None = None
@@ -144,6 +161,25 @@ class EnvPowerState(RunState):
     @property
     def environment(self) -> str:
         return self.power_request.environment
+
+    @property
+    def where(self) -> Target:
+        """The account and region this part of the run acts in."""
+        if self.place is not None:
+            return Target("env", self.environment, self.place.account, self.place.region)
+        return Target.from_key(self.target)
+
+    @property
+    def save_key(self) -> str:
+        """The save of the environment in this account and region: the environment's name in the hub's own,
+        `<name>@<account>/<region>` elsewhere, so each keeps its own save and its own restore."""
+        return self.where.key.removeprefix("env:")
+
+    @property
+    def where_label(self) -> str:
+        """` in 222222222222/eu-west-1` outside the hub, else empty."""
+        where = "/".join(part for part in (self.where.account, self.where.region) if part)
+        return f" in {where}" if where else ""
 
     def by_kind(self) -> dict[str, KindOutcome | DatabaseProgress | CaughtError | None]:
         return {

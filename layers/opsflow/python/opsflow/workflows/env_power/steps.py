@@ -43,6 +43,8 @@ def step_table(
         "restore_groups": lambda state: start.restore_groups(state, aws, tags(state)),
         "restore_services": lambda state: start.restore_services(state, aws),
         "settle_save": lambda state: results.settle_save(state, aws),
+        "place_failed": results.place_failed,
+        "conclude": results.conclude,
     }
 
 

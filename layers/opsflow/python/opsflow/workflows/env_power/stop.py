@@ -33,10 +33,9 @@ def save_capacity(
     environment_key: str,
     run_status: Callable[[str], str | None],
 ) -> SaveResult:
-    environment = state.environment
-    inventory = find_environment(environment, aws, opt_in, environment_key)
-    save = inventory.to_save(environment, state.run_id)
-    previous = aws.capacity.latest(environment)
+    inventory = find_environment(state.environment, aws, opt_in, environment_key)
+    save = inventory.to_save(state.save_key, state.run_id)
+    previous = aws.capacity.latest(state.save_key)
     carried: list[ResourceRef] = []
     if previous is not None and previous.status != SAVED and previous.not_restored:
         save, carried = carry_forward(save, previous, inventory)
@@ -120,10 +119,11 @@ def carry_forward(
 
 def own_save(state: EnvPowerState, aws: PowerAws) -> SavedCapacity:
     """The save this run wrote (or resumes): a stop acts only on that."""
-    saved = aws.capacity.unrestored(state.environment)
+    saved = aws.capacity.unrestored(state.save_key)
     if saved is None or state.save is None or saved.run_id != state.save.save_run_id:
         raise LockLost(
-            f"the save of environment {state.environment} is no longer this run's; stopping rather than act on it"
+            f"the save of environment {state.environment}{state.where_label} is no longer this run's; stopping "
+            "rather than act on it"
         )
     return saved
 
@@ -161,7 +161,7 @@ def stop_databases(state: EnvPowerState, aws: PowerAws) -> KindOutcome:
 
 
 def restop_databases(state: EnvPowerState, aws: PowerAws) -> KindOutcome:
-    saved = aws.capacity.unrestored(state.environment)
+    saved = aws.capacity.unrestored(state.save_key)
     if saved is None:
         return KindOutcome(summary="the environment is no longer down; nothing to stop")
     up = databases_up_again(saved, aws)
