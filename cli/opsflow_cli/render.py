@@ -243,6 +243,13 @@ def _environment_result(result: Mapping[str, Any]) -> RenderableType:
         rows.append(("gone", gone))
     for failure in result.get("failed") or []:
         rows.append(("failed", f"{failure.get('resource')}: {failure.get('error')}"))
+    for place in result.get("places") or []:
+        rows.append(
+            (
+                f"{place.get('account')}/{place.get('region')}",
+                f"{place.get('status')}: {place.get('summary')}",
+            )
+        )
     return Group(Text("Result", style="bold green"), _facts(rows))
 
 
@@ -422,12 +429,24 @@ def environment_plan(body: Mapping[str, Any]) -> RenderableType:
         heading = Text(f"{label}: ", style="bold")
         heading.append_text(_when(section.get("when"), timezone))
         parts.append(heading)
-        parts.append(
-            Padding(
-                plan_view({k: v for k, v in section.items() if k in ("summary", "changes", "left_alone")}),
-                (0, 0, 0, 2),
+        # An environment across accounts and regions: one plan each, under its account/region.
+        places = section.get("places") or [section]
+        if section.get("places"):
+            parts.append(Padding(Text(str(section.get("summary", ""))), (0, 0, 0, 2)))
+        for place in places:
+            if section.get("places"):
+                parts.append(
+                    Padding(Text(f"{place.get('account')}/{place.get('region')}", style="bold"), (0, 0, 0, 2))
+                )
+            if place.get("cannot_plan"):
+                parts.append(Padding(Text(str(place["cannot_plan"]), style="red"), (0, 0, 0, 4)))
+                continue
+            parts.append(
+                Padding(
+                    plan_view({k: v for k, v in place.items() if k in ("summary", "changes", "left_alone")}),
+                    (0, 0, 0, 4 if section.get("places") else 2),
+                )
             )
-        )
     return Group(*parts)
 
 

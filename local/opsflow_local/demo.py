@@ -17,7 +17,7 @@ from opsflow_local.sink import Notification
 
 PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
 TOTAL_SCENARIOS = 9
-HUB, QA = "111111111111", "222222222222"
+HUB, QA, QA_EU = "111111111111", "222222222222", "333333333333"
 
 
 @dataclass
@@ -290,24 +290,29 @@ def environment_power(aws: EmbeddedAws, net: seed.Network, number: int, total: i
 
 
 def many_accounts(number: int, total: int) -> tuple[int, int, int]:
-    """A second organization: the hub in 111111111111/us-east-1, a QA account 222222222222 with the spoke
-    stack in us-east-1 and eu-west-1. Returns (unexpected outcomes, calls held, calls denied)."""
+    """A second organization: the hub in 111111111111/us-east-1, QA accounts 222222222222 and 333333333333 with
+    the spoke stack in us-east-1 and eu-west-1. A bake in one, then a QA environment spread over both accounts
+    and both regions, stopped and started by its schedule. Returns (unexpected outcomes, calls held, denied)."""
     say()
     say(
-        f"[{number}/{total}] Many accounts: a bake and an environment in a QA spoke account   (expected: SUCCEEDED)"
+        f"[{number}/{total}] Many accounts: a bake in a spoke, and QA across two accounts and two regions   (expected: SUCCEEDED)"
     )
     began = time.monotonic()
-    with EmbeddedAws(accounts=[HUB, QA], regions=["us-east-1", "eu-west-1"], time_scale=0.002) as org:
+    with EmbeddedAws(accounts=[HUB, QA, QA_EU], regions=["us-east-1", "eu-west-1"], time_scale=0.002) as org:
         say(
-            f"  Deployed the hub in {HUB}/us-east-1 and the spoke stack in {QA} (us-east-1, eu-west-1) "
+            f"  Deployed the hub in {HUB}/us-east-1 and the spoke stack in {QA} and {QA_EU} (us-east-1, eu-west-1) "
             f"in {time.monotonic() - began:.1f} s."
         )
         principal = f"arn:aws:iam::{HUB}:user/platform-oncall"
-        home, away = org.located(QA, "us-east-1"), org.located(QA, "eu-west-1")
+        home = org.located(QA, "us-east-1")
         net = seed.network(home)
         builder = seed.instance(home, net, "qa-app-1")
         seed.launch_template_group(home, net, "qa-web")
-        env = seed.environment(away, seed.network(away), "qa")
+        parts = {(QA, "us-east-1"): home, (QA_EU, "eu-west-1"): org.located(QA_EU, "eu-west-1")}
+        envs = {
+            where: seed.environment(view, net if view is home else seed.network(view), "qa")
+            for where, view in parts.items()
+        }
         refused = org.api.post(
             "/runs",
             json={"workflow": "ami_bake", "instance_id": builder, "asg_name": "qa-web", "account": QA},
@@ -315,32 +320,48 @@ def many_accounts(number: int, total: int) -> tuple[int, int, int]:
         )
         say(f"  Before registering: POST /runs -> {refused.status_code} {refused.json()['error']}:")
         say(f"    {refused.json()['message']}")
-        registered = org.api.put(
-            f"/accounts/{QA}", json={"regions": ["us-east-1", "eu-west-1"], "name": "qa"}, principal=principal
-        )
-        say(
-            f"  PUT /accounts/{QA} -> {registered.status_code}: regions us-east-1, eu-west-1; its spoke role "
-            f"answered at {registered.json().get('last_assumed_at')}"
-        )
+        for account, region in parts:
+            registered = org.api.put(
+                f"/accounts/{account}", json={"regions": [region], "name": "qa"}, principal=principal
+            )
+            say(
+                f"  PUT /accounts/{account} -> {registered.status_code}: {region}; its spoke role answered at "
+                f"{registered.json().get('last_assumed_at')}"
+            )
         bake, seconds = start(
             org, {"workflow": "ami_bake", "instance_id": builder, "asg_name": "qa-web", "account": QA}
         )
         say(f"  AMI bake of qa-web in {QA}/us-east-1: {bake['status']} in {seconds:.1f} s")
         say(f"    {(bake['output'] or {}).get('summary') or bake['error']}")
-        before = wait_until_settled(away, env)
-        power = {"workflow": "env_power", "environment": "qa", "account": QA, "region": "eu-west-1"}
-        stop, _ = start(org, {**power, "action": "stop"})
-        night = wait_until_settled(away, env)
-        started, _ = start(org, {**power, "action": "start"})
-        morning = wait_until_settled(away, env)
-        where = f"{QA}/eu-west-1"
-        say(f"  {'account/region':<26} {'resource':<44} {'before':<27} {'stopped':<27} started")
-        for resource, state in before.items():
-            say(f"  {where:<26} {resource:<44} {state:<27} {night[resource]:<27} {morning[resource]}")
-        say(f"  stop       {stop['status']}: {(stop['output'] or {}).get('summary')}")
-        say(f"  start      {started['status']}: {(started['output'] or {}).get('summary')}")
+        schedule = {
+            "timezone": "Europe/Berlin",
+            "stop_at": "20:00",
+            "start_at": "07:00",
+            "targets": [{"account": account, "region": region} for account, region in parts],
+        }
+        configured = org.api.put("/environments/qa", json=schedule, principal=principal)
         say(
-            f"  The environment in {where} is {'exactly as before' if morning == before else 'DIFFERENT from before'}."
+            f"  PUT /environments/qa -> {configured.status_code}: stop 20:00, start 07:00 Europe/Berlin, in "
+            + ", ".join(f"{a}/{r}" for a, r in parts)
+        )
+        before = {where: wait_until_settled(view, envs[where]) for where, view in parts.items()}
+        fired = org.emulation.scheduler.fire("qa-stop", datetime.fromisoformat("2026-11-27T20:00:00+01:00"))
+        stop = org.wait_for_run(fired["run_id"], timeout=180)
+        night = {where: wait_until_settled(view, envs[where]) for where, view in parts.items()}
+        fired = org.emulation.scheduler.fire("qa-start", datetime.fromisoformat("2026-11-30T07:00:00+01:00"))
+        started = org.wait_for_run(fired["run_id"], timeout=180)
+        morning = {where: wait_until_settled(view, envs[where]) for where, view in parts.items()}
+        say(f"  {'account/region':<24} {'resource':<44} {'before':<27} {'Friday night':<27} Monday morning")
+        for where, rows in before.items():
+            for resource, state in rows.items():
+                label = f"{where[0]}/{where[1]}"
+                say(
+                    f"  {label:<24} {resource:<44} {state:<27} {night[where][resource]:<27} {morning[where][resource]}"
+                )
+        for label, run in (("stop", stop), ("start", started)):
+            say(f"  {label:<10} {run['status']}: {(run['output'] or run['error'] or {}).get('summary')}")
+        say(
+            f"  Monday morning both account-regions are {'exactly as before' if morning == before else 'DIFFERENT from before'}."
         )
         unexpected = sum(run["status"] != "SUCCEEDED" for run in (bake, stop, started)) + (morning != before)
         return unexpected, org.iam.calls_held, len(org.iam.denials)
