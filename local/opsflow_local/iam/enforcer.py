@@ -15,6 +15,7 @@ import contextvars
 import io
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -122,6 +123,9 @@ class IamEnforcement:
         self.organization_id: str | None = None
         self.denials: list[Denial] = []
         self.calls_held = 0
+        # Calls held by the account and region they were made in, and by operation ("sts:AssumeRole").
+        self.calls_by_place: Counter[tuple[str, str]] = Counter()
+        self.calls_by_operation: Counter[str] = Counter()
         self._admin = admin
         self._lookups: dict[tuple[str, str], Lookups] = {}
         self._spoke_roles: dict[str, Role] = {}
@@ -175,6 +179,8 @@ class IamEnforcement:
         role = self._role(principal)
         with self._lock:
             self.calls_held += 1
+            self.calls_by_place[(call.account, call.region)] += 1
+            self.calls_by_operation[f"{call.service}:{call.operation}"] += 1
         with acting_as(None):  # the lookups are the runtime's, not the principal's
             for authorization in authorizations(call, self.lookups(call.account, call.region)):
                 context = self._context(role, call, authorization)
