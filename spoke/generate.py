@@ -42,6 +42,7 @@ HUB_SERVICES = frozenset(
         "logs",
         "xray",
         "codepipeline",
+        "organizations",
     }
 )
 # Parameters of the hub that its spoke-bound statements use, copied with their definitions.

@@ -313,12 +313,15 @@ def many_accounts(number: int, total: int) -> tuple[int, int, int]:
             where: seed.environment(view, net if view is home else seed.network(view), "qa")
             for where, view in parts.items()
         }
+        outsider = "444444444444"
         refused = org.api.post(
             "/runs",
-            json={"workflow": "ami_bake", "instance_id": builder, "asg_name": "qa-web", "account": QA},
+            json={"workflow": "ami_bake", "instance_id": builder, "asg_name": "qa-web", "account": outsider},
             principal=principal,
         )
-        say(f"  Before registering: POST /runs -> {refused.status_code} {refused.json()['error']}:")
+        say(
+            f"  An account outside the organization: POST /runs -> {refused.status_code} {refused.json()['error']}:"
+        )
         say(f"    {refused.json()['message']}")
         for account, region in parts:
             registered = org.api.put(

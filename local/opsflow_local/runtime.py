@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
+from moto.organizations.models import organizations_backends
 
 from opsflow.aws.clients import reset_clients
 from opsflow.runs import wiring as starter
@@ -324,6 +325,7 @@ class EmbeddedAws:
             self.events.organization_of = lambda account: (
                 ORGANIZATION_ID if account in self.accounts else None
             )
+            self._create_organization()
         if len(self.accounts) == 1 and len(self.regions) == 1:
             return
         hub_stack = self.template.stack_name
@@ -342,6 +344,23 @@ class EmbeddedAws:
                     SPOKE_TEMPLATE, region, f"{hub_stack}-spoke", overrides=parameters, account=account
                 )
                 self._deploy_spoke(spoke, account, region)
+
+    def _create_organization(self) -> None:
+        """The organization: the hub's account its management account, every other account an active
+        member. moto makes up the ids of an organization and of the accounts it creates; here they are the
+        ones given."""
+        self.client("organizations").create_organization(FeatureSet="ALL")
+        backend = organizations_backends[self.account_id]["aws"]
+        assert backend.org is not None
+        backend.org.id = ORGANIZATION_ID
+        for account in backend.accounts:
+            account.organization_id = ORGANIZATION_ID
+        for account in self.accounts[1:]:
+            backend.create_account(AccountName=f"account-{account}", Email=f"aws+{account}@example.com")
+            member = backend.accounts[-1]
+            organizations_backends.master_accounts.pop(member.id, None)
+            member.id = account
+            organizations_backends.master_accounts[account] = (self.account_id, "aws")
 
     def _deploy_spoke(self, spoke: Template, account: str, region: str) -> None:
         roles = plain_roles(spoke)

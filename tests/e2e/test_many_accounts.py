@@ -221,24 +221,50 @@ def test_an_environment_in_a_spoke_account_is_stopped_and_restored_exactly(org: 
 # Accounts Opsflow cannot reach -----------------------------------------------------------------------
 
 
-def test_an_unregistered_account_is_refused_with_the_stack_to_deploy_and_nothing_starts(
-    org: EmbeddedAws,
-) -> None:
+def test_an_account_outside_the_organization_and_unregistered_is_refused_with_the_stack_to_deploy() -> None:
+    outsider = "444444444444"
+    with EmbeddedAws(accounts=[HUB, SPOKE], regions=[HOME, AWAY]) as org:
+        response = org.api.post(
+            "/runs",
+            json={"workflow": "asg_refresh", "asg_name": "web", "account": outsider, "region": AWAY},
+            principal=ALICE,
+        )
+
+        assert response.status_code == 422
+        body = response.json()
+        assert body["error"] == "AccountNotRegistered"
+        assert f"deploy spoke/template.yaml to account {outsider} in {AWAY}" in body["message"]
+        assert f"PUT /accounts/{outsider}" in body["message"]
+        nothing_started(org)
+
+
+def test_without_discovery_a_member_account_must_be_registered_first() -> None:
+    with EmbeddedAws(accounts=[HUB, SPOKE], regions=[HOME], parameters={"DiscoverAccounts": "false"}) as org:
+        response = org.api.post(
+            "/runs", json={"workflow": "asg_refresh", "asg_name": "web", "account": SPOKE}, principal=ALICE
+        )
+
+        assert response.status_code == 422
+        assert response.json()["error"] == "AccountNotRegistered"
+        nothing_started(org)
+
+
+def test_a_member_of_the_hubs_organization_is_discovered_on_its_first_request(org: EmbeddedAws) -> None:
     away = org.located(SPOKE, AWAY)
     seed.launch_template_group(away, seed.network(away), "web")
+    assert org.api.get("/accounts").json()["accounts"] == []
 
-    response = org.api.post(
-        "/runs",
-        json={"workflow": "asg_refresh", "asg_name": "web", "account": SPOKE, "region": AWAY},
-        principal=ALICE,
+    run_id = start(org, {"workflow": "asg_refresh", "asg_name": "web", "account": SPOKE, "region": AWAY})
+
+    assert org.wait_for_run(run_id, timeout=60)["status"] == "SUCCEEDED"
+    (account,) = org.api.get("/accounts").json()["accounts"]
+    assert (account["account"], account["regions"], account["registered_by"]) == (
+        SPOKE,
+        [AWAY],
+        "AWS Organizations",
     )
-
-    assert response.status_code == 422
-    body = response.json()
-    assert body["error"] == "AccountNotRegistered"
-    assert f"deploy spoke/template.yaml to account {SPOKE} in {AWAY}" in body["message"]
-    assert f"PUT /accounts/{SPOKE}" in body["message"]
-    nothing_started(org)
+    assert account["last_assumed_at"]
+    assert org.iam.denials == []
 
 
 def test_a_region_the_account_is_not_registered_for_is_refused(org: EmbeddedAws) -> None:

@@ -35,6 +35,7 @@ HUB_OWN_SERVICES = frozenset(
         "logs",
         "xray",
         "codepipeline",
+        "organizations",  # the hub reads its own organization
     }
 )
 # The longest region names AWS has (ap-southeast-1, ap-northeast-1, ...).

@@ -542,3 +542,21 @@ def _assume_role(call: Call, lookups: Lookups) -> list[Authorization]:
             )
         )
     return authorizations
+
+
+# Organizations ------------------------------------------------------------------------------------------
+
+
+@resolves("organizations", "DescribeAccount")
+def _describe_account(call: Call, lookups: Lookups) -> list[Authorization]:
+    master, organization = lookups.organization() or (call.account, "o-none")
+    return [
+        on(
+            call,
+            lookups,
+            "account",
+            MasterAccountId=master,
+            OrganizationId=organization.removeprefix("o-"),
+            AccountId=call.params["AccountId"],
+        )
+    ]

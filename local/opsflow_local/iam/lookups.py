@@ -138,6 +138,14 @@ class Lookups:
             document = json.loads(urllib.parse.unquote(document))
         return dict(document)
 
+    def organization(self) -> tuple[str, str] | None:
+        """The management account and id of the organization the account is in, if any."""
+        try:
+            found = self._client("organizations").describe_organization()["Organization"]
+        except ClientError:
+            return None
+        return str(found["MasterAccountId"]), str(found["Id"])
+
     def secret_arn(self, secret_id: str) -> str:
         described = self.secret(secret_id)
         if described is None:

@@ -208,3 +208,70 @@ def test_once_reachable_again_the_recorded_refusal_is_cleared(
     stored = accounts.get(SPOKE)
     assert stored is not None
     assert (stored.last_assumed_at, stored.last_refusal, stored.last_refused_at) == (STAMP, None, None)
+
+
+# Discovery from AWS Organizations ------------------------------------------------------------------------
+
+
+def discovering(
+    accounts: CountingAccountStore, sessions: FakeSessions, members: dict[str, str]
+) -> tuple[Reach, list[str]]:
+    asked: list[str] = []
+
+    def discover(account: str) -> str | None:
+        asked.append(account)
+        return members.get(account)
+
+    reach = Reach(HOME, accounts, cast(Sessions, sessions), now=lambda: STAMP, discover=discover)
+    return reach, asked
+
+
+def test_an_active_member_of_the_organization_is_registered_on_its_first_request(
+    accounts: CountingAccountStore, sessions: FakeSessions
+) -> None:
+    reach, asked = discovering(accounts, sessions, {SPOKE: "qa"})
+
+    reach.check(Target("asg", "web", SPOKE, AWAY), RUN)
+
+    assert asked == [SPOKE]
+    found = accounts.get(SPOKE)
+    assert found is not None
+    assert (found.name, found.regions, found.registered_by) == ("qa", (AWAY,), "AWS Organizations")
+    assert found.last_assumed_at == STAMP
+    assert sessions.asked == [(SPOKE, RUN, AWAY)]
+
+
+def test_a_discovered_account_gains_each_region_it_is_asked_for_and_is_not_asked_about_again(
+    accounts: CountingAccountStore, sessions: FakeSessions
+) -> None:
+    reach, asked = discovering(accounts, sessions, {SPOKE: "qa"})
+    reach.check(Target("asg", "web", SPOKE, AWAY), RUN)
+    reach.check(Target("asg", "web", SPOKE, AWAY), RUN)
+
+    reach.check(Target("asg", "web", SPOKE, ELSEWHERE), RUN)
+
+    assert asked == [SPOKE, SPOKE]
+    found = accounts.get(SPOKE)
+    assert found is not None
+    assert found.regions == (AWAY, ELSEWHERE)
+
+
+def test_an_account_outside_the_organization_still_needs_registering(
+    accounts: CountingAccountStore, sessions: FakeSessions
+) -> None:
+    reach, _ = discovering(accounts, sessions, {})
+
+    with pytest.raises(AccountNotRegistered):
+        reach.check(Target("asg", "web", SPOKE, AWAY), RUN)
+    assert accounts.get(SPOKE) is None
+
+
+def test_an_account_a_person_registered_keeps_its_regions_whatever_the_organization_says(
+    accounts: CountingAccountStore, sessions: FakeSessions
+) -> None:
+    accounts.put(Account(account=SPOKE, regions=(HOME_REGION,), registered_by="alice"))
+    reach, asked = discovering(accounts, sessions, {SPOKE: "qa"})
+
+    with pytest.raises(RegionNotRegistered):
+        reach.check(Target("asg", "web", SPOKE, AWAY), RUN)
+    assert asked == []

@@ -3,10 +3,12 @@ guard, audit record and StartExecution, wired from the function's environment.""
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
 from opsflow.aws import clients
+from opsflow.aws.organizations import Organizations
 from opsflow.aws.stepfunctions import StepFunctions
 from opsflow.runs import registry
 from opsflow.runs.config import StarterConfig
@@ -23,7 +25,10 @@ def preflight(request: RunRequest, config: StarterConfig) -> dict[str, Any]:
 
 def build_starter(config: StarterConfig) -> RunStarter:
     sessions = clients.sessions()
-    reach = Reach(sessions.home, config.account_store(), sessions)
+    discover = None
+    if os.environ.get("DISCOVER_ACCOUNTS", "true") == "true":
+        discover = Organizations(clients.client("organizations")).active_member
+    reach = Reach(sessions.home, config.account_store(), sessions, discover=discover)
     return RunStarter(
         runs=config.run_store(),
         locks=DynamoLockStore(clients.client("dynamodb"), config.locks_table),

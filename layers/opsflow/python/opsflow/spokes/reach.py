@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from opsflow.aws.sessions import Home, Sessions, SpokeUnreachable
 from opsflow.aws.target import Target
 from opsflow.errors import Refused
-from opsflow.store.accounts import AccountStore
+from opsflow.store.accounts import Account, AccountStore
 from opsflow.store.runs import now_iso
+
+# Who registered an account that the organization vouched for.
+DISCOVERED = "AWS Organizations"
 
 
 class AccountNotRegistered(Refused):
@@ -30,6 +33,9 @@ class Reach:
     accounts: AccountStore
     sessions: Sessions
     now: Callable[[], str] = now_iso
+    # An account's name if it is an active member of the hub's organization (the hub in its management or a
+    # delegated administrator account), else None: such an account needs no registration.
+    discover: Callable[[str], str | None] | None = None
 
     def check(self, target: Target, acting_for: str, probe: bool = True) -> None:
         """Raise a `Refused` naming what to deploy or register, unless a run may act on `target`; with
@@ -40,6 +46,8 @@ class Reach:
         region = target.region or self.home.region
         registered = self.accounts.get(account)
         at_home = self.home.is_home_account(account)
+        if not at_home and (registered is None or registered.registered_by == DISCOVERED):
+            registered = self._discovered(account, region, registered) or registered
         if registered is None and not at_home:
             raise AccountNotRegistered(
                 f"account {account} is not registered with Opsflow: "
@@ -61,3 +69,22 @@ class Reach:
             self.accounts.record_refused(account, self.now(), refusal.message)
             raise
         self.accounts.record_assumed(account, self.now())
+
+    def _discovered(self, account: str, region: str, known: Account | None) -> Account | None:
+        """A member of the organization, registered as it is first asked for, in each region as it is asked
+        for: its spoke stack comes with the organization's StackSet, and its role's answer is the check."""
+        if known is not None and region in known.regions:
+            return known
+        name = self.discover(account) if self.discover is not None else None
+        if name is None:
+            return None
+        regions = (*(known.regions if known else ()), region)
+        return self.accounts.put(
+            Account(
+                account=account,
+                regions=regions,
+                name=name,
+                registered_by=DISCOVERED,
+                registered_at=self.now(),
+            )
+        )
