@@ -165,6 +165,7 @@ class EmbeddedAws:
         self._function_log_level = function_log_level
         self._stack = ExitStack()
         self._clients: dict[tuple[str, str, str], Any] = {}
+        self._session: boto3.session.Session | None = None
         self._operator_credentials: dict[str, dict[str, str]] = {}
         self._clients_mutex = threading.Lock()
         self.roles = translate(self.template)
@@ -547,8 +548,12 @@ class EmbeddedAws:
                         "aws_session_token": self._operator_credentials_for(account)["AWS_SESSION_TOKEN"],
                     }
                 )
-                session = boto3.session.Session(region_name=region, **credentials)
-                self._clients[key] = session.client(service)  # type: ignore[call-overload]
+                # One botocore session for every client: a new one loads the endpoint data again (0.1 s).
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                self._clients[key] = self._session.client(  # type: ignore[call-overload]
+                    service, region_name=region, **credentials
+                )
             return self._clients[key]
 
     def located(self, account: str | None = None, region: str | None = None) -> AccountRegion:

@@ -202,7 +202,16 @@ class Sessions:
         return _Credentials(given["AccessKeyId"], given["SecretAccessKey"], given["SessionToken"], expires)
 
 
+_shared: list[boto3.session.Session] = []
+_shared_lock = threading.Lock()
+
+
 def _boto3_client(service: str, **kwargs: Any) -> Any:
+    """A client on one shared boto3 session (a new session loads the endpoint data again: 0.1 s), made
+    under a lock: a session does not make clients safely from several threads at once."""
     from opsflow.aws.clients import CONFIG
 
-    return boto3.session.Session().client(service, config=CONFIG, **kwargs)  # type: ignore[call-overload]
+    with _shared_lock:
+        if not _shared:
+            _shared.append(boto3.session.Session())
+        return _shared[0].client(service, config=CONFIG, **kwargs)  # type: ignore[call-overload]
