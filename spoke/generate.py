@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cfnlint.decode import cfn_yaml
+
+from opsflow_local.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "template.yaml"
@@ -48,16 +49,6 @@ HUB_SERVICES = frozenset(
 # Parameters of the hub that its spoke-bound statements use, copied with their definitions.
 SHARED_PARAMETERS = ("OptInTagValue", "PassableRolePath")
 STS_ACTIONS = ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(key): _plain(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_plain(item) for item in node]
-    if isinstance(node, str):
-        return str(node)
-    return node
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
@@ -164,7 +155,7 @@ def _forwarded_patterns(hub: dict[str, Any]) -> tuple[list[str], list[Any]]:
 
 
 def generate() -> str:
-    hub = _plain(cfn_yaml.load(str(HUB)))
+    hub = load_yaml(HUB)
     resources = set(hub["Resources"])
     parameters: dict[str, Any] = {
         "HubAccountId": {

@@ -47,7 +47,7 @@ class Template:
         overrides: dict[str, Any] | None = None,
         account: str = ACCOUNT_ID,
     ) -> Template:
-        body = _plain(cfn_yaml.load(str(path)))
+        body = load_yaml(path)
         parameters = {
             name: spec.get("Default") for name, spec in (body.get("Parameters") or {}).items()
         } | dict(overrides or {})
@@ -235,6 +235,11 @@ class Template:
                 out.append(text[i])
                 i += 1
         return "".join(out)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """A CloudFormation template as plain dicts and lists, short-form intrinsics in their long form."""
+    return dict(_plain(cfn_yaml.load(str(path))))
 
 
 def _plain(node: Any) -> Any:

@@ -153,22 +153,7 @@ def _expand(template: Template) -> DeployedRoles:
         parameters=template.parameters,
         account=template.account,
     )
-    roles: dict[str, Role] = {}
-    for logical_id, resource in deployed.resources("AWS::IAM::Role").items():
-        properties = deployed.resolve(resource["Properties"])
-        unknown = [arn for arn in properties.get("ManagedPolicyArns", []) if arn not in MANAGED_POLICIES]
-        if unknown:
-            raise TemplateError(
-                f"{logical_id}: managed policies the embedded runtime does not know: {unknown}"
-            )
-        roles[logical_id] = Role(
-            logical_id=logical_id,
-            name=deployed.physical_name(logical_id),
-            arn=deployed.arn(logical_id),
-            trust_policy=properties["AssumeRolePolicyDocument"],
-            inline_policies={p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies", [])},
-            managed_policy_arns=tuple(properties.get("ManagedPolicyArns", [])),
-        )
+    roles = plain_roles(deployed)
     return DeployedRoles(
         roles=roles,
         function_roles=_role_of(expanded, "AWS::Lambda::Function", "Role"),
@@ -190,8 +175,8 @@ def _role_of(body: dict[str, Any], kind: str, attribute: str) -> dict[str, str]:
 
 
 def plain_roles(template: Template) -> dict[str, Role]:
-    """The roles a template without SAM's transform creates (the spoke's), by logical id, intrinsics
-    resolved for the account and region it is deployed in."""
+    """The AWS::IAM::Role resources a template creates (a spoke's, or the hub's once SAM expanded it), by
+    logical id, intrinsics resolved for the account and region it is deployed in."""
     roles: dict[str, Role] = {}
     for logical_id, resource in template.resources("AWS::IAM::Role").items():
         properties = template.resolve(resource["Properties"])
