@@ -192,7 +192,8 @@ def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
     template_id = four_instance_group(aws, net)
     old_images = instance_images(aws)
     # Once a quarter of the group is replaced, the progress check fails (a throttle or a 500 would be
-    # retried instead).
+    # retried instead). The refresh pauses at that quarter for an hour, so the rollback finds it running
+    # however slowly the run gets there; one that had already succeeded is left alone (tested below).
     broken = aws.faults.fail_invocation(
         aws.resource_name("AmiBakeStepsFunction"),
         "the progress check broke (injected)",
@@ -207,7 +208,10 @@ def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
                 "workflow": "ami_bake",
                 "instance_id": seed.instance(aws, net, "app-1"),
                 "asg_name": "web",
-                "refresh": {"instance_warmup": 100},
+                "refresh": {
+                    "instance_warmup": 100,
+                    "checkpoints": {"percentages": [25, 100], "delay_seconds": 3600},
+                },
             },
         ),
         timeout=120,
@@ -235,3 +239,44 @@ def test_a_bake_failing_mid_refresh_rolls_it_back_waits_then_cleans_up(
         ]
     ] == [1]
     assert aws.client("ec2").describe_images(Owners=["self"])["Images"] == []
+
+
+def test_a_bake_failing_after_its_refresh_succeeded_keeps_the_new_image_and_says_so(
+    aws: EmbeddedAws, net: seed.Network
+) -> None:
+    template_id = four_instance_group(aws, net)
+    broken = aws.faults.fail_invocation(
+        aws.resource_name("AmiBakeStepsFunction"),
+        "making the new version the default broke (injected)",
+        when=lambda event: event.get("step") == "make_default",
+    )
+    run = aws.wait_for_run(
+        start(
+            aws,
+            {
+                "workflow": "ami_bake",
+                "instance_id": seed.instance(aws, net, "app-1"),
+                "asg_name": "web",
+                "refresh": QUICK,
+            },
+        ),
+        timeout=120,
+    )
+
+    assert broken.done
+    assert run["status"] == "FAILED"
+    rollback = run["error"]["rollback"]
+    # Every instance already runs the new image: deleting it or its launch template version would break
+    # the group, not restore it.
+    assert rollback["undone"] == []
+    [problem] = rollback["problems"]
+    assert "had already succeeded, so group web keeps the new image" in problem
+    new_images = aws.client("ec2").describe_images(Owners=["self"])["Images"]
+    assert [image["ImageId"] for image in new_images] == [instance_images(aws)[0]]
+    assert set(instance_images(aws)) == {new_images[0]["ImageId"]}
+    # The group still points at the new version; making it the launch template's default is left to a person.
+    group = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["web"])[
+        "AutoScalingGroups"
+    ][0]
+    assert group["LaunchTemplate"]["Version"] == "2"
+    assert default_version(aws, template_id) == 1
