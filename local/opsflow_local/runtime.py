@@ -37,6 +37,7 @@ from opsflow_local.emulation.ecs import EcsEmulation
 from opsflow_local.emulation.elbv2 import Elbv2Emulation
 from opsflow_local.emulation.events import EventDelivery
 from opsflow_local.emulation.rds import RdsEmulation
+from opsflow_local.emulation.route53 import Route53Emulation
 from opsflow_local.emulation.scheduler import SchedulerEmulation, ScheduleTargetDenied
 from opsflow_local.faults import Faults
 from opsflow_local.gateway import Gateway
@@ -96,6 +97,7 @@ class Emulations:
         self.autoscaling = AutoScalingEmulation(time_scale=time_scale)
         self.ecs = EcsEmulation(time_scale=time_scale)
         self.elbv2 = Elbv2Emulation(time_scale=time_scale)
+        self.route53 = Route53Emulation(time_scale=time_scale)
         self.rds = RdsEmulation(time_scale=time_scale)
         self.codepipeline = CodePipelineEmulation()
         self.cloudwatch = CloudWatchEmulation()
@@ -222,6 +224,7 @@ class EmbeddedAws:
         self.emulation.autoscaling.install(self._stack)
         self.emulation.ecs.install(self._stack)
         self.emulation.elbv2.install(self._stack)
+        self.emulation.route53.install(self._stack)
         self.emulation.rds.install(self._stack)
         self.emulation.codepipeline.install(self._stack)
         self.emulation.cloudwatch.install(self._stack)

@@ -544,3 +544,73 @@ def health_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+
+
+@dataclass(frozen=True)
+class WeightedSite:
+    """A name served from two regions by Route 53 weighted record sets: `www.<domain>` with sets `from_set`
+    (weight 100) and `to_set` (weight 0), each a CNAME to its region's load balancer with a TTL of 60 s and an
+    HTTPS health check; the hosted zone is tagged to opt in."""
+
+    hosted_zone_id: str
+    record_name: str
+    from_set: str
+    to_set: str
+    health_checks: dict[str, str]  # set identifier -> health check id
+
+    def request(self, **fields: Any) -> dict[str, Any]:
+        """A cutover request for this site, to `to_set`; `fields` add to or replace its defaults."""
+        return {
+            "workflow": "dns_shift",
+            "hosted_zone_id": self.hosted_zone_id,
+            "record_name": self.record_name,
+            "to": self.to_set,
+            **fields,
+        }
+
+
+def weighted_site(
+    aws: EmbeddedAws,
+    domain: str = "example.com",
+    from_set: str = "us-east-1",
+    to_set: str = "eu-west-1",
+    opted_in: bool = True,
+    account: str | None = None,
+) -> WeightedSite:
+    route53 = aws.client("route53", account=account)
+    zone = route53.create_hosted_zone(Name=domain, CallerReference=f"seed-{domain}-{time.monotonic_ns()}")
+    zone_id = zone["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    if opted_in:
+        route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=[OPT_IN])
+    name = f"www.{domain}"
+    health_checks = {}
+    changes = []
+    for set_id, weight in ((from_set, 100), (to_set, 0)):
+        endpoint = f"web-{set_id}.elb.{domain}"
+        health_checks[set_id] = route53.create_health_check(
+            CallerReference=f"seed-{set_id}-{time.monotonic_ns()}",
+            HealthCheckConfig={
+                "Type": "HTTPS",
+                "FullyQualifiedDomainName": endpoint,
+                "Port": 443,
+                "ResourcePath": "/health",
+                "RequestInterval": 30,
+                "FailureThreshold": 3,
+            },
+        )["HealthCheck"]["Id"]
+        changes.append(
+            {
+                "Action": "CREATE",
+                "ResourceRecordSet": {
+                    "Name": name,
+                    "Type": "CNAME",
+                    "SetIdentifier": set_id,
+                    "Weight": weight,
+                    "TTL": 60,
+                    "ResourceRecords": [{"Value": endpoint}],
+                    "HealthCheckId": health_checks[set_id],
+                },
+            }
+        )
+    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    return WeightedSite(zone_id, name, from_set, to_set, health_checks)

@@ -388,6 +388,53 @@ def _describe_databases(call: Call, lookups: Lookups) -> list[Authorization]:
     return [on(call, lookups, kind, existing=False, **{name: call.params.get(key) or "*"})]
 
 
+# Route 53 (global: its ARNs name no region or account) ---------------------------------------------
+
+
+def hosted_zone(call: Call) -> str:
+    return str(call.params.get("HostedZoneId") or call.params.get("Id") or call.params["ResourceId"]).rsplit(
+        "/", 1
+    )[-1]
+
+
+@resolves("route53", "GetHostedZone", "ListResourceRecordSets")
+def _hosted_zone(call: Call, lookups: Lookups) -> list[Authorization]:
+    return [on(call, lookups, "hostedzone", existing=False, Id=hosted_zone(call))]
+
+
+@resolves("route53", "ChangeResourceRecordSets")
+def _change_records(call: Call, lookups: Lookups) -> list[Authorization]:
+    changes = call.params["ChangeBatch"]["Changes"]
+    # Service Authorization Reference, Route 53 condition keys: the batch's actions, its records' types, and
+    # their names normalized (lower case, no final dot).
+    context: dict[str, ContextValue] = {
+        "route53:ChangeResourceRecordSetsActions": sorted({c["Action"] for c in changes}),
+        "route53:ChangeResourceRecordSetsRecordTypes": sorted(
+            {c["ResourceRecordSet"]["Type"] for c in changes}
+        ),
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": sorted(
+            {c["ResourceRecordSet"]["Name"].lower().rstrip(".") for c in changes}
+        ),
+    }
+    return [on(call, lookups, "hostedzone", existing=False, context=context, Id=hosted_zone(call))]
+
+
+@resolves("route53", "GetChange")
+def _change(call: Call, lookups: Lookups) -> list[Authorization]:
+    return [on(call, lookups, "change", existing=False, Id=str(call.params["Id"]).rsplit("/", 1)[-1])]
+
+
+@resolves("route53", "GetHealthCheck", "GetHealthCheckStatus")
+def _health_check(call: Call, lookups: Lookups) -> list[Authorization]:
+    return [on(call, lookups, "healthcheck", existing=False, Id=call.params["HealthCheckId"])]
+
+
+@resolves("route53", "ListTagsForResource")
+def _route53_tags(call: Call, lookups: Lookups) -> list[Authorization]:
+    kind = call.params["ResourceType"]
+    return [on(call, lookups, kind, existing=False, Id=hosted_zone(call))]
+
+
 # Step Functions, Scheduler, EventBridge, SQS, Lambda, CloudWatch, Secrets Manager ------------------
 
 

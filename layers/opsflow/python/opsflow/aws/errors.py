@@ -23,6 +23,9 @@ _NOT_FOUND_CODES = frozenset(
         "ExecutionDoesNotExist",
         "ListenerNotFound",
         "TargetGroupNotFound",
+        "NoSuchHostedZone",
+        "NoSuchHealthCheck",
+        "NoSuchChange",
     }
 )
 

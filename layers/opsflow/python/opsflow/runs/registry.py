@@ -11,11 +11,17 @@ from pydantic import Field, TypeAdapter
 from opsflow.errors import NotFound
 from opsflow.runs.requests import RunRequest
 from opsflow.runs.workflow import Workflow
-from opsflow.workflows import ami_bake, asg_refresh, ecs_blue_green, env_power
+from opsflow.workflows import ami_bake, asg_refresh, dns_shift, ecs_blue_green, env_power
 
 WORKFLOWS: dict[str, Workflow] = {
     workflow.name: workflow
-    for workflow in (ami_bake.WORKFLOW, asg_refresh.WORKFLOW, env_power.WORKFLOW, ecs_blue_green.WORKFLOW)
+    for workflow in (
+        ami_bake.WORKFLOW,
+        asg_refresh.WORKFLOW,
+        env_power.WORKFLOW,
+        ecs_blue_green.WORKFLOW,
+        dns_shift.WORKFLOW,
+    )
 }
 
 

@@ -23,6 +23,7 @@ class ListenerShifter:
         return Weights(found.get(self.blue_target_group, 0), found.get(self.green_target_group, 0))
 
     def shift(self, to_green_percent: int) -> None:
+        # A listener's new weights apply to its next requests: nothing to await.
         self.elbv2.set_weights(
             self.listener_arn,
             {self.blue_target_group: 100 - to_green_percent, self.green_target_group: to_green_percent},

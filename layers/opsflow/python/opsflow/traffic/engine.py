@@ -43,8 +43,8 @@ class TrafficEngine:
         history = position.history
         now = datetime.now(UTC).isoformat()
         if step.percent != position.weight:
-            self.shifter.shift(step.percent)
-            history = [*history, Shifted(percent=step.percent, at=now)]
+            change = self.shifter.shift(step.percent)
+            history = [*history, Shifted(percent=step.percent, at=now, change=change)]
             if not self.still_running():
                 self.shifter.restore_all("blue")
                 raise RunEnded(

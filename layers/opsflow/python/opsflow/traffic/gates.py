@@ -14,6 +14,7 @@ from opsflow.errors import OpsflowError
 if TYPE_CHECKING:
     from opsflow.aws.cloudwatch import CloudWatch
     from opsflow.aws.elbv2 import Elbv2
+    from opsflow.aws.route53 import Route53
 
 
 class GateFailed(OpsflowError):
@@ -26,6 +27,10 @@ class AlarmFired(GateFailed):
 
 class GreenUnhealthy(GateFailed):
     code = "GreenUnhealthy"
+
+
+class HealthCheckFailed(GateFailed):
+    code = "HealthCheckFailed"
 
 
 class Gate(Protocol):
@@ -77,3 +82,23 @@ class GreenHealthy:
             seen = ", ".join(sorted(set(health.values()))) or "no targets"
             raise GreenUnhealthy(f"green has no healthy target in {display_name(self.target_group)} ({seen})")
         return f"{healthy} healthy target(s)"
+
+
+@dataclass(frozen=True)
+class HealthChecksPass:
+    """Each Route 53 health check is healthy as Route 53 judges it (more than 18 % of its checkers report
+    success), so DNS answers with the records it guards."""
+
+    route53: Route53
+    health_checks: Sequence[str]
+
+    def check(self) -> str:
+        for health_check_id in self.health_checks:
+            status = self.route53.health_check_status(health_check_id)
+            if not status.healthy:
+                said = f": {status.failure}" if status.failure else ""
+                raise HealthCheckFailed(
+                    f"Route 53 health check {health_check_id} is unhealthy ({status.healthy_checkers} of "
+                    f"{status.checkers} checkers report success){said}"
+                )
+        return f"{len(self.health_checks)} health check(s) healthy"

@@ -22,6 +22,8 @@ class PlannedStep(BaseModel):
 class Shifted(BaseModel):
     percent: int
     at: str
+    # The change that must propagate before the share counts (a Route 53 change id), if any.
+    change: str | None = None
 
 
 class TrafficPosition(StepResult):

@@ -1,5 +1,6 @@
-"""What moves traffic between the two sides of a deploy: an ALB listener's weights today, Route 53 weighted
-records tomorrow. The engine (`traffic/engine.py`) holds the rules; a shifter only reads and sets weights."""
+"""What moves traffic between the two sides of a deploy: an ALB listener's weights (`alb.py`) or a name's
+Route 53 weighted record sets (`route53.py`). The engine (`traffic/engine.py`) holds the rules; a shifter
+only reads and sets weights."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ class Shifter(Protocol):
 
     def weights(self) -> Weights: ...
 
-    def shift(self, to_green_percent: int) -> None:
-        """Send `to_green_percent` of the traffic to green and the rest to blue."""
+    def shift(self, to_green_percent: int) -> str | None:
+        """Send `to_green_percent` of the traffic to green and the rest to blue. Returns the change to await
+        before the new shares count (Route 53's change id), or None when they count at once."""
         ...
 
     def restore_all(self, to: Side) -> Weights:

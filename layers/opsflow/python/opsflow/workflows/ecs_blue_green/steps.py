@@ -30,9 +30,9 @@ from opsflow.runs.steps import Step, StepRunner, StepTable, acted_on, steps_runn
 from opsflow.store.runs import RUNNING
 from opsflow.traffic.engine import RunEnded, TrafficEngine
 from opsflow.traffic.gates import AlarmsQuiet, Gate, GreenHealthy
+from opsflow.traffic.hold import alarm_hold
 from opsflow.traffic.position import TrafficPosition
 from opsflow.waits.awaiting import Await, reconcile_seconds
-from opsflow.waits.events import ALARM_FIRED
 from opsflow.workflows.ecs_blue_green.deps import DeployAws, Deps
 from opsflow.workflows.ecs_blue_green.errors import GreenNotSteady
 from opsflow.workflows.ecs_blue_green.preflight import check_deploy
@@ -232,25 +232,9 @@ def await_green(deps: Deps) -> Await:
     )
 
 
-def alarms_firing(deps: Deps, state: DeployState) -> tuple[str, str] | None:
-    firing = deps.aws.cloudwatch.firing(list(state.spec.alarms))
-    if not firing:
-        return None
-    name, reason = next(iter(firing.items()))
-    return ALARM_FIRED, f"alarm {name} went to ALARM" + (f": {reason.rstrip('.')}" if reason else "")
-
-
 def hold(deps: Deps) -> Await:
-    """A traffic step's hold: a wait for its `wait_seconds` that any of the deploy's alarms going to ALARM
-    fails at once (CloudWatch delivers those state changes at least once); the watch after it checks every
-    gate, and the alarms' history for the hold."""
-    return Await(
-        awaited=lambda state: [
-            Target.from_key(state.target).beside("alarm", name) for name in state.spec.alarms
-        ],
-        ready=lambda state: False,
-        fails=partial(alarms_firing, deps),
-    )
+    """A traffic step's hold, which any of the deploy's alarms going to ALARM fails at once."""
+    return alarm_hold(deps.aws.cloudwatch, lambda state: state.spec.alarms)
 
 
 def watch(deps: Deps, state: DeployState) -> TrafficPosition:

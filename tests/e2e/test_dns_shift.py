@@ -1,0 +1,154 @@
+"""DNS cutover end to end on the embedded runtime, with the Route 53 emulation: each change is PENDING before
+it is INSYNC, and health checks report per checker region; weights are read back from Route 53 itself."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from opsflow_local import EmbeddedAws, seed
+
+ALICE = "arn:aws:iam::123456789012:user/alice"
+# Holds shorter than the 60 s TTL are lengthened to it: the plan below holds each step 60 s.
+STEPS = {"type": "steps", "steps": [{"percent": 10}, {"percent": 50}, {"percent": 100}]}
+
+
+@pytest.fixture
+def site(aws: EmbeddedAws) -> seed.WeightedSite:
+    return seed.weighted_site(aws)
+
+
+def start(aws: EmbeddedAws, request: dict[str, Any]) -> str:
+    response = aws.api.post("/runs", json=request, principal=ALICE)
+    assert response.status_code == 202, response.json()
+    return str(response.json()["run_id"])
+
+
+def weights(aws: EmbeddedAws, site: seed.WeightedSite) -> dict[str, int]:
+    sets = aws.client("route53").list_resource_record_sets(
+        HostedZoneId=site.hosted_zone_id, StartRecordName=site.record_name
+    )["ResourceRecordSets"]
+    return {s["SetIdentifier"]: int(s["Weight"]) for s in sets if "SetIdentifier" in s}
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(0.02)
+
+
+def test_a_cutover_moves_www_in_three_steps_each_insync_and_held_at_least_the_ttl(
+    aws: EmbeddedAws, site: seed.WeightedSite
+) -> None:
+    run = aws.wait_for_run(start(aws, site.request(traffic=STEPS, bake_seconds=0)), timeout=90)
+
+    assert run["status"] == "SUCCEEDED", run["error"]
+    assert weights(aws, site) == {"us-east-1": 0, "eu-west-1": 100}
+    assert run["output"]["weights"] == [10, 50, 100]
+    assert "each step INSYNC and held at least the 60 s TTL" in run["output"]["summary"]
+    # Each share's gates were first watched once its change was INSYNC.
+    order = [(s["step"], s["summary"]) for s in run["steps"] if s["status"] == "succeeded"]
+    for index, (step, _) in enumerate(order):
+        if step == "watch":
+            assert order[index - 1][0] == "check_sync"
+            assert order[index - 1][1].endswith("is INSYNC")
+    # The new set's own health check was the gate, read while each share was held.
+    assert run["plan"]["spec"]["health_checks"] == [site.health_checks["eu-west-1"]]
+    assert [step["hold_seconds"] for step in run["plan"]["spec"]["traffic"]] == [60, 60, 60]
+
+
+def test_a_share_is_not_held_or_watched_until_its_change_is_insync(
+    aws: EmbeddedAws, site: seed.WeightedSite
+) -> None:
+    aws.emulation.route53.hold_changes()
+    run_id = start(aws, site.request(traffic=STEPS, bake_seconds=0))
+    wait_for("10% on eu-west-1", lambda: weights(aws, site)["eu-west-1"] == 10)
+    time.sleep(1.5)  # 150 s of Route 53 time: more than two holds' worth
+    waiting = aws.api.get(f"/runs/{run_id}", principal=ALICE).json()
+    assert waiting["status"] == "RUNNING"
+    assert weights(aws, site)["eu-west-1"] == 10
+    assert [s["step"] for s in waiting["steps"]].count("watch") == 0
+    aws.emulation.route53.release_changes()
+    run = aws.wait_for_run(run_id, timeout=90)
+
+    assert run["status"] == "SUCCEEDED", run["error"]
+    assert weights(aws, site) == {"us-east-1": 0, "eu-west-1": 100}
+
+
+def test_a_failing_health_check_at_50_percent_puts_the_weights_back_within_the_step(
+    aws: EmbeddedAws, site: seed.WeightedSite
+) -> None:
+    health_check = site.health_checks["eu-west-1"]
+    plan = {
+        "type": "steps",
+        "steps": [{"percent": 10}, {"percent": 50, "hold_seconds": 600}, {"percent": 100}],
+    }
+    run_id = start(aws, site.request(traffic=plan))
+    wait_for("50% on eu-west-1", lambda: weights(aws, site)["eu-west-1"] == 50)
+    # Seven of the eight checker regions fail: 12.5 % healthy is below Route 53's 18 %.
+    aws.emulation.route53.set_unhealthy(health_check, failing=7)
+    run = aws.wait_for_run(run_id, timeout=60)
+
+    assert run["status"] == "FAILED"
+    assert weights(aws, site) == {"us-east-1": 100, "eu-west-1": 0}
+    error = run["error"]
+    assert error["gate"] == "health check"
+    assert error["weight"] == 50
+    assert (
+        f"Route 53 health check {health_check} is unhealthy (1 of 8 checkers report success)"
+        in error["message"]
+    )
+    assert "503" in error["message"]
+    assert error["rollback"]["problems"] == []
+    assert error["weights"] == [10, 50]
+
+
+def test_one_healthy_checker_in_five_keeps_the_cutover_going(
+    aws: EmbeddedAws, site: seed.WeightedSite
+) -> None:
+    # Two of eight checkers (25 %) report success: above the 18 % Route 53 needs, so the endpoint is healthy.
+    aws.emulation.route53.set_unhealthy(site.health_checks["eu-west-1"], failing=6)
+    run = aws.wait_for_run(start(aws, site.request(traffic=STEPS, bake_seconds=0)), timeout=90)
+
+    assert run["status"] == "SUCCEEDED", run["error"]
+    assert weights(aws, site) == {"us-east-1": 0, "eu-west-1": 100}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"record_name": "api.example.com"}, "record_name", "has no weighted record sets"),
+        ({"to": "ap-south-1"}, "to", "has no weighted set 'ap-south-1'"),
+        ({"hosted_zone_id": "Z0000000000000NOPE"}, "hosted_zone_id", "does not exist"),
+        ({"health_checks": ["0b1c2d3e-nope"]}, "health_checks", "does not exist"),
+    ],
+)
+def test_bad_requests_are_refused_naming_the_field_and_change_nothing(
+    aws: EmbeddedAws, site: seed.WeightedSite, change: dict[str, Any], field: str, says: str
+) -> None:
+    response = aws.api.post("/runs", json=site.request(**change), principal=ALICE)
+
+    assert 400 <= response.status_code < 500, response.json()
+    body = response.text
+    assert field in body
+    assert says in body
+    assert weights(aws, site) == {"us-east-1": 100, "eu-west-1": 0}
+    assert (
+        aws.client("stepfunctions").list_executions(
+            stateMachineArn=aws.state_machine_arn("DnsShiftStateMachine")
+        )["executions"]
+        == []
+    )
+
+
+def test_a_zone_without_the_opt_in_tag_is_refused(aws: EmbeddedAws) -> None:
+    site = seed.weighted_site(aws, domain="example.org", opted_in=False)
+    response = aws.api.post("/runs", json=site.request(), principal=ALICE)
+
+    assert response.status_code == 403, response.json()
+    assert "tag it opsflow:managed=true" in response.text
