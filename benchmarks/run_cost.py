@@ -29,6 +29,7 @@ PRICE_PER_INVOCATION = 0.20 / 1_000_000 + 0.0000133334 * 0.5 * 0.1
 
 def measure(aws: EmbeddedAws, request: dict[str, Any]) -> dict[str, float]:
     invoked_before = sum(getattr(aws.lambdas, "invoked", {}).values())
+    calls_before = aws.iam.calls_held
     began = time.monotonic()
     response = aws.api.post("/runs", json=request)
     assert response.status_code == 202, response.text
@@ -49,6 +50,8 @@ def measure(aws: EmbeddedAws, request: dict[str, Any]) -> dict[str, float]:
     everything = sum(counted.values()) - invoked_before if counted is not None else -1
     aws_seconds = (events[-1]["timestamp"] - events[0]["timestamp"]).total_seconds() / aws.time_scale
     return {
+        # Every AWS call of Opsflow's functions and state machines for the run (each held to IAM).
+        "calls": aws.iam.calls_held - calls_before,
         "wall": wall,
         "transitions": transitions,
         "invocations": invocations,
@@ -83,6 +86,21 @@ def scenario_blue_green(aws: EmbeddedAws, net: seed.Network, index: int) -> dict
     )
 
 
+def scenario_dns_shift(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[str, Any]:
+    site = seed.weighted_site(aws, domain=f"site{index}.example.com")
+    return site.request(
+        traffic={
+            "type": "steps",
+            "steps": [
+                {"percent": 10, "hold_seconds": 300},
+                {"percent": 50, "hold_seconds": 300},
+                {"percent": 100},
+            ],
+        },
+        bake_seconds=300,
+    )
+
+
 def env_power(aws: EmbeddedAws, net: seed.Network, index: int, action: str) -> dict[str, Any]:
     name = f"qa{index}"
     if action == "stop":
@@ -102,6 +120,7 @@ SCENARIOS: list[tuple[str, Callable[[EmbeddedAws, seed.Network, int], dict[str, 
     ("AMI bake (image pending 60 s)", scenario_bake),
     ("AMI bake + refresh of 4 (warm-up 300 s, 2 checkpoints of 600 s)", scenario_bake_and_refresh),
     ("ECS blue/green of 2 tasks: canary 10% for 300 s, bake 600 s", scenario_blue_green),
+    ("DNS cutover: 10% -> 50% -> 100%, holds of 300 s, bake 300 s, a health check", scenario_dns_shift),
     (
         "Environment stop: 3 instances, 2 groups, 2 services, an RDS instance, an Aurora cluster",
         scenario_env_stop,
@@ -158,7 +177,7 @@ def main() -> int:
             events.drop_best_effort(args.drop, seed=7)
         net = seed.network(aws)
         print(
-            f"{'scenario':<88} {'transitions':>11} {'steps':>6} {'all fns':>8} {'USD/run':>9} {'wall s':>7} "
+            f"{'scenario':<88} {'transitions':>11} {'steps':>6} {'all fns':>8} {'calls':>6} {'USD/run':>9} {'wall s':>7} "
             f"{'AWS s':>7} {'speed-up':>9}"
         )
         for title, build in SCENARIOS:
@@ -168,7 +187,7 @@ def main() -> int:
             price = median["transitions"] * PRICE_PER_TRANSITION + billed * PRICE_PER_INVOCATION
             print(
                 f"{title:<88} {median['transitions']:>11.0f} {median['invocations']:>6.0f} "
-                f"{median['everything']:>8.0f} {price:>9.5f} {median['wall']:>7.2f} {median['aws_seconds']:>7.0f} "
+                f"{median['everything']:>8.0f} {median['calls']:>6.0f} {price:>9.5f} {median['wall']:>7.2f} {median['aws_seconds']:>7.0f} "
                 f"{median['aws_seconds'] / median['wall']:>8.0f}x"
             )
         if events is not None:

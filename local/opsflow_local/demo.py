@@ -16,7 +16,7 @@ from opsflow_local import EmbeddedAws, seed
 from opsflow_local.sink import Notification
 
 PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
-TOTAL_SCENARIOS = 9
+TOTAL_SCENARIOS = 11
 HUB, QA, QA_EU = "111111111111", "222222222222", "333333333333"
 
 
@@ -466,6 +466,85 @@ def blue_green(aws: EmbeddedAws, first: int, total: int) -> int:
     return unexpected
 
 
+def describe_weights(aws: EmbeddedAws, site: seed.WeightedSite) -> str:
+    sets = aws.client("route53").list_resource_record_sets(
+        HostedZoneId=site.hosted_zone_id, StartRecordName=site.record_name
+    )["ResourceRecordSets"]
+    return ", ".join(f"{s['SetIdentifier']} {s['Weight']}" for s in sets if "SetIdentifier" in s)
+
+
+def dns_cutover(aws: EmbeddedAws, first: int, total: int) -> int:
+    """Moving www to a new region by its Route 53 weighted records: a cutover gated by the new region's
+    health check that goes through, then one whose health check fails at 50 % and is put back."""
+    site = seed.weighted_site(aws)
+    unexpected = 0
+    cutovers = [
+        ("move www to eu-west-1: 10% -> 50% -> 100%, gated by eu-west-1's health check", "SUCCEEDED", False),
+        ("move www back to us-east-1; us-east-1's health check fails at 50%", "FAILED", True),
+    ]
+    for number, (title, expect, fail_at_50) in enumerate(cutovers, first):
+        to = site.to_set if not fail_at_50 else site.from_set
+        say()
+        say(f"[{number}/{total}] DNS cutover: {title}   (expected: {expect})")
+        before = describe_weights(aws, site)
+        sent = len(aws.notifications)
+        began = time.monotonic()
+        run_id = post(
+            aws,
+            site.request(
+                to=to,
+                traffic={
+                    "type": "steps",
+                    "steps": [
+                        {"percent": 10, "hold_seconds": 120},
+                        {"percent": 50, "hold_seconds": 300},
+                        {"percent": 100},
+                    ],
+                },
+                bake_seconds=300,
+            ),
+        )
+        if fail_at_50:
+            _fail_health_check_when_shifted(aws, site, run_id, 50, site.health_checks[to])
+        run = aws.wait_for_run(run_id, timeout=180)
+        seconds = time.monotonic() - began
+        say(
+            f"  status     {run['status']}   ({seconds:.1f} s, with Step Functions waits "
+            f"{1 / aws.time_scale:.0f}x faster than on AWS)"
+        )
+        if run["status"] == "SUCCEEDED":
+            say(f"  result     {run['output']['summary']}")
+            shares = run["output"]["weights"]
+        else:
+            error = run["error"]
+            say(f"  gate       {error['gate']} at {error['weight']}% on {error['to']}")
+            say(f"  why        {error['message']}")
+            shares = error["weights"]
+        say(f"  traffic    0% -> {' -> '.join(f'{share}%' for share in shares)} on {to}")
+        say(f"  before     {site.record_name}: {before}")
+        say(f"  after      {site.record_name}: {describe_weights(aws, site)}")
+        say("  steps      " + " -> ".join(_step_labels(run["steps"])))
+        show_notifications(aws.notifications[sent:])
+        if run["status"] != expect:
+            unexpected += 1
+            say(f"  !! expected {expect}, got {run['status']}")
+    return unexpected
+
+
+def _fail_health_check_when_shifted(
+    aws: EmbeddedAws, site: seed.WeightedSite, run_id: str, percent: int, health_check: str
+) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        steps = aws.api.get(f"/runs/{run_id}").json()["steps"]
+        if any(s["step"] == "shift" and s["summary"].startswith(f"{percent}% ") for s in steps):
+            aws.emulation.route53.set_unhealthy(health_check, failing=7)
+            say(f"  (at {percent}%, 7 of 8 Route 53 checkers of health check {health_check} report HTTP 503)")
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"run {run_id} never shifted to {percent}%")
+
+
 def _set_alarm_when_shifted(aws: EmbeddedAws, run_id: str, percent: int, alarm: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -567,8 +646,9 @@ def main() -> int:
                 say(f"  !! expected {scenario.expect}, got {run['status']}")
         unexpected += environment_power(aws, net, len(scenarios) + 1, TOTAL_SCENARIOS)
         unexpected += blue_green(aws, len(scenarios) + 2, TOTAL_SCENARIOS)
+        unexpected += dns_cutover(aws, len(scenarios) + 4, TOTAL_SCENARIOS)
         held, denials = aws.iam.calls_held, list(aws.iam.denials)
-    elsewhere, held_elsewhere, denied_elsewhere = many_accounts(len(scenarios) + 4, TOTAL_SCENARIOS)
+    elsewhere, held_elsewhere, denied_elsewhere = many_accounts(len(scenarios) + 6, TOTAL_SCENARIOS)
     unexpected += elsewhere + denied_elsewhere
     held += held_elsewhere
     say()

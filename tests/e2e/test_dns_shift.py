@@ -106,6 +106,13 @@ def test_a_failing_health_check_at_50_percent_puts_the_weights_back_within_the_s
     assert "503" in error["message"]
     assert error["rollback"]["problems"] == []
     assert error["weights"] == [10, 50]
+    assert "record www.example.com CNAME back to 100% us-east-1 from 50% eu-west-1" in error["message"]
+    [failed] = [n for n in aws.notifications if n.platform == "slack" and "failed" in n.text]
+    assert failed.text == "❌ DNS cutover failed: www.example.com"
+    said = str(failed.payload)
+    assert "health check at 50% on eu-west-1" in said
+    assert "The health check gate failed at 50% on eu-west-1 (step 2 of 3)" in said
+    assert f"#ListRecordSets/{site.hosted_zone_id}" in said
 
 
 def test_one_healthy_checker_in_five_keeps_the_cutover_going(
@@ -152,3 +159,58 @@ def test_a_zone_without_the_opt_in_tag_is_refused(aws: EmbeddedAws) -> None:
 
     assert response.status_code == 403, response.json()
     assert "tag it opsflow:managed=true" in response.text
+
+
+def test_an_abort_mid_cutover_puts_the_weights_back_at_once(
+    aws: EmbeddedAws, site: seed.WeightedSite
+) -> None:
+    plan = {"type": "steps", "steps": [{"percent": 30, "hold_seconds": 3600}, {"percent": 100}]}
+    run_id = start(aws, site.request(traffic=plan))
+    wait_for("30% on eu-west-1", lambda: weights(aws, site)["eu-west-1"] == 30)
+
+    assert aws.api.post(f"/runs/{run_id}/abort", principal=ALICE).status_code == 202
+    wait_for("the weights put back", lambda: weights(aws, site) == {"us-east-1": 100, "eu-west-1": 0})
+    wait_for(
+        "the put-back recorded",
+        lambda: (aws.api.get(f"/runs/{run_id}").json().get("error") or {}).get("rollback", {}).get("undone"),
+    )
+    run = aws.api.get(f"/runs/{run_id}").json()
+
+    assert run["status"] == "ABORTED"
+    assert run["error"]["rollback"]["undone"] == [
+        "record www.example.com CNAME back to eu-west-1 0, us-east-1 100 from 30% on eu-west-1"
+    ]
+
+
+def test_a_dry_run_lists_each_step_and_changes_nothing(aws: EmbeddedAws, site: seed.WeightedSite) -> None:
+    response = aws.api.post("/runs", json=site.request(traffic=STEPS, dry_run=True), principal=ALICE)
+
+    assert response.status_code == 200, response.json()
+    actions = response.json()["plan"]["actions"]
+    assert actions[0] == (
+        "Shift www.example.com CNAME from us-east-1 to eu-west-1 (weights now: eu-west-1 0, us-east-1 100), "
+        f"watching health check {site.health_checks['eu-west-1']}"
+    )
+    assert actions[1:4] == [
+        f"Set eu-west-1 to {percent}%, wait until Route 53 is INSYNC, hold 60 s" for percent in (10, 50, 100)
+    ]
+    assert (
+        actions[-1]
+        == "On any failed gate: put the weights back to eu-west-1 0, us-east-1 100 within the step"
+    )
+    assert weights(aws, site) == {"us-east-1": 100, "eu-west-1": 0}
+
+
+def test_a_second_cutover_of_the_same_name_is_refused_while_one_runs(
+    aws: EmbeddedAws, site: seed.WeightedSite
+) -> None:
+    plan = {"type": "steps", "steps": [{"percent": 10, "hold_seconds": 3600}, {"percent": 100}]}
+    run_id = start(aws, site.request(traffic=plan))
+    # The same name, written another way, is the same target.
+    response = aws.api.post(
+        "/runs", json=site.request(record_name="WWW.example.com.", to="us-east-1"), principal=ALICE
+    )
+
+    assert response.status_code == 409, response.json()
+    assert run_id in response.text
+    assert aws.api.post(f"/runs/{run_id}/abort", principal=ALICE).status_code == 202

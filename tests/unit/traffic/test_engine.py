@@ -20,6 +20,7 @@ class MemoryShifter:
     green: int = 0
     refuse: bool = False
     writes: list[int] = field(default_factory=list)
+    sides: tuple[str, str] = ("blue", "green")
 
     def describe(self) -> str:
         return "records www"

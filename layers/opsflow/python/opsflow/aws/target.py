@@ -15,6 +15,7 @@ KIND_LABELS = {
     "env": "environment",
     "ecs": "ECS service",
     "listener": "listener",
+    "record": "DNS record",
 }
 
 
@@ -57,8 +58,15 @@ class Target:
             None if self.region == region else self.region,
         )
 
+    @property
+    def shown_name(self) -> str:
+        """The name for people: a DNS record's without its hosted zone (`www.example.com`)."""
+        if self.kind == "record" and "/" in self.name:
+            return self.name.split("/", 1)[1]
+        return self.name
+
     def describe(self) -> str:
         """For people: `Auto Scaling group web`, or `Auto Scaling group web in 111122223333/eu-west-1`."""
         where = "/".join(part for part in (self.account, self.region) if part)
-        label = f"{KIND_LABELS.get(self.kind, self.kind)} {self.name}".strip()
+        label = f"{KIND_LABELS.get(self.kind, self.kind)} {self.shown_name}".strip()
         return f"{label} in {where}" if where else label

@@ -85,7 +85,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     known = registry.WORKFLOWS.get(workflow)
     name = known.title_of(request) if known else workflow
     target = Target.from_key((run or {}).get("target") or execution_input.get("target") or "")
-    target_name = (target.name or f"run {detail.get('name', '?')}") + _elsewhere(
+    target_name = (target.shown_name or f"run {detail.get('name', '?')}") + _elsewhere(
         target.account, target.region
     )
     hub_region = event.get("region", "us-east-1")
@@ -111,6 +111,15 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
             Link(
                 _link_label("Open group", target.account),
                 console(region, f"ec2/home?region={region}#AutoScalingGroupDetails:id={quote(target.name)}"),
+            )
+        )
+    if target.kind == "record":
+        zone, _, record = target.name.partition("/")
+        # Route 53's console is global; it opens in us-east-1.
+        links.append(
+            Link(
+                _link_label(f"Open {record} in Route 53", target.account),
+                console("us-east-1", f"route53/v2/hostedzones?region=us-east-1#ListRecordSets/{quote(zone)}"),
             )
         )
     run_id = detail.get("name")
@@ -141,7 +150,10 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     if step:
         facts.insert(0, ("Failed step", str(step)))
     if error.get("gate"):
-        facts.insert(1, ("Gate", f"{error['gate']} at {error.get('weight', 0)}% on green"))
+        # A cutover names the set traffic was moving to; a blue/green deploy's is green.
+        facts.insert(
+            1, ("Gate", f"{error['gate']} at {error.get('weight', 0)}% on {error.get('to') or 'green'}")
+        )
     if error.get("live"):
         facts.append(("Traffic now", f"100% {error['live']}"))
     for failure in (error.get("failed") or [])[:5]:
@@ -207,7 +219,9 @@ def _progress(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
     workflow = detail.get("workflow", "")
     name = workflow_title(workflow)
     located = Target.from_key(str(detail.get("target", "")))
-    target = (located.name or str(detail.get("target", ""))) + _elsewhere(located.account, located.region)
+    target = (located.shown_name or str(detail.get("target", ""))) + _elsewhere(
+        located.account, located.region
+    )
     return Message(
         title=f"{name} {target}: {detail.get('message', detail.get('kind', 'progress'))}",
         status=Status.IN_PROGRESS,

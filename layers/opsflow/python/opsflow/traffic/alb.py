@@ -14,6 +14,7 @@ class ListenerShifter:
     listener_arn: str
     blue_target_group: str
     green_target_group: str
+    sides: tuple[str, str] = ("blue", "green")
 
     def describe(self) -> str:
         return f"listener {display_name(self.listener_arn)}"

@@ -102,8 +102,9 @@ class TrafficEngine:
             return type(failed)(f"{failed.message}; putting {self.shifter.describe()} back failed: {error}")
         if before.green == 0:
             return failed
+        blue, green = self.shifter.sides
         return type(failed)(
-            f"{failed.message}; {self.shifter.describe()} back to 100% blue from {before.green}% green"
+            f"{failed.message}; {self.shifter.describe()} back to 100% {blue} from {before.green}% {green}"
         )
 
     def _poll(self, position: TrafficPosition) -> int:

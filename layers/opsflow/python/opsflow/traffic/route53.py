@@ -39,6 +39,10 @@ class WeightedRecordShifter:
     # Every set's weight when the run began: blue's proportions, and what a put-back restores.
     start: dict[str, int]
 
+    @property
+    def sides(self) -> tuple[str, str]:
+        return ", ".join(sorted(k for k in self.start if k != self.green)), self.green
+
     def describe(self) -> str:
         return f"record {self.name.rstrip('.')} {self.type}"
 

@@ -22,6 +22,11 @@ class Weights:
 
 
 class Shifter(Protocol):
+    @property
+    def sides(self) -> tuple[str, str]:
+        """What blue and green are called for people: ("blue", "green"), or a cutover's set identifiers."""
+        ...
+
     def describe(self) -> str:
         """What moves, for people: "listener web/2222"."""
         ...

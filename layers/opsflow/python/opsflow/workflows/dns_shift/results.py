@@ -20,7 +20,7 @@ def put_back(aws: CutoverAws, spec: CutoverSpec) -> PutBack:
     shifter = aws.shifter(spec)
     before = shifter.restore_all("blue")
     if before.green == 0:
-        return PutBack(summary=f"{shifter.describe()} still sent nothing to {spec.green}")
+        return PutBack(summary=f"the weights stayed as they began ({spec.describe_start()})")
     return PutBack(
         undone=[f"{shifter.describe()} back to {spec.describe_start()} from {before.green}% on {spec.green}"],
         summary=f"{shifter.describe()} back to {spec.describe_start()}",
@@ -49,7 +49,7 @@ def run_error(state: CutoverState) -> dict[str, Any]:
     gate = GATES.get(error.error, GATES.get(step, step))
     traffic = state.traffic
     weight = traffic.weight if traffic else 0
-    position = traffic.describe().replace("green", "the new set") if traffic else "before any weight changed"
+    position = _position(state)
     reason = error.describe() if state.error else "unknown error"
     if error.error in GATE_ERRORS:
         reason = reason.removeprefix(f"{error.error}: ")
@@ -67,11 +67,21 @@ def run_error(state: CutoverState) -> dict[str, Any]:
         "step": step,
         "gate": gate,
         "weight": weight,
+        "to": state.spec.green if state.guard else None,
         "error": error.error or "Error",
         "message": f"The {what} failed {position}: {reason.rstrip('.')}. Then: {after}.",
         "weights": [shifted.percent for shifted in traffic.history] if traffic else [],
         "rollback": {"undone": rollback.undone if rollback else [], "problems": problems},
     }
+
+
+def _position(state: CutoverState) -> str:
+    traffic = state.traffic
+    if traffic is None or state.guard is None:
+        return "before any weight changed"
+    if traffic.baking:
+        return f"while holding all traffic on {state.spec.green}"
+    return f"at {traffic.weight}% on {state.spec.green} (step {traffic.index + 1} of {traffic.steps})"
 
 
 def put_back_ended_run(run: Run, aws: CutoverAws) -> dict[str, Any] | None:
