@@ -614,3 +614,28 @@ def weighted_site(
         )
     route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
     return WeightedSite(zone_id, name, from_set, to_set, health_checks)
+
+
+def baked_image(aws: EmbeddedAws, net: Network, group: str, days_old: int) -> str:
+    """An image an earlier Opsflow bake made for `group` `days_old` days ago, available, with its snapshots:
+    history moto cannot make (its images are created now), so its creation date is set in moto's backend."""
+    from datetime import UTC, datetime, timedelta
+
+    from moto.ec2.models import ec2_backends
+
+    source = instance(aws, net, f"{group}-builder-{days_old}")
+    tags = [{"Key": "opsflow:created-by", "Value": "opsflow"}, {"Key": "opsflow:asg", "Value": group}]
+    image_id = aws.client("ec2").create_image(
+        InstanceId=source,
+        Name=f"{group}-{days_old}-days-old",
+        NoReboot=True,
+        TagSpecifications=[
+            {"ResourceType": "image", "Tags": tags},
+            {"ResourceType": "snapshot", "Tags": tags},
+        ],
+    )["ImageId"]
+    aws.client("ec2").terminate_instances(InstanceIds=[source])
+    image = ec2_backends[aws.account_id][aws.region].amis[image_id]
+    image.creation_date = datetime.now(UTC) - timedelta(days=days_old)
+    image.state = "available"
+    return str(image_id)

@@ -33,7 +33,7 @@ def test_missing_field_is_named() -> None:
 
 def test_unknown_workflow_lists_the_known_ones() -> None:
     assert problems_for({"workflow": "reboot_everything"}) == {
-        "workflow": "must be one of: ami_bake, asg_refresh, env_power, ecs_blue_green, dns_shift"
+        "workflow": "must be one of: ami_bake, asg_refresh, env_power, ecs_blue_green, dns_shift, ami_lifecycle"
     }
 
 

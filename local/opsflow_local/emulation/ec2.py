@@ -35,6 +35,10 @@
   the reason it failed). Sent when a CreateImage image ends `available` or `failed` (at its deadline, see
   `aws_events.wake_at`), when CopyImage and RegisterImage (available at once in moto) return, on
   DeregisterImage (`deregistered`), DisableImage (`disabled`) and EnableImage (`available`). moto sends none.
+- EnableImageDeprecation / DisableImageDeprecation (API reference; User Guide, "Deprecate an Amazon EC2
+  AMI"): `DeprecateAt` is rounded to the minute, may not be in the past (InvalidParameterValue) nor more than
+  10 years ahead, and DescribeImages reports it as the image's `DeprecationTime`
+  (`YYYY-MM-DDTHH:MM:SS.000Z`) until DisableImageDeprecation removes it. moto has neither call.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -234,6 +239,7 @@ class Ec2Emulation:
         stack.enter_context(mock.patch.object(EC2Backend, "describe_snapshots", describe_snapshots))
         stack.enter_context(mock.patch.object(EC2Backend, "create_image", create_image_backend))
         stack.enter_context(mock.patch.object(AmisResponse, "create_image", create_image_response))
+        _install_image_deprecation(stack)
         _install_image_events(stack)
         _install_run_instances(stack)
         _install_launch_template_versions(stack)
@@ -709,3 +715,48 @@ def _version_result(
         "VersionDescription": version.description,
         "VersionNumber": version.number,
     }
+
+
+def deprecation_time(deprecate_at: datetime, now: datetime) -> str:
+    """`DeprecateAt` as EC2 keeps it: rounded to the nearest minute, never in the past, at most 10 years on."""
+    rounded = (deprecate_at + timedelta(seconds=30)).replace(second=0, microsecond=0)
+    if rounded < now.replace(second=0, microsecond=0):
+        raise EC2ClientError("InvalidParameterValue", "The deprecation time can't be in the past.")
+    if rounded > now + timedelta(days=3653):
+        raise EC2ClientError(
+            "InvalidParameterValue", "The deprecation time can't be more than 10 years away."
+        )
+    return rounded.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _install_image_deprecation(stack: ExitStack) -> None:
+    def image(response: AmisResponse) -> Ami:
+        image_id = response._get_param("ImageId")
+        found = response.ec2_backend.amis.get(image_id)
+        if found is None:
+            raise EC2ClientError("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
+        return found
+
+    def enable_image_deprecation(response: AmisResponse) -> ActionResult:
+        response.error_on_dryrun()
+        found = image(response)
+        deprecate_at = response._get_param("DeprecateAt")
+        if isinstance(deprecate_at, str):
+            deprecate_at = datetime.fromisoformat(deprecate_at.replace("Z", "+00:00"))
+        if deprecate_at.tzinfo is None:
+            deprecate_at = deprecate_at.replace(tzinfo=UTC)
+        found.deprecation_time = deprecation_time(deprecate_at, datetime.now(UTC))
+        return ActionResult({"Return": True})
+
+    def disable_image_deprecation(response: AmisResponse) -> ActionResult:
+        response.error_on_dryrun()
+        found = image(response)
+        if hasattr(found, "deprecation_time"):
+            del found.deprecation_time
+        return ActionResult({"Return": True})
+
+    for name, method in {
+        "enable_image_deprecation": enable_image_deprecation,
+        "disable_image_deprecation": disable_image_deprecation,
+    }.items():
+        stack.enter_context(mock.patch.object(AmisResponse, name, method, create=True))

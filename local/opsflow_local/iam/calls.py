@@ -210,7 +210,7 @@ def _create_tags(call: Call, lookups: Lookups) -> list[Authorization]:
     return [ec2_on(call, lookups, resource_id, request_tags=tags) for resource_id in call.params["Resources"]]
 
 
-@resolves("ec2", "DeregisterImage")
+@resolves("ec2", "DeregisterImage", "DisableImage", "EnableImageDeprecation")
 def _deregister_image(call: Call, lookups: Lookups) -> list[Authorization]:
     return [ec2_on(call, lookups, call.params["ImageId"])]
 

@@ -4,6 +4,7 @@ CreateLaunchTemplateVersion, DeleteLaunchTemplateVersions) and the EC2 User Guid
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -380,3 +381,23 @@ def test_many_instances_stop_and_start_in_one_call() -> None:
     answer = change(ec2().start_instances(InstanceIds=ids)["StartingInstances"])
     assert set(answer.values()) == {((0, "pending"), (80, "stopped"))}
     wait_for_state(ids, "running")
+
+
+def test_image_deprecation_is_rounded_to_the_minute_and_reported_until_disabled() -> None:
+    image_id = ec2().create_image(InstanceId=launch(), Name="deprecated-later")["ImageId"]
+    at = (datetime.now(UTC) + timedelta(days=30)).replace(second=40, microsecond=0)
+
+    assert ec2().enable_image_deprecation(ImageId=image_id, DeprecateAt=at)["Return"] is True
+    shown = ec2().describe_images(ImageIds=[image_id])["Images"][0]["DeprecationTime"]
+    assert shown == (at + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:00.000Z")
+
+    ec2().disable_image_deprecation(ImageId=image_id)
+    assert "DeprecationTime" not in ec2().describe_images(ImageIds=[image_id])["Images"][0]
+
+
+@pytest.mark.parametrize("days", [-1, 3660])
+def test_a_deprecation_in_the_past_or_over_ten_years_away_is_refused(days: int) -> None:
+    image_id = ec2().create_image(InstanceId=launch(), Name=f"deprecated-{days + 10}")["ImageId"]
+    with pytest.raises(ClientError) as raised:
+        ec2().enable_image_deprecation(ImageId=image_id, DeprecateAt=datetime.now(UTC) + timedelta(days=days))
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterValue"

@@ -34,6 +34,7 @@ class Image:
     creation_date: str
     tags: dict[str, str]
     block_device_mappings: list[dict[str, Any]] = field(default_factory=list)
+    deprecation_time: str | None = None
 
     @property
     def snapshot_ids(self) -> list[str]:
@@ -77,6 +78,7 @@ def _image(raw: Any) -> Image:
         creation_date=str(raw.get("CreationDate", "")),
         tags=tags_of(raw),
         block_device_mappings=list(raw.get("BlockDeviceMappings", [])),
+        deprecation_time=raw.get("DeprecationTime"),
     )
 
 
@@ -153,8 +155,35 @@ class Ec2:
     def find_images(self, tags: dict[str, str]) -> list[Image]:
         filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
         with aws_call("DescribeImages"):
-            images = self._ec2.describe_images(Owners=["self"], Filters=cast(Any, filters))["Images"]
+            # Disabled images too: DescribeImages leaves them out unless asked.
+            images = self._ec2.describe_images(
+                Owners=["self"], Filters=cast(Any, filters), IncludeDisabled=True
+            )["Images"]
         return [_image(raw) for raw in images]
+
+    def images_of_instances(self) -> dict[str, list[str]]:
+        """Image id -> the instances (not terminated) launched from it, in this account and region."""
+        found: dict[str, list[str]] = {}
+        states = ["pending", "running", "stopping", "stopped"]
+        with aws_call("DescribeInstances"):
+            pages = self._ec2.get_paginator("describe_instances").paginate(
+                Filters=[{"Name": "instance-state-name", "Values": states}],
+                PaginationConfig={"PageSize": 1000},
+            )
+            for page in pages:
+                for reservation in page["Reservations"]:
+                    for raw in reservation.get("Instances", []):
+                        found.setdefault(raw["ImageId"], []).append(raw["InstanceId"])
+        return found
+
+    def deprecate_image(self, image_id: str, at: str) -> None:
+        """`at`: ISO 8601 in UTC, in the future (EC2 rounds it to the minute)."""
+        with aws_call("EnableImageDeprecation", not_found=f"image {image_id} does not exist"):
+            self._ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=cast(Any, at))
+
+    def disable_image(self, image_id: str) -> None:
+        with aws_call("DisableImage", not_found=f"image {image_id} does not exist"):
+            self._ec2.disable_image(ImageId=image_id)
 
     def find_snapshot_ids(self, tags: dict[str, str]) -> list[str]:
         filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]

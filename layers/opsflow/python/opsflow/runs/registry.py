@@ -11,7 +11,7 @@ from pydantic import Field, TypeAdapter
 from opsflow.errors import NotFound
 from opsflow.runs.requests import RunRequest
 from opsflow.runs.workflow import Workflow
-from opsflow.workflows import ami_bake, asg_refresh, dns_shift, ecs_blue_green, env_power
+from opsflow.workflows import ami_bake, ami_lifecycle, asg_refresh, dns_shift, ecs_blue_green, env_power
 
 WORKFLOWS: dict[str, Workflow] = {
     workflow.name: workflow
@@ -21,6 +21,7 @@ WORKFLOWS: dict[str, Workflow] = {
         env_power.WORKFLOW,
         ecs_blue_green.WORKFLOW,
         dns_shift.WORKFLOW,
+        ami_lifecycle.WORKFLOW,
     )
 }
 

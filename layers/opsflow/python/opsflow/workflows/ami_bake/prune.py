@@ -35,26 +35,37 @@ def prune(group_name: str, keep: int, new_image_id: str, aws: BakeAws) -> Pruned
     )
 
 
-def images_in_use(aws: BakeAws) -> set[str]:
-    """Images referenced by any launch configuration, or by a launch template version a group uses
-    (with each such template's default and latest versions, which a group can switch to at any time)."""
-    in_use: set[str] = set()
+def images_in_use(aws: BakeAws) -> dict[str, str]:
+    """Image id -> what uses it, for every image referenced by a launch configuration, by a launch template
+    version a group uses (with each such template's default and latest versions, which a group can switch
+    to at any time), or by an instance that is not terminated, in the account and region."""
+    in_use: dict[str, str] = {}
     for configuration in aws.autoscaling.all_launch_configurations():
         if configuration.get("ImageId"):
-            in_use.add(configuration["ImageId"])
+            in_use.setdefault(
+                configuration["ImageId"],
+                f"launch configuration {configuration.get('LaunchConfigurationName')}",
+            )
     seen: set[tuple[str, str]] = set()
     for group in aws.autoscaling.all_groups():
         if not group.launch_template:
             continue
-        for version in {group.launch_template.version, "$Default", "$Latest"}:
+        for version in (group.launch_template.version, "$Default", "$Latest"):
             key = (group.launch_template.template_id, version)
             if key in seen:
                 continue
             seen.add(key)
             try:
-                image_id = aws.ec2.launch_template_version(*key).image_id
+                found = aws.ec2.launch_template_version(*key)
             except NotFound:
                 continue
-            if image_id:
-                in_use.add(image_id)
+            if found.image_id:
+                in_use.setdefault(
+                    found.image_id,
+                    f"launch template {found.template_id} version {found.version}, which group {group.name} "
+                    "uses or can switch to",
+                )
+    for image_id, instances in aws.ec2.images_of_instances().items():
+        shown = ", ".join(instances[:3]) + (f" and {len(instances) - 3} more" if len(instances) > 3 else "")
+        in_use.setdefault(image_id, f"instance(s) {shown}")
     return in_use
