@@ -3,8 +3,10 @@ it is INSYNC, and health checks report per checker region; weights are read back
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -214,3 +216,45 @@ def test_a_second_cutover_of_the_same_name_is_refused_while_one_runs(
     assert response.status_code == 409, response.json()
     assert run_id in response.text
     assert aws.api.post(f"/runs/{run_id}/abort", principal=ALICE).status_code == 202
+
+
+@pytest.fixture
+def endpoint() -> Iterator[dict[str, Any]]:
+    """The new region's endpoint: answers `status` (200 until a test changes it) to every GET."""
+    state: dict[str, Any] = {"status": 200}
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(state["status"])
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_port}/health"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+
+
+def test_a_smoke_url_answering_503_at_50_percent_puts_the_weights_back(
+    aws: EmbeddedAws, site: seed.WeightedSite, endpoint: dict[str, Any]
+) -> None:
+    plan = {
+        "type": "steps",
+        "steps": [{"percent": 10}, {"percent": 50, "hold_seconds": 600}, {"percent": 100}],
+    }
+    run_id = start(aws, site.request(traffic=plan, health_checks=[], smoke_test={"url": endpoint["url"]}))
+    wait_for("50% on eu-west-1", lambda: weights(aws, site)["eu-west-1"] == 50)
+    endpoint["status"] = 503
+    run = aws.wait_for_run(run_id, timeout=60)
+
+    assert run["status"] == "FAILED"
+    assert weights(aws, site) == {"us-east-1": 100, "eu-west-1": 0}
+    assert run["error"]["gate"] == "smoke test"
+    assert f"smoke test GET {endpoint['url']} answered 503, not 2xx" in run["error"]["message"]
+    # Only the smoke test was watched: the request named no health check.
+    assert run["plan"]["spec"]["health_checks"] == []

@@ -20,14 +20,14 @@ from opsflow.errors import AwsCallFailed, NotFound, Refused
 from opsflow.runs.config import OptIn
 from opsflow.store.runs import RUNNING, Requester, Run
 from opsflow.traffic.engine import RunEnded
-from opsflow.traffic.gates import AlarmFired, GreenUnhealthy
+from opsflow.traffic.gates import AlarmFired, GreenUnhealthy, SmokeTestFailed
+from opsflow.traffic.smoke import HttpGet, http_status
 from opsflow.waits.awaiting import Await
 from opsflow.workflows.ecs_blue_green import steps
 from opsflow.workflows.ecs_blue_green.deps import Claim, DeployAws, Deps
-from opsflow.workflows.ecs_blue_green.errors import GreenNotSteady, SmokeTestFailed
+from opsflow.workflows.ecs_blue_green.errors import GreenNotSteady
 from opsflow.workflows.ecs_blue_green.results import put_back_ended_run, run_error
 from opsflow.workflows.ecs_blue_green.rollback import put_back
-from opsflow.workflows.ecs_blue_green.smoke import HttpGet, http_status
 from opsflow.workflows.ecs_blue_green.state import DeploySpec, DeployState, GreenState, SmokeResult
 
 LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/1111/2222"

@@ -29,6 +29,10 @@ class GreenUnhealthy(GateFailed):
     code = "GreenUnhealthy"
 
 
+class SmokeTestFailed(GateFailed):
+    code = "SmokeTestFailed"
+
+
 class HealthCheckFailed(GateFailed):
     code = "HealthCheckFailed"
 

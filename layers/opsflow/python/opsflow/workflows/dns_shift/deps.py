@@ -12,6 +12,7 @@ from opsflow.aws.route53 import Route53
 from opsflow.aws.target import Target
 from opsflow.runs.config import OptIn
 from opsflow.traffic.route53 import WeightedRecordShifter
+from opsflow.traffic.smoke import HttpGet, http_status
 from opsflow.workflows.dns_shift.state import CutoverSpec
 
 
@@ -20,6 +21,7 @@ class CutoverAws:
     route53: Route53
     cloudwatch: CloudWatch
     events: Events
+    http_get: HttpGet = http_status
 
     @classmethod
     def at(cls, where: Target | None = None, event_bus: str = "default") -> CutoverAws:

@@ -19,9 +19,10 @@ GATES = {
     "watch": "traffic watch",
     "AlarmFired": "alarm",
     "HealthCheckFailed": "health check",
+    "SmokeTestFailed": "smoke test",
     "ChangeNotInSync": "DNS propagation",
     "RunEnded": "abort",
 }
 
 # Errors whose message is the gate's own words.
-GATE_ERRORS = frozenset({"AlarmFired", "HealthCheckFailed", "ChangeNotInSync", "RunEnded"})
+GATE_ERRORS = frozenset({"AlarmFired", "HealthCheckFailed", "SmokeTestFailed", "ChangeNotInSync", "RunEnded"})

@@ -67,6 +67,8 @@ def check_cutover(request: DnsShiftRequest, aws: CutoverAws, opt_in: OptIn) -> C
         bake_seconds=max(request.bake_seconds, ttl),
         health_checks=health_checks,
         alarms=list(request.alarms),
+        smoke_url=request.smoke_test.url if request.smoke_test else None,
+        smoke_timeout_seconds=request.smoke_test.timeout_seconds if request.smoke_test else 10,
     )
 
 
@@ -122,7 +124,11 @@ def check_health_checks(request: DnsShiftRequest, green: WeightedSet, aws: Cutov
 def plan_actions(spec: CutoverSpec) -> list[str]:
     name = spec.name.rstrip(".")
     gates = [f"health check {h}" for h in spec.health_checks] + [f"alarm {a}" for a in spec.alarms]
-    watched = f", watching {', '.join(gates)}" if gates else " (no gate: name health_checks or alarms)"
+    if spec.smoke_url:
+        gates.append(f"GET {spec.smoke_url}")
+    watched = (
+        f", watching {', '.join(gates)}" if gates else " (no gate: name health_checks, alarms or smoke_test)"
+    )
     return [
         f"Shift {name} {spec.type} from {', '.join(spec.blue)} to {spec.green} "
         f"(weights now: {spec.describe_start()}){watched}",

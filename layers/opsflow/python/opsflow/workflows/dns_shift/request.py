@@ -9,7 +9,14 @@ from pydantic import Field, model_validator
 from opsflow.aws.route53 import record_name, zone_id
 from opsflow.aws.target import Target
 from opsflow.runs.requests import RunRequest
-from opsflow.traffic.plan import MAX_TRAFFIC_SECONDS, CanaryTraffic, Seconds, TrafficPlan, TrafficStep
+from opsflow.traffic.plan import (
+    MAX_TRAFFIC_SECONDS,
+    CanaryTraffic,
+    Seconds,
+    StrictModel,
+    TrafficPlan,
+    TrafficStep,
+)
 
 HOSTED_ZONE_ID = r"^(/hostedzone/)?[A-Z0-9]{1,32}$"
 # A domain name as Route 53 takes it: labels of letters, digits, hyphens and underscores, a leading `*.`
@@ -18,6 +25,14 @@ RECORD_NAME = r"^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+[A-Za
 RecordType = Literal[
     "A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NAPTR", "PTR", "SPF", "DS", "HTTPS", "SVCB"
 ]
+
+
+class UrlSmokeTest(StrictModel):
+    """A GET of `url` at every check of every step, expecting a 2xx (redirects count as failures)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2048)]
+    # Well inside the steps Lambda's own 60-second timeout.
+    timeout_seconds: Annotated[int, Field(ge=1, le=30)] = 10
 
 
 class DnsShiftRequest(RunRequest):
@@ -57,6 +72,11 @@ class DnsShiftRequest(RunRequest):
     )
     alarms: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=10)] = (
         Field(default_factory=list, description="CloudWatch alarms; one in ALARM puts the weights back.")
+    )
+    smoke_test: UrlSmokeTest | None = Field(
+        default=None,
+        description="{url, timeout_seconds}: a GET (of the new set's endpoint, say) that must answer 2xx at "
+        "every check; any other answer puts the weights back.",
     )
     bake_seconds: Seconds = Field(
         default=300,

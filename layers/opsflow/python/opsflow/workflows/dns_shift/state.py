@@ -36,6 +36,8 @@ class CutoverSpec(BaseModel):
     bake_seconds: int
     health_checks: list[str] = Field(default_factory=list)
     alarms: list[str] = Field(default_factory=list)
+    smoke_url: str | None = None
+    smoke_timeout_seconds: int = 10
 
     @property
     def blue(self) -> list[str]:

@@ -21,6 +21,7 @@ from opsflow.traffic.engine import TrafficEngine
 from opsflow.traffic.gates import AlarmsQuiet, Gate, HealthChecksPass
 from opsflow.traffic.hold import alarm_hold
 from opsflow.traffic.position import TrafficPosition
+from opsflow.traffic.smoke import UrlSmokeTest
 from opsflow.waits.awaiting import Await
 from opsflow.workflows.dns_shift.deps import CutoverAws, Deps
 from opsflow.workflows.dns_shift.errors import ChangeNotInSync
@@ -42,8 +43,8 @@ def traffic_engine(deps: Deps, state: CutoverState) -> TrafficEngine:
     return TrafficEngine(
         deps.aws.shifter(spec),
         still_running=lambda: deps.still_running(state.run_id),
-        # Route 53 sends no event when a health check fails: a hold is broken up to read them again.
-        poll_seconds=HEALTH_POLL_SECONDS if spec.health_checks else None,
+        # No event says a health check or a smoke URL fails: a hold is broken up to check them again.
+        poll_seconds=HEALTH_POLL_SECONDS if spec.health_checks or spec.smoke_url else None,
     )
 
 
@@ -108,6 +109,8 @@ def watch_gates(deps: Deps, state: CutoverState) -> list[Gate]:
         gates.append(HealthChecksPass(deps.aws.route53, spec.health_checks))
     if spec.alarms:
         gates.append(AlarmsQuiet(deps.aws.cloudwatch, spec.alarms, since))
+    if spec.smoke_url:
+        gates.append(UrlSmokeTest(spec.smoke_url, float(spec.smoke_timeout_seconds), deps.aws.http_get))
     return gates
 
 

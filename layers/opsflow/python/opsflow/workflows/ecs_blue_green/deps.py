@@ -14,7 +14,7 @@ from opsflow.aws.lambda_functions import LambdaFunctions
 from opsflow.aws.target import Target
 from opsflow.runs.config import OptIn
 from opsflow.traffic.alb import ListenerShifter
-from opsflow.workflows.ecs_blue_green.smoke import HttpGet, http_status
+from opsflow.traffic.smoke import HttpGet, http_status
 from opsflow.workflows.ecs_blue_green.state import DeploySpec
 
 # Reads the run's record: whether the run still runs.

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 from opsflow.errors import OpsflowError
-from opsflow.traffic.gates import GateFailed
 
 
 class GreenNotSteady(OpsflowError):
     code = "GreenNotSteady"
-
-
-class SmokeTestFailed(GateFailed):
-    code = "SmokeTestFailed"
 
 
 # What failed, for people: the failed step, or the gate the error names.
