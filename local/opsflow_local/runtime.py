@@ -39,6 +39,7 @@ from opsflow_local.emulation.events import EventDelivery
 from opsflow_local.emulation.rds import RdsEmulation
 from opsflow_local.emulation.route53 import Route53Emulation
 from opsflow_local.emulation.scheduler import SchedulerEmulation, ScheduleTargetDenied
+from opsflow_local.emulation.ssm import SsmEmulation
 from opsflow_local.faults import Faults
 from opsflow_local.gateway import Gateway
 from opsflow_local.iam import IamEnforcement, Principal, acting_as, translate
@@ -98,6 +99,7 @@ class Emulations:
         self.ecs = EcsEmulation(time_scale=time_scale)
         self.elbv2 = Elbv2Emulation(time_scale=time_scale)
         self.route53 = Route53Emulation(time_scale=time_scale)
+        self.ssm = SsmEmulation(time_scale=time_scale)
         self.rds = RdsEmulation(time_scale=time_scale)
         self.codepipeline = CodePipelineEmulation()
         self.cloudwatch = CloudWatchEmulation()
@@ -225,6 +227,7 @@ class EmbeddedAws:
         self.emulation.ecs.install(self._stack)
         self.emulation.elbv2.install(self._stack)
         self.emulation.route53.install(self._stack)
+        self.emulation.ssm.install(self._stack)
         self.emulation.rds.install(self._stack)
         self.emulation.codepipeline.install(self._stack)
         self.emulation.cloudwatch.install(self._stack)
