@@ -70,8 +70,8 @@ def test_an_action_without_resource_types_is_authorized_on_star() -> None:
 
 
 def test_a_call_on_resources_without_a_rule_fails_loudly() -> None:
-    with pytest.raises(NotModelled, match="ec2:TerminateInstances"):
-        checks("ec2", "TerminateInstances", InstanceIds=["i-1"])
+    with pytest.raises(NotModelled, match="ec2:RebootInstances"):
+        checks("ec2", "RebootInstances", InstanceIds=["i-1"])
 
 
 def test_create_image_is_authorized_on_the_instance_the_image_and_its_snapshots_and_tags_them() -> None:
@@ -282,3 +282,48 @@ def test_a_condition_key_the_reference_does_not_list_is_a_modelling_error() -> N
         Authorization(
             reference.action("ec2", "DeleteSnapshot"), "snapshot", "arn", {"ec2:InstanceType": "t3"}
         )
+
+
+def test_a_builder_launch_is_authorized_on_what_it_uses_and_creates_and_passes_its_profile_role() -> None:
+    tags = [{"Key": "opsflow:created-by", "Value": "opsflow"}]
+    found = checks(
+        "ec2",
+        "RunInstances",
+        ImageId="ami-1",
+        SubnetId="subnet-a",
+        SecurityGroupIds=["sg-1"],
+        IamInstanceProfile={"Name": "web-builder"},
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": tags},
+            {"ResourceType": "volume", "Tags": tags},
+        ],
+    )
+
+    assert summary(found) == [
+        ("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/ami-1"),
+        ("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"),
+        ("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/*"),
+        ("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/*"),
+        ("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/subnet-a"),
+        ("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-1"),
+        ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/app-instance"),
+        ("ec2:CreateTags", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"),
+        ("ec2:CreateTags", f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/*"),
+    ]
+    assert found[1].context["aws:RequestTag/opsflow:created-by"] == "opsflow"
+    assert found[6].context == {"iam:PassedToService": "ec2.amazonaws.com"}
+    assert found[7].context["ec2:CreateAction"] == "RunInstances"
+
+
+def test_a_command_is_authorized_on_its_document_and_each_instance() -> None:
+    lookups = FakeLookups()
+    found = checks("ssm", "SendCommand", lookups, DocumentName="AWS-RunShellScript", InstanceIds=["i-1"])
+
+    # AWS's own documents belong to no account.
+    assert summary(found) == [
+        ("ssm:SendCommand", f"arn:aws:ssm:{REGION}::document/AWS-RunShellScript"),
+        ("ssm:SendCommand", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-1"),
+    ]
+    assert found[1].lookup_key("aws:ResourceTag/opsflow:managed") == "true"
+    own = checks("ssm", "SendCommand", DocumentName="Build-Web", InstanceIds=["i-1"])
+    assert own[0].arn == f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/Build-Web"

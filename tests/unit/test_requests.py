@@ -28,7 +28,13 @@ def test_defaults_are_the_careful_ones() -> None:
 
 
 def test_missing_field_is_named() -> None:
-    assert problems_for({"workflow": "ami_bake", "asg_name": "web"}) == {"instance_id": "is required"}
+    assert problems_for({"workflow": "asg_refresh"}) == {"asg_name": "is required"}
+
+
+def test_a_bake_names_both_ways_to_give_what_it_images() -> None:
+    assert problems_for({"workflow": "ami_bake", "asg_name": "web"}) == {
+        "(body)": "give exactly one of instance_id (an instance to image) or builder"
+    }
 
 
 def test_unknown_workflow_lists_the_known_ones() -> None:

@@ -220,7 +220,25 @@ def _delete_snapshot(call: Call, lookups: Lookups) -> list[Authorization]:
     return [ec2_on(call, lookups, call.params["SnapshotId"])]
 
 
-@resolves("ec2", "StopInstances", "StartInstances")
+@resolves("ec2", "RunInstances")
+def _run_instances(call: Call, lookups: Lookups) -> list[Authorization]:
+    # The Service Authorization Reference: RunInstances is authorized on the image, the new instance, its
+    # volumes and network interface (each with the request's tags for it), and the subnet and security
+    # groups it launches into. A launch from a launch template is not modelled here.
+    if call.params.get("LaunchTemplate"):
+        raise NotModelled(
+            "RunInstances from a launch template: add its resources in opsflow_local/iam/calls.py"
+        )
+    checks = [ec2_on(call, lookups, call.params["ImageId"])]
+    for kind in ("instance", "volume", "network-interface"):
+        checks.append(on(call, lookups, kind, existing=False, request_tags=spec_tags(call, kind) or {}))
+    if call.params.get("SubnetId"):
+        checks.append(ec2_on(call, lookups, call.params["SubnetId"]))
+    checks += [ec2_on(call, lookups, group) for group in call.params.get("SecurityGroupIds") or []]
+    return checks
+
+
+@resolves("ec2", "StopInstances", "StartInstances", "TerminateInstances")
 def _instances(call: Call, lookups: Lookups) -> list[Authorization]:
     return [ec2_on(call, lookups, instance_id) for instance_id in call.params["InstanceIds"]]
 
@@ -433,6 +451,30 @@ def _health_check(call: Call, lookups: Lookups) -> list[Authorization]:
 def _route53_tags(call: Call, lookups: Lookups) -> list[Authorization]:
     kind = call.params["ResourceType"]
     return [on(call, lookups, kind, existing=False, Id=hosted_zone(call))]
+
+
+# Systems Manager ----------------------------------------------------------------------------------
+
+
+@resolves("ssm", "SendCommand")
+def _send_command(call: Call, lookups: Lookups) -> list[Authorization]:
+    document = str(call.params["DocumentName"])
+    # AWS's own documents (AWS-RunShellScript) belong to no account.
+    owner = "" if document.startswith("AWS-") else call.account
+    checks = [
+        on(
+            call,
+            lookups,
+            "document",
+            existing=False,
+            arn=f"arn:aws:ssm:{call.region}:{owner}:document/{document}",
+        )
+    ]
+    action = action_of(call)
+    for instance_id in call.params.get("InstanceIds") or []:
+        arn = action.arn("instance", call.region, call.account, InstanceId=instance_id)
+        checks.append(on(call, lookups, "instance", arn=arn))
+    return checks
 
 
 # Step Functions, Scheduler, EventBridge, SQS, Lambda, CloudWatch, Secrets Manager ------------------

@@ -251,7 +251,26 @@ def _schedule_role(call: Call, lookups: Lookups) -> list[Authorization]:
     return [_pass_role(str(role), "scheduler.amazonaws.com")] if role else []
 
 
+def _run_instances_checks(call: Call, lookups: Lookups) -> list[Authorization]:
+    """A direct RunInstances: iam:PassRole for the instance profile's role, ec2:CreateTags on what it tags."""
+    checks = []
+    profile = call.params.get("IamInstanceProfile")
+    if profile:
+        checks += [
+            _pass_role(arn, "ec2.amazonaws.com") for arn in lookups.instance_profile_role_arns(dict(profile))
+        ]
+    run = _action("ec2", "RunInstances")
+    for kind in ("instance", "volume", "network-interface"):
+        tags = spec_tags(call, kind)
+        if tags:
+            checks.append(
+                _create_tags(call, kind, run.arn(kind, call.region, call.account), "RunInstances", tags)
+            )
+    return checks
+
+
 _IMPLICIT = {
+    ("ec2", "RunInstances"): _run_instances_checks,
     ("autoscaling", "CreateAutoScalingGroup"): _group_launch_checks,
     ("autoscaling", "UpdateAutoScalingGroup"): _group_launch_checks,
     ("autoscaling", "StartInstanceRefresh"): _group_launch_checks,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from opsflow.aws.ec2 import tags_of
@@ -54,6 +54,7 @@ class Group:
     launch_configuration_name: str | None
     uses_mixed_instances_policy: bool
     instance_ids: list[str]
+    subnet_ids: list[str] = field(default_factory=list)
 
 
 def _group(raw: Any) -> Group:
@@ -78,6 +79,7 @@ def _group(raw: Any) -> Group:
         launch_configuration_name=raw.get("LaunchConfigurationName") or None,
         uses_mixed_instances_policy=bool(raw.get("MixedInstancesPolicy")),
         instance_ids=[i["InstanceId"] for i in raw.get("Instances", [])],
+        subnet_ids=[s.strip() for s in str(raw.get("VPCZoneIdentifier") or "").split(",") if s.strip()],
     )
 
 

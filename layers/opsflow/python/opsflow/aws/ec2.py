@@ -112,6 +112,49 @@ class Ec2:
                     found.extend(_instance(raw) for raw in reservation.get("Instances", []))
         return found
 
+    def run_builder(
+        self,
+        *,
+        image_id: str,
+        instance_type: str,
+        subnet_id: str | None,
+        security_group_ids: list[str],
+        instance_profile: str,
+        tags: dict[str, str],
+        client_token: str,
+    ) -> str:
+        """Launch one instance; `client_token` makes a retry return the instance the first call launched."""
+        profile = (
+            {"Arn": instance_profile} if instance_profile.startswith("arn:") else {"Name": instance_profile}
+        )
+        request: dict[str, Any] = {
+            "ImageId": image_id,
+            "InstanceType": instance_type,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "IamInstanceProfile": profile,
+            "ClientToken": client_token,
+            "TagSpecifications": [
+                {"ResourceType": "instance", "Tags": _tag_list(tags)},
+                {"ResourceType": "volume", "Tags": _tag_list(tags)},
+            ],
+            # A builder that shuts itself down is gone, not stopped and billed for its volumes.
+            "InstanceInitiatedShutdownBehavior": "terminate",
+        }
+        if subnet_id:
+            request["SubnetId"] = subnet_id
+        if security_group_ids:
+            request["SecurityGroupIds"] = security_group_ids
+        with aws_call("RunInstances"):
+            launched = self._ec2.run_instances(**request)
+        return str(launched["Instances"][0]["InstanceId"])
+
+    def terminate_instances(self, instance_ids: list[str]) -> None:
+        if not instance_ids:
+            return
+        with aws_call("TerminateInstances"):
+            self._ec2.terminate_instances(InstanceIds=instance_ids)
+
     def stop_instances(self, instance_ids: list[str]) -> None:
         with aws_call("StopInstances"):
             self._ec2.stop_instances(InstanceIds=instance_ids)

@@ -28,6 +28,10 @@ _DATABASE_EVENTS = {
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 # The error a gate's wait fails with when one of its alarms goes to ALARM (traffic.gates names it too).
 ALARM_FIRED = "AlarmFired"
+# Systems Manager User Guide, "Monitoring Systems Manager events with Amazon EventBridge": a command's run on
+# one managed node changed status; only its ends concern a wait.
+COMMAND_INVOCATION = "EC2 Command Invocation Status-change Notification"
+_COMMAND_ENDED = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
 # CreateImage's image ends available or failed (EC2 User Guide, "Monitor AMI events using Amazon EventBridge").
 _IMAGE_DONE = frozenset({"available", "failed", "deregistered", "disabled"})
 
@@ -79,6 +83,9 @@ def wakes(event: Mapping[str, Any], home_account: str, home_region: str) -> list
             return [
                 Wake(target(kind, identifier), f"{identifier}: {detail.get('Message', detail['EventID'])}")
             ]
+    if detail_type == COMMAND_INVOCATION and detail.get("status") in _COMMAND_ENDED:
+        command = f"{detail.get('command-id')}/{detail.get('instance-id')}"
+        return [Wake(target("command", command), f"command {command} ended {detail['status']}")]
     if detail_type == ALARM_STATE_CHANGE and (detail.get("state") or {}).get("value") == "ALARM":
         name = str(detail.get("alarmName", ""))
         reason = str((detail.get("state") or {}).get("reason", "")).rstrip(".")

@@ -21,5 +21,6 @@ WORKFLOW = Workflow(
     request=AmiBakeRequest,
     preflight=lazy("opsflow.workflows.ami_bake.preflight", "preflight_run"),
     steps=lazy("opsflow.workflows.ami_bake.steps", "build_runner"),
+    put_back=lazy("opsflow.workflows.ami_bake.builder", "put_back_run"),
     success_summary=_success_summary,
 )

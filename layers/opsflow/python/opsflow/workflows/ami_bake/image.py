@@ -22,36 +22,42 @@ DEVICE = "opsflow:device"
 FAILED_IMAGE_STATES = frozenset({"failed", "invalid", "deregistered", "error", "disabled"})
 
 
-def image_name(request: AmiBakeRequest, run_id: str, now: datetime) -> str:
+def image_name(request: AmiBakeRequest, run_id: str, now: datetime, instance_id: str | None = None) -> str:
     return request.image_name.format(
         asg_name=request.asg_name,
-        instance_id=request.instance_id,
+        instance_id=instance_id or request.instance_id,
         run_id=run_id,
         timestamp=now.strftime("%Y%m%d-%H%M%S"),
     )[:128]
 
 
-def bake_tags(request: AmiBakeRequest, run_id: str, requester: str) -> dict[str, str]:
+def bake_tags(request: AmiBakeRequest, run_id: str, requester: str, instance_id: str) -> dict[str, str]:
     return {
         **request.tags,
         CREATED_BY: "opsflow",
         RUN_ID: run_id,
         GROUP: request.asg_name,
-        SOURCE_INSTANCE: request.instance_id,
+        SOURCE_INSTANCE: instance_id,
         REQUESTED_BY: requester[:256],
     }
 
 
 def create_image(
-    request: AmiBakeRequest, run_id: str, requester: str, aws: BakeAws, now: datetime | None = None
+    request: AmiBakeRequest,
+    instance_id: str,
+    run_id: str,
+    requester: str,
+    aws: BakeAws,
+    now: datetime | None = None,
 ) -> BakedImage:
+    """Image `instance_id`: the instance asked for, or the run's builder."""
     created_at = now or datetime.now(UTC)
-    name = image_name(request, run_id, created_at)
-    tags = bake_tags(request, run_id, requester)
+    name = image_name(request, run_id, created_at, instance_id)
+    tags = bake_tags(request, run_id, requester, instance_id)
     image_id = aws.ec2.create_image(
-        instance_id=request.instance_id,
+        instance_id=instance_id,
         name=name,
-        description=f"Baked by Opsflow run {run_id} from {request.instance_id} for {request.asg_name}"[:255],
+        description=f"Baked by Opsflow run {run_id} from {instance_id} for {request.asg_name}"[:255],
         no_reboot=request.no_reboot,
         image_tags={**tags, "Name": name},
         snapshot_tags=tags,

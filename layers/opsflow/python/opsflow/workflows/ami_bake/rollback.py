@@ -9,6 +9,7 @@ from typing import Any
 
 from opsflow.errors import NotFound, OpsflowError
 from opsflow.workflows.ami_bake.aws import BakeAws
+from opsflow.workflows.ami_bake.builder import terminate_builders
 from opsflow.workflows.ami_bake.image import RUN_ID
 from opsflow.workflows.ami_bake.state import (
     BakeRollback,
@@ -30,9 +31,14 @@ def rollback(state: BakeState, aws: BakeAws) -> BakeRollback:
     undone: list[str] = list(state.rollback.undone) if state.rollback else []
     problems: list[str] = []
     created = describe_created(state)
+    # The run's builder serves nothing after a failure, whatever else is kept.
+    try:
+        undone += [f"terminated builder {i}" for i in terminate_builders(state.run_id, group_name, aws)]
+    except OpsflowError as error:
+        problems.append(f"terminating the builder: {error}")
     if state.error and state.error.error == "LockLost":
         return finished(
-            [],
+            undone,
             [
                 f"this run lost its lock on group {group_name} to another run, so nothing was rolled back that "
                 f"could interfere with it; remove {created} by hand once nothing uses them"

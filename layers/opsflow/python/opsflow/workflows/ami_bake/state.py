@@ -36,9 +36,41 @@ class LaunchConfigurationSource(BaseModel):
 GroupSource = Annotated[LaunchTemplateSource | LaunchConfigurationSource, Field(discriminator="kind")]
 
 
+class BuilderPlan(BaseModel):
+    """The builder as the guard settled it: what it launches from, and what it runs."""
+
+    image_id: str
+    instance_type: str
+    subnet_id: str | None = None
+    security_group_ids: list[str] = Field(default_factory=list)
+    instance_profile: str
+    document: str
+    parameters: dict[str, list[str]] = Field(default_factory=dict)
+    timeout_seconds: int = 3600
+
+
 class BakeGuarded(StepResult):
     source: GroupSource
     refresh_spec: RefreshSpec | None = None
+    builder: BuilderPlan | None = None
+
+
+class BuilderState(StepResult):
+    """The builder instance; `ready` once it is an online managed node. `waited` counts the state machine's
+    waits for it, in seconds."""
+
+    instance_id: str
+    ready: bool = False
+    waited: int = 0
+    checks: int = 0
+
+
+class CommandState(StepResult):
+    command_id: str
+    instance_id: str
+    status: str = "Pending"
+    done: bool = False
+    waited: int = 0
 
 
 class DeviceSnapshot(BaseModel):
@@ -106,6 +138,9 @@ class BakeRollback(RolledBack):
 class BakeState(RunState):
     request: AmiBakeRequest  # type: ignore[assignment]  # the base holds any workflow's request
     guard: BakeGuarded | None = None
+    builder: BuilderState | None = None
+    command: CommandState | None = None
+    builder_gone: StepResult | None = None
     image: BakedImage | None = None
     publish: Published | None = None
     point_group: GroupPointed | None = None
@@ -118,6 +153,13 @@ class BakeState(RunState):
     @property
     def guarded(self) -> BakeGuarded:
         return _required(self.guard, "guard")
+
+    @property
+    def source_instance(self) -> str:
+        """The instance imaged: the one asked for, or the builder the run launched."""
+        if self.request.instance_id:
+            return self.request.instance_id
+        return _required(self.builder, "launch_builder").instance_id
 
     @property
     def baked(self) -> BakedImage:

@@ -9,9 +9,9 @@ from typing import Any
 from opsflow.aws.target import Target
 from opsflow.errors import NotFound
 from opsflow.runs.config import OptIn, StepsConfig
-from opsflow.runs.steps import Step, StepRunner, StepTable, acted_on, steps_runner
-from opsflow.waits.awaiting import Await
-from opsflow.workflows.ami_bake import image, preflight, prune, publish, rollback
+from opsflow.runs.steps import Step, StepResult, StepRunner, StepTable, acted_on, steps_runner
+from opsflow.waits.awaiting import Await, reconcile_seconds
+from opsflow.workflows.ami_bake import builder, image, preflight, prune, publish, rollback
 from opsflow.workflows.ami_bake.aws import BakeAws
 from opsflow.workflows.ami_bake.results import run_error, run_result
 from opsflow.workflows.ami_bake.state import (
@@ -19,6 +19,8 @@ from opsflow.workflows.ami_bake.state import (
     BakeGuarded,
     BakeRollback,
     BakeState,
+    BuilderState,
+    CommandState,
     GroupPointed,
     Pruned,
     PublishedConfiguration,
@@ -33,7 +35,9 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step | Await]:
         return preflight.guard(state.request, aws, opt_in)[2]
 
     def create_image(state: BakeState) -> BakedImage:
-        return image.create_image(state.request, state.run_id, state.requester or "unknown", aws)
+        return image.create_image(
+            state.request, state.source_instance, state.run_id, state.requester or "unknown", aws
+        )
 
     def check_image(state: BakeState) -> BakedImage:
         return image.check_image(state.baked, state.settings.get("image_max_wait_seconds", 7200), aws)
@@ -75,8 +79,40 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step | Await]:
     def roll_back(state: BakeState) -> BakeRollback:
         return rollback.rollback(state, aws)
 
+    def launch_builder(state: BakeState) -> BuilderState:
+        return builder.launch(state, aws, opt_in)
+
+    def check_builder(state: BakeState) -> BuilderState:
+        return builder.check(state, aws)
+
+    def run_command(state: BakeState) -> CommandState:
+        return builder.run(state, aws)
+
+    def check_command(state: BakeState) -> CommandState:
+        return builder.check_command(state, aws, reconcile_seconds(state.settings))
+
+    # Ended by the command's EC2 Command Invocation Status-change Notification, or a look after the
+    # reconcile interval.
+    await_command = Await(
+        awaited=lambda state: [
+            Target.from_key(state.target).beside(
+                "command", f"{state.command.command_id}/{state.command.instance_id}"
+            )
+        ],
+        ready=lambda state: builder.command_ended(state, aws),
+    )
+
+    def terminate_builder(state: BakeState) -> StepResult:
+        return builder.terminate(state, aws)
+
     return {
         "guard": guard,
+        "launch_builder": launch_builder,
+        "check_builder": check_builder,
+        "run_command": run_command,
+        "await_command": await_command,
+        "check_command": check_command,
+        "terminate_builder": terminate_builder,
         "create_image": create_image,
         "await_image": await_image,
         "check_image": check_image,
