@@ -174,10 +174,12 @@ def test_a_failure_after_publishing_removes_the_new_version_and_image(
     assert group(aws, "web") == group_before
 
 
-def test_missing_instance_id_is_a_4xx_naming_it(aws: EmbeddedAws) -> None:
+def test_a_bake_of_nothing_is_a_4xx_naming_what_to_give(aws: EmbeddedAws) -> None:
     response = aws.api.post("/runs", json={"workflow": "ami_bake", "asg_name": "web"}, principal=ALICE)
     assert response.status_code == 400
-    assert response.json()["problems"] == [{"field": "instance_id", "problem": "is required"}]
+    assert response.json()["problems"] == [
+        {"field": "(body)", "problem": "give exactly one of instance_id (an instance to image) or builder"}
+    ]
     assert "instance_id" in response.json()["message"]
 
 
