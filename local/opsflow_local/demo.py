@@ -16,7 +16,7 @@ from opsflow_local import EmbeddedAws, seed
 from opsflow_local.sink import Notification
 
 PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
-TOTAL_SCENARIOS = 11
+TOTAL_SCENARIOS = 12
 HUB, QA, QA_EU = "111111111111", "222222222222", "333333333333"
 
 
@@ -569,6 +569,7 @@ def main() -> int:
         seed.launch_template_group(aws, net, "web", capacity=2)
         seed.launch_configuration_group(aws, net, "legacy-batch")
         seed.launch_template_group(aws, net, "fleet", capacity=4)
+        seed.builder_profile(aws, "web-builder")
         say(f"Seeded: {app_server} (root gp3 8 GiB, data gp3 100 GiB/4000 IOPS, data io2 50 GiB/5000 IOPS);")
         say("        groups web (launch template), legacy-batch (launch configuration), fleet (4 instances).")
 
@@ -605,6 +606,25 @@ def main() -> int:
                 "SUCCEEDED",
                 lambda aws: start(
                     aws, {"workflow": "ami_bake", "instance_id": app_server, "asg_name": "legacy-batch"}
+                ),
+            ),
+            Scenario(
+                "AMI bake on a builder: install web 2.4.1 with SSM Run Command, image it, terminate the builder",
+                "web",
+                "SUCCEEDED",
+                lambda aws: start(
+                    aws,
+                    {
+                        "workflow": "ami_bake",
+                        "asg_name": "web",
+                        "builder": {
+                            "instance_profile": "web-builder",
+                            "commands": [
+                                "curl -fsSL https://artifacts.example.com/web-2.4.1.tar.gz | tar xz -C /opt/web",
+                                "systemctl enable web",
+                            ],
+                        },
+                    },
                 ),
             ),
             Scenario(

@@ -639,3 +639,16 @@ def baked_image(aws: EmbeddedAws, net: Network, group: str, days_old: int) -> st
     image.creation_date = datetime.now(UTC) - timedelta(days=days_old)
     image.state = "available"
     return str(image_id)
+
+
+def builder_profile(aws: EmbeddedAws, name: str) -> str:
+    """An instance profile for builders, its role trusted by EC2 (with AmazonSSMManagedInstanceCore, on AWS)."""
+    trust = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": '
+        '"ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+    )
+    iam = aws.client("iam")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    return name

@@ -22,12 +22,7 @@ BUILD = [
 @pytest.fixture
 def group(aws: EmbeddedAws, net: seed.Network) -> str:
     seed.launch_template_group(aws, net, "web")
-    iam = aws.client("iam")
-    iam.create_role(
-        RoleName="web-builder", AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}'
-    )
-    iam.create_instance_profile(InstanceProfileName="web-builder")
-    iam.add_role_to_instance_profile(InstanceProfileName="web-builder", RoleName="web-builder")
+    seed.builder_profile(aws, "web-builder")
     return "web"
 
 
