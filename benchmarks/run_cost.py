@@ -66,6 +66,20 @@ def scenario_bake(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[str, 
     return {"workflow": "ami_bake", "instance_id": seed.instance(aws, net, f"app-{index}"), "asg_name": name}
 
 
+def scenario_builder_bake(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[str, Any]:
+    name = f"built{index}"
+    seed.launch_template_group(aws, net, name)
+    if index == 0:
+        seed.builder_profile(aws, "bench-builder")
+    # The build runs 5 minutes.
+    aws.emulation.ssm.respond(run_seconds=300)
+    return {
+        "workflow": "ami_bake",
+        "asg_name": name,
+        "builder": {"instance_profile": "bench-builder", "commands": ["make install"]},
+    }
+
+
 def scenario_bake_and_refresh(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[str, Any]:
     name = f"fleet{index}"
     seed.launch_template_group(aws, net, name, capacity=4)
@@ -118,6 +132,7 @@ def scenario_env_start(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[
 
 SCENARIOS: list[tuple[str, Callable[[EmbeddedAws, seed.Network, int], dict[str, Any]]]] = [
     ("AMI bake (image pending 60 s)", scenario_bake),
+    ("AMI bake on a builder (registration 30 s, a build of 300 s, image pending 60 s)", scenario_builder_bake),
     ("AMI bake + refresh of 4 (warm-up 300 s, 2 checkpoints of 600 s)", scenario_bake_and_refresh),
     ("ECS blue/green of 2 tasks: canary 10% for 300 s, bake 600 s", scenario_blue_green),
     ("DNS cutover: 10% -> 50% -> 100%, holds of 300 s, bake 300 s, a health check", scenario_dns_shift),
