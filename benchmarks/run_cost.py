@@ -132,7 +132,10 @@ def scenario_env_start(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[
 
 SCENARIOS: list[tuple[str, Callable[[EmbeddedAws, seed.Network, int], dict[str, Any]]]] = [
     ("AMI bake (image pending 60 s)", scenario_bake),
-    ("AMI bake on a builder (registration 30 s, a build of 300 s, image pending 60 s)", scenario_builder_bake),
+    (
+        "AMI bake on a builder (registration 30 s, a build of 300 s, image pending 60 s)",
+        scenario_builder_bake,
+    ),
     ("AMI bake + refresh of 4 (warm-up 300 s, 2 checkpoints of 600 s)", scenario_bake_and_refresh),
     ("ECS blue/green of 2 tasks: canary 10% for 300 s, bake 600 s", scenario_blue_green),
     ("DNS cutover: 10% -> 50% -> 100%, holds of 300 s, bake 300 s, a health check", scenario_dns_shift),
