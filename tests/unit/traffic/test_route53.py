@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from opsflow.aws.route53 import HealthCheckStatus, WeightedSet
+from opsflow.aws.route53 import HealthCheckStatus, WeightedSet, record_name
 from opsflow.errors import Refused
 from opsflow.traffic.gates import HealthCheckFailed, HealthChecksPass
 from opsflow.traffic.route53 import WeightedRecordShifter, split
@@ -128,3 +128,8 @@ def test_a_health_check_is_healthy_while_more_than_18_percent_of_its_checkers_sa
         match=r"one-of-eight is unhealthy \(1 of 8 checkers report success\): Failure: timed out",
     ):
         HealthChecksPass(route53, ["two-of-eight", "one-of-eight"]).check()  # type: ignore[arg-type]
+
+
+def test_a_name_compares_the_way_route_53_lists_it() -> None:
+    assert record_name("WWW.Example.com") == "www.example.com."
+    assert record_name("\\052.example.com.") == record_name("*.example.com") == "*.example.com."

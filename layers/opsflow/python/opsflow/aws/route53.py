@@ -19,8 +19,9 @@ HEALTHY_CHECKER_SHARE = 0.18
 
 
 def record_name(name: str) -> str:
-    """A name as Route 53 keeps it, for comparing: lower case, with its final dot."""
-    name = name.strip().lower()
+    """A name as Route 53 keeps it, for comparing: lower case, with its final dot, and a wildcard as `*`
+    (ListResourceRecordSets answers it escaped, `\\052`)."""
+    name = name.strip().lower().replace("\\052", "*")
     return name if name.endswith(".") else f"{name}."
 
 
