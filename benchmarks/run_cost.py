@@ -80,6 +80,26 @@ def scenario_builder_bake(aws: EmbeddedAws, net: seed.Network, index: int) -> di
     }
 
 
+COPY_REGIONS = ["eu-west-1", "us-west-2", "ap-southeast-2"]
+
+
+def scenario_distributed_bake(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[str, Any]:
+    name = f"global{index}"
+    seed.launch_template_group(aws, net, name)
+    for region in COPY_REGIONS:
+        seed.opted_in_template(aws.located(None, region), name)
+    return {
+        "workflow": "ami_bake",
+        "instance_id": seed.instance(aws, net, f"global-app-{index}"),
+        "asg_name": name,
+        "distribute": {
+            "regions": COPY_REGIONS,
+            "accounts": ["222222222222"],
+            "launch_templates": [{"name": name, "region": region} for region in COPY_REGIONS],
+        },
+    }
+
+
 def scenario_bake_and_refresh(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[str, Any]:
     name = f"fleet{index}"
     seed.launch_template_group(aws, net, name, capacity=4)
@@ -136,6 +156,10 @@ SCENARIOS: list[tuple[str, Callable[[EmbeddedAws, seed.Network, int], dict[str, 
         "AMI bake on a builder (registration 30 s, a build of 300 s, image pending 60 s)",
         scenario_builder_bake,
     ),
+    (
+        "AMI bake distributed to 3 regions (copies pending 120 s), shared with an account, 3 launch templates",
+        scenario_distributed_bake,
+    ),
     ("AMI bake + refresh of 4 (warm-up 300 s, 2 checkpoints of 600 s)", scenario_bake_and_refresh),
     ("ECS blue/green of 2 tasks: canary 10% for 300 s, bake 600 s", scenario_blue_green),
     ("DNS cutover: 10% -> 50% -> 100%, holds of 300 s, bake 300 s, a health check", scenario_dns_shift),
@@ -189,7 +213,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--drop", type=float, default=0.0, help="share of best-effort events to lose")
     args = parser.parse_args()
-    with EmbeddedAws() as aws:
+    with EmbeddedAws(regions=["us-east-1", *COPY_REGIONS]) as aws:
+        # The hub's other regions, where a distribution copies its images.
+        registered = aws.api.put(f"/accounts/{aws.account_id}", json={"regions": ["us-east-1", *COPY_REGIONS]})
+        assert registered.status_code == 200, registered.text
         events = getattr(aws.emulation, "events", None)
         if args.drop and events is not None:
             events.drop_best_effort(args.drop, seed=7)

@@ -101,6 +101,18 @@ def launch_template_group(
     return str(template_id)
 
 
+def opted_in_template(aws: EmbeddedAws, name: str) -> str:
+    """A launch template carrying the opt-in tag, with no group (a distribution publishes to it). Returns its
+    id."""
+    return str(
+        aws.client("ec2").create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": base_image_id(aws), "InstanceType": "m6i.large"},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": [OPT_IN]}],
+        )["LaunchTemplate"]["LaunchTemplateId"]
+    )
+
+
 def launch_configuration_group(aws: EmbeddedAws, net: Network, name: str, capacity: int = 1) -> str:
     """A legacy group on a launch configuration. Returns the configuration's name."""
     configuration = f"{name}-v1"

@@ -204,6 +204,30 @@ def _create_image(call: Call, lookups: Lookups) -> list[Authorization]:
     ]
 
 
+@resolves("ec2", "CopyImage")
+def _copy_image(call: Call, lookups: Lookups) -> list[Authorization]:
+    # The Service Authorization Reference: CopyImage is authorized on the source image (in its own region)
+    # and on the new image and snapshots, which carry the request's tags for them.
+    source = action_of(call).arn(
+        "image", str(call.params["SourceRegion"]), call.account, ImageId=str(call.params["SourceImageId"])
+    )
+    return [
+        on(call, lookups, "image", arn=source),
+        on(call, lookups, "image", existing=False, request_tags=spec_tags(call, "image") or {}),
+        on(call, lookups, "snapshot", existing=False, request_tags=spec_tags(call, "snapshot") or {}),
+    ]
+
+
+@resolves("ec2", "ModifyImageAttribute", "DescribeImageAttribute")
+def _image_attribute(call: Call, lookups: Lookups) -> list[Authorization]:
+    return [ec2_on(call, lookups, call.params["ImageId"])]
+
+
+@resolves("ec2", "ModifySnapshotAttribute", "DescribeSnapshotAttribute")
+def _snapshot_attribute(call: Call, lookups: Lookups) -> list[Authorization]:
+    return [ec2_on(call, lookups, call.params["SnapshotId"])]
+
+
 @resolves("ec2", "CreateTags")
 def _create_tags(call: Call, lookups: Lookups) -> list[Authorization]:
     tags = tag_list(call.params.get("Tags"))

@@ -199,12 +199,13 @@ def _launch_configuration_checks(call: Call, lookups: Lookups) -> list[Authoriza
 
 
 def _create_image_tags(call: Call, lookups: Lookups) -> list[Authorization]:
+    """CreateImage and CopyImage with TagSpecifications: ec2:CreateTags with ec2:CreateAction."""
     checks = []
     for kind in ("image", "snapshot"):
         tags = spec_tags(call, kind)
         if tags is not None:
             arn = _action("ec2", "CreateTags").arn(kind, call.region, call.account)
-            checks.append(_create_tags(call, kind, arn, "CreateImage", tags))
+            checks.append(_create_tags(call, kind, arn, call.operation, tags))
     return checks
 
 
@@ -276,6 +277,7 @@ _IMPLICIT = {
     ("autoscaling", "StartInstanceRefresh"): _group_launch_checks,
     ("autoscaling", "CreateLaunchConfiguration"): _launch_configuration_checks,
     ("ec2", "CreateImage"): _create_image_tags,
+    ("ec2", "CopyImage"): _create_image_tags,
     ("ec2", "CreateLaunchTemplateVersion"): _template_version_image,
     ("ecs", "CreateService"): _ecs_tags_on_create,
     ("ecs", "RegisterTaskDefinition"): _ecs_tags_on_create,

@@ -22,8 +22,8 @@ class Lookups:
         self.region = region
         self.account = account
 
-    def _client(self, service: str) -> Any:
-        return self._admin(service, self.account, self.region)
+    def _client(self, service: str, region: str | None = None) -> Any:
+        return self._admin(service, self.account, region or self.region)
 
     # Tags of existing resources, by ARN ---------------------------------------------------------
 
@@ -33,7 +33,8 @@ class Lookups:
         try:
             if service == "ec2":
                 resource_id = resource.split("/", 1)[1]
-                described = self._client("ec2").describe_tags(
+                # An image's ARN names its region (a CopyImage source is in another one).
+                described = self._client("ec2", arn.split(":", 5)[3] or None).describe_tags(
                     Filters=[{"Name": "resource-id", "Values": [resource_id]}]
                 )["Tags"]
                 return {t["Key"]: t["Value"] for t in described}

@@ -53,6 +53,12 @@ class ImageFailed(OpsflowError):
     code = "ImageFailed"
 
 
+class CopyFailed(OpsflowError):
+    """A copy of the image into another region ended failed, or took too long."""
+
+    code = "CopyFailed"
+
+
 class ImageTimeout(OpsflowError):
     code = "ImageTimeout"
 

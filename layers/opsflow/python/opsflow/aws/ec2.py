@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from opsflow.aws.errors import aws_call, call_failed
-from opsflow.errors import NotFound
+from opsflow.errors import AwsCallFailed, NotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -228,6 +228,63 @@ class Ec2:
         with aws_call("DisableImage", not_found=f"image {image_id} does not exist"):
             self._ec2.disable_image(ImageId=image_id)
 
+    def copy_image(
+        self,
+        *,
+        source_image_id: str,
+        source_region: str,
+        name: str,
+        description: str,
+        client_token: str,
+        kms_key_id: str | None,
+        tags: dict[str, str],
+    ) -> str | None:
+        """Start copying an image into this client's region; None when the region's concurrent-copy quota is
+        full (`ResourceLimitExceeded`), so the caller tries again later. The same `client_token` returns the
+        same copy, so a retried call never makes two."""
+        encryption: dict[str, Any] = {"Encrypted": True, "KmsKeyId": kms_key_id} if kms_key_id else {}
+        try:
+            with aws_call("CopyImage"):
+                response = self._ec2.copy_image(
+                    SourceImageId=source_image_id,
+                    SourceRegion=source_region,
+                    Name=name,
+                    Description=description[:255],
+                    ClientToken=client_token[:64],
+                    TagSpecifications=[
+                        {"ResourceType": "image", "Tags": _tag_list(tags)},
+                        {"ResourceType": "snapshot", "Tags": _tag_list(tags)},
+                    ],
+                    **encryption,
+                )
+        except AwsCallFailed as error:
+            if error.aws_code == "ResourceLimitExceeded":
+                return None
+            raise
+        return response["ImageId"]
+
+    def share_image(
+        self, image_id: str, *, accounts: list[str], organizations: list[str], units: list[str]
+    ) -> None:
+        permissions: list[Any] = [
+            *({"UserId": account} for account in accounts),
+            *({"OrganizationArn": arn} for arn in organizations),
+            *({"OrganizationalUnitArn": arn} for arn in units),
+        ]
+        if not permissions:
+            return
+        with aws_call("ModifyImageAttribute", not_found=f"image {image_id} does not exist"):
+            self._ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": permissions})
+
+    def share_snapshot(self, snapshot_id: str, accounts: list[str]) -> None:
+        with aws_call("ModifySnapshotAttribute", not_found=f"snapshot {snapshot_id} does not exist"):
+            self._ec2.modify_snapshot_attribute(
+                SnapshotId=snapshot_id,
+                Attribute="createVolumePermission",
+                OperationType="add",
+                UserIds=accounts,
+            )
+
     def find_snapshot_ids(self, tags: dict[str, str]) -> list[str]:
         filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
         ids: list[str] = []
@@ -264,15 +321,27 @@ class Ec2:
             )["LaunchTemplateVersions"]
         if not versions:
             raise NotFound(f"launch template {template_id} has no version {version}")
-        raw = versions[0]
-        return LaunchTemplateVersion(
-            template_id=raw["LaunchTemplateId"],
-            template_name=raw.get("LaunchTemplateName", ""),
-            version=int(raw["VersionNumber"]),
-            is_default=bool(raw.get("DefaultVersion")),
-            data=cast(dict[str, Any], raw.get("LaunchTemplateData", {})),
-            description=raw.get("VersionDescription"),
-        )
+        return _version(versions[0])
+
+    def launch_template_named(self, name: str) -> tuple[str, dict[str, str]]:
+        """The launch template's id and tags."""
+        with aws_call("DescribeLaunchTemplates", not_found=f"launch template {name} does not exist"):
+            found = self._ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"]
+        if not found:
+            raise NotFound(f"launch template {name} does not exist")
+        return found[0]["LaunchTemplateId"], tags_of(found[0])
+
+    def launch_template_versions(self, template_id: str) -> list[LaunchTemplateVersion]:
+        """Every version of the template, newest first."""
+        versions: list[LaunchTemplateVersion] = []
+        with aws_call(
+            "DescribeLaunchTemplateVersions", not_found=f"launch template {template_id} does not exist"
+        ):
+            for page in self._ec2.get_paginator("describe_launch_template_versions").paginate(
+                LaunchTemplateId=template_id
+            ):
+                versions += [_version(raw) for raw in page["LaunchTemplateVersions"]]
+        return sorted(versions, key=lambda v: v.version, reverse=True)
 
     def create_launch_template_version(
         self,
@@ -333,6 +402,17 @@ class Ec2:
             raise call_failed(
                 "DeleteLaunchTemplateVersions", str(error.get("Code", "")), str(error.get("Message", ""))
             )
+
+
+def _version(raw: Any) -> LaunchTemplateVersion:
+    return LaunchTemplateVersion(
+        template_id=raw["LaunchTemplateId"],
+        template_name=raw.get("LaunchTemplateName", ""),
+        version=int(raw["VersionNumber"]),
+        is_default=bool(raw.get("DefaultVersion")),
+        data=cast(dict[str, Any], raw.get("LaunchTemplateData", {})),
+        description=raw.get("VersionDescription"),
+    )
 
 
 def _tag_list(tags: dict[str, str]) -> list[Any]:

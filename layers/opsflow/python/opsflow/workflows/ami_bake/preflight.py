@@ -8,6 +8,7 @@ from opsflow.aws.autoscaling import Group
 from opsflow.aws.ec2 import Instance
 from opsflow.errors import NotOptedIn, Refused
 from opsflow.runs.config import OptIn, StarterConfig
+from opsflow.workflows.ami_bake import distribute
 from opsflow.workflows.ami_bake.aws import BakeAws
 from opsflow.workflows.ami_bake.builder import plan_builder
 from opsflow.workflows.ami_bake.request import AmiBakeRequest
@@ -32,6 +33,8 @@ def guard(request: AmiBakeRequest, aws: BakeAws, opt_in: OptIn) -> tuple[Instanc
         ensure_no_refresh_running(group.name, aws.refresh)
     spec = refresh_spec(group, request.refresh, aws.refresh, target_version=None) if request.refresh else None
     builder = plan_builder(request.builder, group, source, aws) if request.builder else None
+    if request.distribute:
+        distribute.check(request.distribute, aws, opt_in)
     guarded = BakeGuarded(
         source=source, refresh_spec=spec, builder=builder, summary=f"group uses {source.describe()}"
     )
@@ -119,6 +122,7 @@ def plan_actions(request: AmiBakeRequest, devices: list[str], guarded: BakeGuard
         "Tag the image and each snapshot with the run id, source instance, group and requester",
         "Wait until the image is available",
         *(["Terminate the builder (on every path: success, failure and abort)"] if builder else []),
+        *(distribute.actions(request.distribute, request.account) if request.distribute else []),
     ]
     if isinstance(source, LaunchTemplateSource):
         actions.append(

@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 from opsflow.errors import NotFound, OpsflowError
+from opsflow.workflows.ami_bake import distribute
 from opsflow.workflows.ami_bake.aws import BakeAws
 from opsflow.workflows.ami_bake.builder import terminate_builders
 from opsflow.workflows.ami_bake.image import RUN_ID
@@ -108,6 +109,9 @@ def rollback(state: BakeState, aws: BakeAws) -> BakeRollback:
             f"deleted launch configuration {published.name}",
             lambda: aws.autoscaling.delete_launch_configuration(published.name),
         )
+    distributed, not_undone = distribute.undo(state, aws)
+    undone += distributed
+    problems += not_undone
     image_ids, snapshot_ids = created_by_run(state, aws)
     for image_id in image_ids:
         attempt(f"deregistered image {image_id}", partial(aws.ec2.deregister_image, image_id))

@@ -130,6 +130,47 @@ class Pruned(StepResult):
     deregistered: list[DeregisteredImage]
 
 
+class RegionCopy(BaseModel):
+    """The image's copy into one region: `queued` until CopyImage takes it (the region's concurrent-copy
+    quota may be full), then `pending`, then `available`."""
+
+    region: str
+    image_id: str | None = None
+    state: str = "queued"
+    kms_key_id: str | None = None
+    snapshot_ids: list[str] = Field(default_factory=list)
+
+
+class DistributedTemplate(BaseModel):
+    """A launch template version a distribution published, and the default it replaced."""
+
+    account: str | None = None
+    region: str
+    name: str
+    template_id: str
+    version: int
+    image_id: str
+    previous_default: int | None = None
+
+    def describe(self) -> str:
+        where = "/".join(part for part in (self.account, self.region) if part)
+        return f"launch template {self.name} version {self.version} in {where}"
+
+
+class Distributed(StepResult):
+    """Where the image went: its copies (`done` once all are available), what was shared, and the launch
+    template versions published."""
+
+    copies: list[RegionCopy] = Field(default_factory=list)
+    started_at: str
+    done: bool = False
+    shared: list[str] = Field(default_factory=list)
+    templates: list[DistributedTemplate] = Field(default_factory=list)
+
+    def copy_in(self, region: str) -> RegionCopy | None:
+        return next((c for c in self.copies if c.region == region), None)
+
+
 class BakeRollback(RolledBack):
     # AWS is rolling the instance refresh back: the state machine waits, then calls the rollback again.
     refresh_rolling_back: bool = False
@@ -142,6 +183,7 @@ class BakeState(RunState):
     command: CommandState | None = None
     builder_gone: StepResult | None = None
     image: BakedImage | None = None
+    distribution: Distributed | None = None
     publish: Published | None = None
     point_group: GroupPointed | None = None
     refresh: InstanceRefreshProgress | None = None

@@ -11,7 +11,7 @@ from opsflow.errors import NotFound
 from opsflow.runs.config import OptIn, StepsConfig
 from opsflow.runs.steps import Step, StepResult, StepRunner, StepTable, acted_on, steps_runner
 from opsflow.waits.awaiting import Await, reconcile_seconds
-from opsflow.workflows.ami_bake import builder, image, preflight, prune, publish, rollback
+from opsflow.workflows.ami_bake import builder, distribute, image, preflight, prune, publish, rollback
 from opsflow.workflows.ami_bake.aws import BakeAws
 from opsflow.workflows.ami_bake.results import run_error, run_result
 from opsflow.workflows.ami_bake.state import (
@@ -21,10 +21,12 @@ from opsflow.workflows.ami_bake.state import (
     BakeState,
     BuilderState,
     CommandState,
+    Distributed,
     GroupPointed,
     Pruned,
     PublishedConfiguration,
     PublishedVersion,
+    RegionCopy,
 )
 from opsflow.workflows.asg_refresh import refresh
 from opsflow.workflows.asg_refresh.refresh import InstanceRefreshProgress
@@ -53,6 +55,39 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step | Await]:
         awaited=lambda state: [Target.from_key(state.target).beside("image", state.baked.image_id)],
         ready=image_settled,
     )
+
+    def copy_images(state: BakeState) -> Distributed:
+        limit = int(state.settings.get("copy_max_wait_seconds", distribute.DEFAULT_COPY_MAX_WAIT_SECONDS))
+        return distribute.copy_images(state, aws, limit)
+
+    # Ended by a copy's EC2 AMI State Change event (the spoke stack forwards it from its region), or a look
+    # after the reconcile interval (a copy the quota queued has no event to send).
+    def pending_copies(state: BakeState) -> list[RegionCopy]:
+        copies = state.distribution.copies if state.distribution else []
+        return [c for c in copies if c.state == "pending" and c.image_id]
+
+    def copy_settled(state: BakeState) -> bool:
+        for copy in pending_copies(state):
+            try:
+                if aws.ec2_in(aws.account, copy.region).describe_image(str(copy.image_id)).state != "pending":
+                    return True
+            except NotFound:
+                continue
+        return False
+
+    await_copies = Await(
+        awaited=lambda state: [
+            Target("image", str(c.image_id), Target.from_key(state.target).account, c.region)
+            for c in pending_copies(state)
+        ],
+        ready=copy_settled,
+    )
+
+    def share_images(state: BakeState) -> Distributed:
+        return distribute.share(state, aws)
+
+    def publish_templates(state: BakeState) -> Distributed:
+        return distribute.publish_templates(state, aws, opt_in)
 
     def publish_image(state: BakeState) -> PublishedVersion | PublishedConfiguration:
         return publish.publish(
@@ -116,6 +151,10 @@ def step_table(aws: BakeAws, opt_in: OptIn) -> dict[str, Step | Await]:
         "create_image": create_image,
         "await_image": await_image,
         "check_image": check_image,
+        "copy_images": copy_images,
+        "await_copies": await_copies,
+        "share_images": share_images,
+        "publish_templates": publish_templates,
         "publish": publish_image,
         "point_group": point_group,
         "start_refresh": start_refresh,
