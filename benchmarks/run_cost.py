@@ -215,7 +215,9 @@ def main() -> int:
     args = parser.parse_args()
     with EmbeddedAws(regions=["us-east-1", *COPY_REGIONS]) as aws:
         # The hub's other regions, where a distribution copies its images.
-        registered = aws.api.put(f"/accounts/{aws.account_id}", json={"regions": ["us-east-1", *COPY_REGIONS]})
+        registered = aws.api.put(
+            f"/accounts/{aws.account_id}", json={"regions": ["us-east-1", *COPY_REGIONS]}
+        )
         assert registered.status_code == 200, registered.text
         events = getattr(aws.emulation, "events", None)
         if args.drop and events is not None:

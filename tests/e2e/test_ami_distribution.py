@@ -105,7 +105,8 @@ def test_a_bake_distributed_to_two_regions_and_an_account_publishes_each_regions
 
     eu = template_versions(org, HUB, EU, web["eu_template"])
     assert eu[2]["LaunchTemplateData"]["ImageId"] == copies[EU][0]["ImageId"]
-    assert eu[2]["DefaultVersion"] is True and eu[1]["DefaultVersion"] is False
+    assert eu[2]["DefaultVersion"] is True
+    assert eu[1]["DefaultVersion"] is False
     spoke = template_versions(org, SPOKE, OREGON, web["spoke_template"])
     assert spoke[2]["LaunchTemplateData"]["ImageId"] == copies[OREGON][0]["ImageId"]
     assert spoke[2]["DefaultVersion"] is True
@@ -124,7 +125,8 @@ def test_a_copy_that_fails_leaves_nothing_of_the_run_in_any_region_or_account(
 
     assert run["status"] == "FAILED"
     assert run["error"]["step"] == "copy_images"
-    assert OREGON in run["error"]["message"] and "Copy of snapshot failed" in run["error"]["message"]
+    assert OREGON in run["error"]["message"]
+    assert "Copy of snapshot failed" in run["error"]["message"]
     for region in (HOME, EU, OREGON):
         assert own_images(org, HUB, region) == [], region
         assert own_snapshots(org, HUB, region) == snapshots_before[region], region
@@ -151,13 +153,16 @@ def test_a_failure_after_publishing_puts_each_templates_default_back_and_removes
 
     assert run["status"] == "FAILED"
     eu = template_versions(org, HUB, EU, web["eu_template"])
-    assert set(eu) == {1} and eu[1]["DefaultVersion"] is True
+    assert set(eu) == {1}
+    assert eu[1]["DefaultVersion"] is True
     spoke = template_versions(org, SPOKE, OREGON, web["spoke_template"])
-    assert set(spoke) == {1} and spoke[1]["DefaultVersion"] is True
+    assert set(spoke) == {1}
+    assert spoke[1]["DefaultVersion"] is True
     for region in (HOME, EU, OREGON):
         assert own_images(org, HUB, region) == [], region
     undone = " ".join(run["error"]["rollback"]["undone"])
-    assert f"in {SPOKE}/{OREGON}" in undone and f"in {EU}" in undone
+    assert f"in {SPOKE}/{OREGON}" in undone
+    assert f"in {EU}" in undone
     assert org.iam.denials == []
 
 

@@ -108,11 +108,10 @@ def test_a_copy_the_regions_quota_refuses_stays_queued_and_starts_when_a_slot_fr
     assert [(c.region, c.state) for c in first.copies] == [("eu-west-1", "pending"), ("us-west-2", "queued")]
     assert first.done is False
     call = eu.calls[0][1]
-    assert call["source_region"] == "us-east-1" and call["client_token"] == "run-1-eu-west-1"
-    assert (
-        call["tags"]["opsflow:run-id"] == "run-1"
-        and call["tags"]["opsflow:source-image"] == "ami-0aaaaaaaaaaaaaaaa"
-    )
+    assert call["source_region"] == "us-east-1"
+    assert call["client_token"] == "run-1-eu-west-1"
+    assert call["tags"]["opsflow:run-id"] == "run-1"
+    assert call["tags"]["opsflow:source-image"] == "ami-0aaaaaaaaaaaaaaaa"
 
     oregon.quota = 1
     [eu_copy] = eu.copies
