@@ -16,7 +16,7 @@ from opsflow_local import EmbeddedAws, seed
 from opsflow_local.sink import Notification
 
 PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
-TOTAL_SCENARIOS = 12
+TOTAL_SCENARIOS = 13
 HUB, QA, QA_EU = "111111111111", "222222222222", "333333333333"
 
 
@@ -531,6 +531,59 @@ def dns_cutover(aws: EmbeddedAws, first: int, total: int) -> int:
     return unexpected
 
 
+def region_move(first: int, total: int) -> tuple[int, int, int]:
+    """Moving web to a new region: bake the new code on a builder in us-east-1, copy the image to eu-west-1
+    and publish it to eu-west-1's launch template, then cut www over by DNS (and a cutover put back).
+    Returns (unexpected outcomes, calls held, denied)."""
+    home, away = "us-east-1", "eu-west-1"
+    with EmbeddedAws(regions=[home, away]) as aws:
+        say()
+        say(
+            f"[{first}/{total}] Move web to {away}: bake web 2.4.1 on a builder in {home}, copy it to {away}, "
+            f"publish {away}'s launch template   (expected: SUCCEEDED)"
+        )
+        registered = aws.api.put(f"/accounts/{aws.account_id}", json={"regions": [home, away]})
+        say(f"  PUT /accounts/{aws.account_id} -> {registered.status_code}: Opsflow may act in {home} and {away}")
+        net = seed.network(aws)
+        seed.launch_template_group(aws, net, "web", capacity=2)
+        seed.builder_profile(aws, "web-builder")
+        eu_template = seed.opted_in_template(aws.located(None, away), "web")
+        before = describe_group(aws, "web")
+        sent = len(aws.notifications)
+        run, seconds = start(
+            aws,
+            {
+                "workflow": "ami_bake",
+                "asg_name": "web",
+                "builder": {
+                    "instance_profile": "web-builder",
+                    "commands": [
+                        "curl -fsSL https://artifacts.example.com/web-2.4.1.tar.gz | tar xz -C /opt/web",
+                        "systemctl enable web",
+                    ],
+                },
+                "distribute": {"regions": [away], "launch_templates": [{"name": "web", "region": away}]},
+            },
+        )
+        report(aws, run, seconds, before)
+        distribution = (run["output"] or {}).get("distribution") or {}
+        for copy in distribution.get("copies", []):
+            say(f"  copy       {copy['image_id']} in {copy['region']}: {copy['state']}, tagged like the image")
+        for template in distribution.get("templates", []):
+            say(
+                f"  {away:<10} launch template {eu_template} version {template['version']} launches "
+                f"{template['image_id']} (default: version {template['version']}, was {template['previous_default']})"
+            )
+        show_notifications(aws.notifications[sent:])
+        unexpected = 0 if run["status"] == "SUCCEEDED" else 1
+        if unexpected:
+            say(f"  !! expected SUCCEEDED, got {run['status']}")
+        unexpected += dns_cutover(aws, first + 1, total)
+        for denial in aws.iam.denials:
+            say(f"  denied: {denial.message}")
+        return unexpected, aws.iam.calls_held, len(aws.iam.denials)
+
+
 def _fail_health_check_when_shifted(
     aws: EmbeddedAws, site: seed.WeightedSite, run_id: str, percent: int, health_check: str
 ) -> None:
@@ -666,11 +719,11 @@ def main() -> int:
                 say(f"  !! expected {scenario.expect}, got {run['status']}")
         unexpected += environment_power(aws, net, len(scenarios) + 1, TOTAL_SCENARIOS)
         unexpected += blue_green(aws, len(scenarios) + 2, TOTAL_SCENARIOS)
-        unexpected += dns_cutover(aws, len(scenarios) + 4, TOTAL_SCENARIOS)
         held, denials = aws.iam.calls_held, list(aws.iam.denials)
-    elsewhere, held_elsewhere, denied_elsewhere = many_accounts(len(scenarios) + 6, TOTAL_SCENARIOS)
-    unexpected += elsewhere + denied_elsewhere
-    held += held_elsewhere
+    moved, held_moving, denied_moving = region_move(len(scenarios) + 4, TOTAL_SCENARIOS)
+    elsewhere, held_elsewhere, denied_elsewhere = many_accounts(len(scenarios) + 7, TOTAL_SCENARIOS)
+    unexpected += moved + denied_moving + elsewhere + denied_elsewhere
+    held += held_moving + held_elsewhere
     say()
     say(
         f"IAM: {held:,} AWS calls of Opsflow's functions and state machines were held to their roles' "

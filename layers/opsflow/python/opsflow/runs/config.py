@@ -79,6 +79,7 @@ class StarterConfig:
             lock_ttl_seconds=int(os.environ.get("LOCK_TTL_SECONDS", "21600")),
             execution_settings={
                 "image_max_wait_seconds": int(os.environ.get("IMAGE_MAX_WAIT_SECONDS", "7200")),
+                "copy_max_wait_seconds": int(os.environ.get("COPY_MAX_WAIT_SECONDS", "21600")),
                 "database_max_wait_seconds": int(os.environ.get("DATABASE_MAX_WAIT_SECONDS", "3600")),
                 "green_max_wait_seconds": int(os.environ.get("GREEN_MAX_WAIT_SECONDS", "1800")),
                 "reconcile_seconds": int(os.environ.get("RECONCILE_SECONDS", "300")),

@@ -11,6 +11,7 @@ from opsflow.runs.steps import describe_failure
 from opsflow.workflows.ami_bake.state import (
     BakeState,
     DeviceSnapshot,
+    Distributed,
     Pruned,
     PublishedConfiguration,
     PublishedVersion,
@@ -33,6 +34,7 @@ class BakeResult(BaseModel):
     group: GroupChange
     pruned: Pruned | None
     refresh: RefreshResult | None
+    distribution: Distributed | None = None
     warnings: list[str]
 
 
@@ -49,6 +51,8 @@ def run_result(state: BakeState) -> dict[str, Any]:
     )
     if state.refresh:
         summary += ", rolled out to every instance by an instance refresh"
+    if state.distribution and state.distribution.copies:
+        summary += f"; copied into {', '.join(c.region for c in state.distribution.copies)}"
     warnings = []
     if state.prune_error:
         warnings.append(f"pruning old images failed: {state.prune_error.describe()}")
@@ -63,6 +67,7 @@ def run_result(state: BakeState) -> dict[str, Any]:
         ),
         pruned=state.prune,
         refresh=RefreshResult.of(state.refresh) if state.refresh else None,
+        distribution=state.distribution,
         warnings=warnings,
     ).model_dump(mode="json")
 
