@@ -327,3 +327,50 @@ def test_a_command_is_authorized_on_its_document_and_each_instance() -> None:
     assert found[1].lookup_key("aws:ResourceTag/opsflow:managed") == "true"
     own = checks("ssm", "SendCommand", DocumentName="Build-Web", InstanceIds=["i-1"])
     assert own[0].arn == f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/Build-Web"
+
+
+def test_copy_image_is_authorized_on_the_source_in_its_own_region_and_on_the_tagged_copy() -> None:
+    lookups = FakeLookups()
+    found = authorizations(
+        Call(
+            "ec2",
+            "CopyImage",
+            {
+                "SourceImageId": "ami-1",
+                "SourceRegion": REGION,
+                "Name": "web",
+                "TagSpecifications": [
+                    {"ResourceType": "image", "Tags": [{"Key": "opsflow:created-by", "Value": "opsflow"}]},
+                    {"ResourceType": "snapshot", "Tags": [{"Key": "opsflow:created-by", "Value": "opsflow"}]},
+                ],
+            },
+            "eu-west-1",
+            ACCOUNT,
+        ),
+        lookups,
+    )
+
+    assert summary(found) == [
+        ("ec2:CopyImage", f"arn:aws:ec2:{REGION}::image/ami-1"),
+        ("ec2:CopyImage", "arn:aws:ec2:eu-west-1::image/*"),
+        ("ec2:CopyImage", "arn:aws:ec2:eu-west-1::snapshot/*"),
+        ("ec2:CreateTags", "arn:aws:ec2:eu-west-1::image/*"),
+        ("ec2:CreateTags", "arn:aws:ec2:eu-west-1::snapshot/*"),
+    ]
+    source, copy, tag_copy = found[0], found[1], found[3]
+    assert source.lookup_key("aws:ResourceTag/opsflow:managed") == "true"
+    assert lookups.tags_read == [f"arn:aws:ec2:{REGION}::image/ami-1"]
+    assert copy.context["aws:RequestTag/opsflow:created-by"] == "opsflow"
+    assert tag_copy.context["ec2:CreateAction"] == "CopyImage"
+
+
+def test_sharing_is_authorized_on_the_image_and_each_snapshot() -> None:
+    image = checks(
+        "ec2", "ModifyImageAttribute", ImageId="ami-1", LaunchPermission={"Add": [{"UserId": "2" * 12}]}
+    )
+    snapshot = checks(
+        "ec2", "ModifySnapshotAttribute", SnapshotId="snap-1", Attribute="createVolumePermission"
+    )
+
+    assert summary(image) == [("ec2:ModifyImageAttribute", f"arn:aws:ec2:{REGION}::image/ami-1")]
+    assert summary(snapshot) == [("ec2:ModifySnapshotAttribute", f"arn:aws:ec2:{REGION}::snapshot/snap-1")]
