@@ -286,6 +286,17 @@ def _result(workflow: str, result: Mapping[str, Any]) -> RenderableType:
                 refresh_line(refresh),
             )
         )
+    distribution = result.get("distribution") or {}
+    for copy in distribution.get("copies") or []:
+        rows.append(("copy", f"{copy.get('image_id')} in {copy.get('region')}: {copy.get('state')}"))
+    for template in distribution.get("templates") or []:
+        where = "/".join(str(p) for p in (template.get("account"), template.get("region")) if p)
+        rows.append(
+            (
+                "published",
+                f"launch template {template.get('name')} version {template.get('version')} in {where}",
+            )
+        )
     pruned = (result.get("pruned") or {}).get("deregistered") or []
     rows.append(("pruned", ", ".join(map(str, pruned)) if pruned else "nothing to prune"))
     parts.append(_facts(rows, markup=True))
