@@ -543,7 +543,9 @@ def region_move(first: int, total: int) -> tuple[int, int, int]:
             f"publish {away}'s launch template   (expected: SUCCEEDED)"
         )
         registered = aws.api.put(f"/accounts/{aws.account_id}", json={"regions": [home, away]})
-        say(f"  PUT /accounts/{aws.account_id} -> {registered.status_code}: Opsflow may act in {home} and {away}")
+        say(
+            f"  PUT /accounts/{aws.account_id} -> {registered.status_code}: Opsflow may act in {home} and {away}"
+        )
         net = seed.network(aws)
         seed.launch_template_group(aws, net, "web", capacity=2)
         seed.builder_profile(aws, "web-builder")
@@ -568,7 +570,9 @@ def region_move(first: int, total: int) -> tuple[int, int, int]:
         report(aws, run, seconds, before)
         distribution = (run["output"] or {}).get("distribution") or {}
         for copy in distribution.get("copies", []):
-            say(f"  copy       {copy['image_id']} in {copy['region']}: {copy['state']}, tagged like the image")
+            say(
+                f"  copy       {copy['image_id']} in {copy['region']}: {copy['state']}, tagged like the image"
+            )
         for template in distribution.get("templates", []):
             say(
                 f"  {away:<10} launch template {eu_template} version {template['version']} launches "

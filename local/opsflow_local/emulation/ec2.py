@@ -94,6 +94,8 @@ class _PendingImage:
     reason: str | None
     snapshot_ids: list[str]
     request_id: str
+    backend: Any = None  # the account and region the image is in
+    copied_from: str | None = None  # a copy's source region
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,13 @@ class Ec2Emulation:
     image_pending_seconds: float = 60.0
     instance_stop_seconds: float = 30.0
     instance_start_seconds: float = 15.0
+    image_copy_seconds: float = 120.0
+    # The User Guide ("Copying an AMI"): "Destination regions are limited to 50 concurrent AMI copies at a
+    # time, with no more than 25 of those coming from a single source region."
+    copy_limit_per_destination: int = 50
+    copy_limit_per_source: int = 25
+    _copy_failures: dict[str, list[str]] = field(default_factory=dict)
+    _copy_tokens: dict[tuple[str, str, str], str] = field(default_factory=dict)
     _failures: list[str] = field(default_factory=list)
     _pending: dict[str, _PendingImage] = field(default_factory=dict)
     _mutex: threading.Lock = field(default_factory=threading.Lock)
@@ -158,18 +167,43 @@ class Ec2Emulation:
         with self._mutex:
             self._failures.append(reason)
 
-    def _register(self, backend: Any, image_id: str, snapshot_ids: list[str]) -> None:
+    def fail_next_copy(self, region: str, reason: str = "Copy of snapshot failed: internal error") -> None:
+        """The next CopyImage into `region` returns a copy that ends `failed` with this StateReason message."""
         with self._mutex:
-            reason = self._failures.pop(0) if self._failures else None
+            self._copy_failures.setdefault(region, []).append(reason)
+
+    def _register(
+        self, backend: Any, image_id: str, snapshot_ids: list[str], copied_from: str | None = None
+    ) -> None:
+        with self._mutex:
+            if copied_from is None:
+                reason = self._failures.pop(0) if self._failures else None
+                seconds = self.image_pending_seconds
+            else:
+                failures = self._copy_failures.get(backend.region_name) or []
+                reason = failures.pop(0) if failures else None
+                seconds = self.image_copy_seconds
             pending = _PendingImage(
-                ready_at=time.monotonic() + self.image_pending_seconds * self.time_scale,
+                ready_at=time.monotonic() + seconds * self.time_scale,
                 outcome="failed" if reason else "available",
                 reason=reason,
                 snapshot_ids=snapshot_ids,
                 request_id=str(uuid.uuid4()),
+                backend=backend,
+                copied_from=copied_from,
             )
             self._pending[image_id] = pending
         aws_events.wake_at(pending.ready_at, lambda: self._advance(backend))
+
+    def _copies_under_way(self, backend: Any, source_region: str) -> tuple[int, int]:
+        """Copies still pending into `backend`'s region: all of them, and those from `source_region`."""
+        with self._mutex:
+            into = [
+                p
+                for image_id, p in self._pending.items()
+                if p.copied_from is not None and p.backend is backend and image_id in backend.amis
+            ]
+        return len(into), sum(1 for p in into if p.copied_from == source_region)
 
     def _advance(self, backend: Any) -> None:
         now = time.monotonic()
@@ -178,6 +212,8 @@ class Ec2Emulation:
             due = [image_id for image_id, p in self._pending.items() if p.ready_at <= now]
             for image_id in due:
                 pending = self._pending.pop(image_id)
+                # Each image in its own account and region, whichever backend's describe saw it due.
+                backend = pending.backend or backend
                 image = backend.amis.get(image_id)
                 if image is None:
                     continue
@@ -191,7 +227,13 @@ class Ec2Emulation:
                 ended.append((image_id, pending))
         # Outside the lock: a rule's Lambda target runs in this thread and may describe images itself.
         for image_id, pending in ended:
-            send_image_state(backend, image_id, pending.outcome, pending.reason or "", pending.request_id)
+            send_image_state(
+                pending.backend or backend,
+                image_id,
+                pending.outcome,
+                pending.reason or "",
+                pending.request_id,
+            )
 
     def install(self, stack: ExitStack) -> None:
         emulation = self
@@ -239,6 +281,7 @@ class Ec2Emulation:
         stack.enter_context(mock.patch.object(EC2Backend, "describe_snapshots", describe_snapshots))
         stack.enter_context(mock.patch.object(EC2Backend, "create_image", create_image_backend))
         stack.enter_context(mock.patch.object(AmisResponse, "create_image", create_image_response))
+        _install_image_copies(self, stack)
         _install_image_deprecation(stack)
         _install_image_events(stack)
         _install_run_instances(stack)
@@ -317,19 +360,7 @@ def _create_image(
     requested: list[dict[str, Any]],
 ) -> Ami:
     instance = backend.get_instance(instance_id)
-    image_tags: dict[str, str] = {}
-    snapshot_tags: dict[str, str] = {}
-    for spec in tag_specifications:
-        tags = {t["Key"]: t["Value"] for t in spec.get("Tags", [])}
-        if spec["ResourceType"] == "image":
-            image_tags.update(tags)
-        elif spec["ResourceType"] == "snapshot":
-            snapshot_tags.update(tags)
-        else:
-            raise EC2ClientError(
-                "InvalidParameterValue",
-                f"'{spec['ResourceType']}' is not a valid taggable resource type for this operation.",
-            )
+    image_tags, snapshot_tags = _spec_tags(tag_specifications)
     if name in {ami.name for ami in backend.amis.values()}:
         raise EC2ClientError(
             "InvalidAMIName.Duplicate", f"AMI name {name} is already in use by an AMI owned by this account."
@@ -465,13 +496,8 @@ def _install_image_events(stack: ExitStack) -> None:
     """Image calls that end in a documented state at once: the event follows the call."""
     originals = {
         name: getattr(EC2Backend, name)
-        for name in ("copy_image", "register_image", "deregister_image", "disable_image", "enable_image")
+        for name in ("register_image", "deregister_image", "disable_image", "enable_image")
     }
-
-    def copy_image(backend: Any, *args: Any, **kwargs: Any) -> Ami:
-        image: Ami = originals["copy_image"](backend, *args, **kwargs)
-        send_image_state(backend, image.id, image.state)
-        return image
 
     def register_image(backend: Any, *args: Any, **kwargs: Any) -> Ami:
         image: Ami = originals["register_image"](backend, *args, **kwargs)
@@ -485,7 +511,6 @@ def _install_image_events(stack: ExitStack) -> None:
 
         return change
 
-    stack.enter_context(mock.patch.object(EC2Backend, "copy_image", copy_image))
     stack.enter_context(mock.patch.object(EC2Backend, "register_image", register_image))
     for name, state in (
         ("deregister_image", "deregistered"),
@@ -493,6 +518,139 @@ def _install_image_events(stack: ExitStack) -> None:
         ("enable_image", "available"),
     ):
         stack.enter_context(mock.patch.object(EC2Backend, name, changing_to(name, state)))
+
+
+# CopyImage --------------------------------------------------------------------------------------------
+
+
+def _install_image_copies(emulation: Ec2Emulation, stack: ExitStack) -> None:
+    def copy_image_response(response: AmisResponse) -> ActionResult:
+        response.error_on_dryrun()
+        backend = response.ec2_backend
+        token = response._get_param("ClientToken")
+        key = (backend.account_id, backend.region_name, str(token))
+        if token and key in emulation._copy_tokens:
+            return ActionResult({"ImageId": emulation._copy_tokens[key]})
+        image = _copy_image(
+            emulation,
+            backend,
+            source_image_id=response._get_param("SourceImageId"),
+            source_region=response._get_param("SourceRegion"),
+            name=response._get_param("Name"),
+            description=response._get_param("Description"),
+            encrypted=bool(response._get_param("Encrypted", False)),
+            kms_key_id=response._get_param("KmsKeyId"),
+            copy_tags=bool(response._get_param("CopyImageTags", False)),
+            tag_specifications=response._get_param("TagSpecifications", []),
+        )
+        if token:
+            emulation._copy_tokens[key] = image.id
+        return ActionResult({"ImageId": image.id})
+
+    stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image_response))
+
+
+def _copy_image(
+    emulation: Ec2Emulation,
+    backend: Any,
+    *,
+    source_image_id: str,
+    source_region: str,
+    name: str,
+    description: str | None,
+    encrypted: bool,
+    kms_key_id: str | None,
+    copy_tags: bool,
+    tag_specifications: list[dict[str, Any]],
+) -> Ami:
+    """A copy made in `backend`'s region: new snapshots like the source's, `pending`, then `available`."""
+    if kms_key_id and not encrypted:
+        raise EC2ClientError(
+            "InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted to be set."
+        )
+    from moto.ec2.models import ec2_backends
+
+    source_backend = ec2_backends[backend.account_id][source_region]
+    source = source_backend.describe_images(ami_ids=[source_image_id])[0]
+    if source.state != "available":
+        raise EC2ClientError(
+            "IncorrectState",
+            f"The source image {source_image_id} is {source.state}; only an available image is copied.",
+        )
+    if name in {ami.name for ami in backend.amis.values()}:
+        raise EC2ClientError(
+            "InvalidAMIName.Duplicate", f"AMI name {name} is already in use by an AMI owned by this account."
+        )
+    under_way, from_source = emulation._copies_under_way(backend, source_region)
+    if under_way >= emulation.copy_limit_per_destination or from_source >= emulation.copy_limit_per_source:
+        raise EC2ClientError(
+            "ResourceLimitExceeded",
+            f"You have reached the limit of concurrent AMI copies into {backend.region_name} "
+            f"({emulation.copy_limit_per_destination}, {emulation.copy_limit_per_source} from one source region).",
+        )
+    image_tags, snapshot_tags = _spec_tags(tag_specifications)
+    if copy_tags:
+        # CopyImageTags: "the user-defined tags of the source AMI" go to the new AMI (not its snapshots).
+        source_tags = {t["key"]: t["value"] for t in source.get_tags() if not t["key"].startswith("aws:")}
+        image_tags = {**source_tags, **image_tags}
+    image_id = random_ami_id()
+    mappings: list[dict[str, Any]] = []
+    snapshot_ids: list[str] = []
+    for mapping in copy.deepcopy(source.block_device_mappings):
+        ebs = mapping.get("Ebs")
+        original = source_backend.snapshots.get(ebs.get("SnapshotId")) if ebs else None
+        if ebs is None or original is None:
+            mappings.append(mapping)
+            continue
+        now_encrypted = encrypted or bool(original.encrypted)
+        volume = backend.create_volume(
+            size=original.volume.size,
+            zone_name=f"{backend.region_name}a",
+            encrypted=now_encrypted,
+            kms_key_id=kms_key_id if now_encrypted else None,
+        )
+        snapshot = backend.create_snapshot(
+            volume.id, f"Copied for {image_id} from {source_region}:{source_image_id}", from_ami=image_id
+        )
+        backend.delete_volume(volume.id)
+        snapshot.status = "pending"
+        snapshot.kms_key_id = volume.kms_key_id if now_encrypted else None
+        snapshot.add_tags(snapshot_tags)
+        snapshot_ids.append(snapshot.id)
+        ebs.update({"SnapshotId": snapshot.id, "Encrypted": now_encrypted})
+        if now_encrypted:
+            ebs["KmsKeyId"] = volume.kms_key_id
+        mappings.append(mapping)
+    image = EmulatedImage(
+        backend, image_id, instance=None, source_ami=source, name=name, description=description, owner_id=None
+    )
+    backend.snapshots.pop(image.ebs_snapshot.id, None)
+    image.mappings = mappings
+    image.root_device_name = source.root_device_name
+    image.state = "pending"
+    for key, value in image_tags.items():
+        image.add_tag(key, value)
+    backend.amis[image_id] = image
+    emulation._register(backend, image_id, snapshot_ids, copied_from=source_region)
+    return image
+
+
+def _spec_tags(tag_specifications: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """The image's and the snapshots' tags of a TagSpecifications list; another resource type is refused."""
+    image_tags: dict[str, str] = {}
+    snapshot_tags: dict[str, str] = {}
+    for spec in tag_specifications:
+        tags = {t["Key"]: t["Value"] for t in spec.get("Tags", [])}
+        if spec["ResourceType"] == "image":
+            image_tags.update(tags)
+        elif spec["ResourceType"] == "snapshot":
+            snapshot_tags.update(tags)
+        else:
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"'{spec['ResourceType']}' is not a valid taggable resource type for this operation.",
+            )
+    return image_tags, snapshot_tags
 
 
 # RunInstances block device mappings --------------------------------------------------------------

@@ -93,7 +93,7 @@ def test_create_image_snapshots_every_volume_and_keeps_its_attributes() -> None:
 
 def test_create_image_is_pending_then_available(ec2_emulation: Ec2Emulation) -> None:
     """CreateImage: the new AMI is `pending` until its snapshots complete, then `available`."""
-    ec2_emulation.image_pending_seconds = 500  # half a second here: long enough to observe on a busy machine
+    ec2_emulation.image_pending_seconds = 3000  # 3 s: long enough to observe on a busy machine
     image_id = ec2().create_image(InstanceId=launch(), Name="slow")["ImageId"]
     assert ec2().describe_images(ImageIds=[image_id])["Images"][0]["State"] == "pending"
     assert wait_until_not_pending(image_id)["State"] == "available"
