@@ -32,9 +32,20 @@
   failed, deregistered, disabled", on a best effort basis. Each goes to the default bus as the documented
   examples show it: source `aws.ec2`, the image ARN (`arn:aws:ec2:<region>::image/<id>`, no account) in
   `resources`, detail `RequestId`, `ImageId`, `State` and `ErrorMessage` ("" unless the image failed, else
-  the reason it failed). Sent when a CreateImage image ends `available` or `failed` (at its deadline, see
-  `aws_events.wake_at`), when CopyImage and RegisterImage (available at once in moto) return, on
+  the reason it failed). Sent when a CreateImage or CopyImage image ends `available` or `failed` (at its
+  deadline, see `aws_events.wake_at`; a copy's event comes from its destination region), when RegisterImage
+  (available at once in moto) returns, on
   DeregisterImage (`deregistered`), DisableImage (`disabled`) and EnableImage (`available`). moto sends none.
+- CopyImage (API reference, CopyImage; User Guide, "Copy an Amazon EC2 AMI"): the copy is made in the
+  caller's region from an `available` image of `SourceRegion`, `pending` for `image_copy_seconds`, then
+  `available` (or `failed`, `fail_next_copy`); each EBS snapshot is copied with the source's size and
+  encryption, re-encrypted with `KmsKeyId` when given (which requires `Encrypted`, else
+  InvalidParameterDependency); `TagSpecifications` tag the image and its snapshots, `CopyImageTags` copies
+  the source image's own tags (not its snapshots'); launch permissions are not copied; a name in use is
+  InvalidAMIName.Duplicate; the same `ClientToken` returns the first copy. A destination takes at most
+  `copy_limit_per_destination` (50) copies under way, `copy_limit_per_source` (25) of them from one source
+  region (User Guide's limits); one more is ResourceLimitExceeded. moto copies at once, ignores KmsKeyId,
+  tags and tokens, and points the copy at the source's mappings and snapshots.
 - EnableImageDeprecation / DisableImageDeprecation (API reference; User Guide, "Deprecate an Amazon EC2
   AMI"): `DeprecateAt` is rounded to the minute, may not be in the past (InvalidParameterValue) nor more than
   10 years ahead, and DescribeImages reports it as the image's `DeprecationTime`
