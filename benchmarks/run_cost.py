@@ -157,7 +157,7 @@ SCENARIOS: list[tuple[str, Callable[[EmbeddedAws, seed.Network, int], dict[str, 
         scenario_builder_bake,
     ),
     (
-        "AMI bake distributed to 3 regions (copies pending 120 s), shared with an account, 3 launch templates",
+        "AMI bake copied to 2 more regions (copies 120 s), shared, 3 launch templates",
         scenario_distributed_bake,
     ),
     ("AMI bake + refresh of 4 (warm-up 300 s, 2 checkpoints of 600 s)", scenario_bake_and_refresh),
