@@ -29,6 +29,11 @@ What is emulated:
   an instance runs, or, without an instance, how every command does from then on; by default a command
   succeeds in 10 s with no output.
 
+- AWS-owned Automation runbooks (Automation Runbook Reference): DescribeDocument and GetDocument answer
+  `AWS-RestartEC2Instance`, `AWS-StopEC2Instance` and `AWS-StartEC2Instance` in every account and region,
+  owner `Amazon`, type `Automation`, with their documented parameters (`InstanceId`, a required StringList,
+  and the optional `AutomationAssumeRole`). moto knows only the documents an account created.
+
 Not emulated: S3 and CloudWatch Logs output, MaxConcurrency and MaxErrors, command-level status across
 several instances (`ListCommands` stays moto's), documents other than AWS-RunShellScript are run as given
 without checking their parameters, cancellation. Durations are AWS seconds multiplied by `time_scale`.
@@ -36,6 +41,7 @@ without checking their parameters, cancellation. Durations are AWS seconds multi
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -48,6 +54,7 @@ from unittest import mock
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
+from moto.ssm.models import Document, Documents, SimpleSystemManagerBackend
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 from opsflow_local.emulation import aws_events
@@ -56,6 +63,12 @@ STDOUT_LIMIT = 24_000
 STDERR_LIMIT = 8_000
 DEFAULT_EXECUTION_TIMEOUT = 3600
 INVOCATION_EVENT = "EC2 Command Invocation Status-change Notification"
+# What each AWS-owned runbook does, by the Automation Runbook Reference; all take the same parameters.
+AWS_OWNED_RUNBOOKS = {
+    "AWS-RestartEC2Instance": "Restart one or more Amazon EC2 instances.",
+    "AWS-StopEC2Instance": "Stop one or more Amazon EC2 instances.",
+    "AWS-StartEC2Instance": "Start one or more Amazon EC2 instances.",
+}
 
 
 class SsmError(JsonRESTError):
@@ -115,6 +128,34 @@ class Invocation:
             "StandardOutputUrl": "",
             "StandardErrorUrl": "",
         }
+
+
+def _aws_owned_runbook(name: str) -> Document:
+    content = {
+        "schemaVersion": "0.3",
+        "description": AWS_OWNED_RUNBOOKS[name],
+        "assumeRole": "{{ AutomationAssumeRole }}",
+        "parameters": {
+            "InstanceId": {"type": "StringList", "description": "(Required) The IDs of the EC2 instances."},
+            "AutomationAssumeRole": {
+                "type": "String",
+                "description": "(Optional) The role Automation acts as.",
+                "default": "",
+            },
+        },
+        "mainSteps": [],
+    }
+    return Document(
+        account_id="Amazon",
+        name=name,
+        version_name=None,  # type: ignore[arg-type]
+        content=json.dumps(content),
+        document_type="Automation",
+        document_format="JSON",
+        requires=[],
+        attachments=[],
+        target_type="/AWS::EC2::Instance",
+    )
 
 
 def _iso(moment: datetime) -> str:
@@ -200,6 +241,14 @@ class SsmEmulation:
             ]
             return ActionResult({"InstanceInformationList": listed})
 
+        original_documents = SimpleSystemManagerBackend._get_documents
+
+        def get_documents(backend: SimpleSystemManagerBackend, name: str) -> Documents:
+            if name in AWS_OWNED_RUNBOOKS and name not in backend._documents:
+                return Documents(_aws_owned_runbook(name))
+            return original_documents(backend, name)
+
+        stack.enter_context(mock.patch.object(SimpleSystemManagerBackend, "_get_documents", get_documents))
         for name, method in {
             "send_command": send_command,
             "get_command_invocation": get_command_invocation,

@@ -480,20 +480,23 @@ def _route53_tags(call: Call, lookups: Lookups) -> list[Authorization]:
 # Systems Manager ----------------------------------------------------------------------------------
 
 
+def _document_arn(call: Call, document: str) -> str:
+    if document.startswith("arn:"):
+        return document
+    # AWS's own documents (AWS-RunShellScript, AWS-RestartEC2Instance) belong to no account.
+    owner = "" if document.startswith("AWS-") else call.account
+    return f"arn:aws:ssm:{call.region}:{owner}:document/{document}"
+
+
+@resolves("ssm", "DescribeDocument")
+def _describe_document(call: Call, lookups: Lookups) -> list[Authorization]:
+    return [on(call, lookups, "document", existing=False, arn=_document_arn(call, str(call.params["Name"])))]
+
+
 @resolves("ssm", "SendCommand")
 def _send_command(call: Call, lookups: Lookups) -> list[Authorization]:
     document = str(call.params["DocumentName"])
-    # AWS's own documents (AWS-RunShellScript) belong to no account.
-    owner = "" if document.startswith("AWS-") else call.account
-    checks = [
-        on(
-            call,
-            lookups,
-            "document",
-            existing=False,
-            arn=f"arn:aws:ssm:{call.region}:{owner}:document/{document}",
-        )
-    ]
+    checks = [on(call, lookups, "document", existing=False, arn=_document_arn(call, document))]
     action = action_of(call)
     for instance_id in call.params.get("InstanceIds") or []:
         arn = action.arn("instance", call.region, call.account, InstanceId=instance_id)

@@ -210,3 +210,22 @@ def test_every_change_of_status_is_an_event(emulation: SsmEmulation) -> None:
     assert ended["detail"]["command-id"] == command_id
     assert ended["detail"]["instance-id"] == node
     assert ended["resources"] == [f"arn:aws:ec2:us-east-1:123456789012:instance/{node}"]
+
+
+def test_aws_owned_runbooks_are_described_with_their_documented_parameters(emulation: SsmEmulation) -> None:
+    """Automation Runbook Reference, AWS-RestartEC2Instance: type Automation, owner Amazon, `InstanceId`
+    (StringList, required) and `AutomationAssumeRole` (String, optional)."""
+    document = ssm().describe_document(Name="AWS-RestartEC2Instance")["Document"]
+    assert (document["DocumentType"], document["Owner"]) == ("Automation", "Amazon")
+    parameters = {p["Name"]: p for p in document["Parameters"]}
+    assert parameters["InstanceId"]["Type"] == "StringList"
+    assert "DefaultValue" not in parameters["InstanceId"]
+    assert parameters["AutomationAssumeRole"]["Type"] == "String"
+    assert parameters["AutomationAssumeRole"]["DefaultValue"] == ""
+    assert ssm().get_document(Name="AWS-StopEC2Instance")["DocumentType"] == "Automation"
+
+
+def test_a_document_nobody_created_is_still_invalid(emulation: SsmEmulation) -> None:
+    with pytest.raises(ClientError) as refused:
+        ssm().describe_document(Name="AWS-NoSuchRunbook")
+    assert refused.value.response["Error"]["Code"] == "InvalidDocument"

@@ -86,3 +86,15 @@ class TransientRetriesExhausted(AwsCallFailed):
     """A step kept failing with transient errors for longer than its retry budget: the run gives up."""
 
     code = "TransientRetriesExhausted"
+
+
+class InvalidField(OpsflowError):
+    """A field of a request that is well formed but wrong once checked against AWS (a runbook that does not
+    exist): answered like a validation error, naming the field."""
+
+    code = "ValidationError"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem

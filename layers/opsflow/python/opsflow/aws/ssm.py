@@ -17,6 +17,18 @@ ENDED = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
 
 
 @dataclass(frozen=True)
+class Document:
+    name: str
+    document_type: str
+    # Each parameter's name, and whether it has a default (one without is required).
+    parameters: dict[str, bool]
+
+    @property
+    def required(self) -> list[str]:
+        return [name for name, has_default in self.parameters.items() if not has_default]
+
+
+@dataclass(frozen=True)
 class Invocation:
     status: str
     details: str
@@ -58,6 +70,22 @@ class Ssm:
                 TimeoutSeconds=delivery_timeout_seconds,
             )
         return str(sent["Command"]["CommandId"])
+
+    def document(self, name: str, version: str | None = None) -> Document | None:
+        """The document's type and parameters, or None if there is no such document (or version)."""
+        kwargs = {"Name": name, **({"DocumentVersion": version} if version else {})}
+        with aws_call("DescribeDocument"):
+            try:
+                found = self._ssm.describe_document(**kwargs)["Document"]
+            except self._ssm.exceptions.InvalidDocument:
+                return None
+            except self._ssm.exceptions.InvalidDocumentVersion:
+                return None
+        return Document(
+            name=str(found["Name"]),
+            document_type=str(found.get("DocumentType", "")),
+            parameters={str(p["Name"]): "DefaultValue" in p for p in found.get("Parameters", [])},
+        )
 
     def invocation(self, command_id: str, instance_id: str) -> Invocation:
         """The command's run on the instance; NotFound just after SendCommand, before it is delivered."""

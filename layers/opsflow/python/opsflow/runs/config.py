@@ -9,6 +9,7 @@ from opsflow.aws import clients
 from opsflow.store.accounts import DynamoAccountStore
 from opsflow.store.capacity import DynamoCapacityStore
 from opsflow.store.environments import DynamoEnvironmentStore
+from opsflow.store.remediations import DynamoRemediationStore
 from opsflow.store.runs import DynamoRunStore
 
 
@@ -97,6 +98,9 @@ class StarterConfig:
 
     def account_store(self) -> DynamoAccountStore:
         return DynamoAccountStore(clients.client("dynamodb"), required_env("ACCOUNTS_TABLE"))
+
+    def remediation_store(self) -> DynamoRemediationStore:
+        return DynamoRemediationStore(clients.client("dynamodb"), required_env("REMEDIATIONS_TABLE"))
 
 
 @dataclass(frozen=True)

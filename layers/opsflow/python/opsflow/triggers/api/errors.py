@@ -21,6 +21,7 @@ from opsflow.errors import (
     AwsTransient,
     Busy,
     IdempotencyConflict,
+    InvalidField,
     NotFound,
     NotOptedIn,
     OpsflowError,
@@ -105,6 +106,13 @@ RETRY_AFTER_SECONDS = 5
 
 @handles(router, OpsflowError)
 def refused(error: OpsflowError) -> Response[dict[str, Any]]:
+    if isinstance(error, InvalidField):
+        return error_response(
+            HTTPStatus.BAD_REQUEST,
+            error.code,
+            f"The request is not valid: {error.message}",
+            problems=[{"field": error.field, "problem": error.problem}],
+        )
     if isinstance(error, AwsTransient):
         logger.warning("AWS throttled or failed a call", extra={"error": error.message})
         return Response(
