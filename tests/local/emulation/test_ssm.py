@@ -102,6 +102,7 @@ def test_an_instance_with_a_profile_registers_as_an_online_managed_node(emulatio
 def test_a_command_to_an_instance_that_is_not_an_online_managed_node_is_refused(
     emulation: SsmEmulation,
 ) -> None:
+    emulation.registration_seconds = 10_000  # 10 s here: "not yet" must outlast a stalled thread
     for target in (instance(profile=False), instance(), "i-0123456789abcdef0"):  # no profile, not yet, none
         with pytest.raises(ClientError) as raised:
             shell(target, "echo hi")
