@@ -35,6 +35,9 @@ _LAUNCH_CONFIGURATION_ATTRIBUTES = (
     "MetadataOptions",
 )
 
+# The tag EC2 Auto Scaling puts on each instance it launches, naming its group.
+GROUP_TAG = "aws:autoscaling:groupName"
+
 
 @dataclass(frozen=True)
 class LaunchTemplateRef:

@@ -24,6 +24,11 @@ class CloudWatch:
     def __init__(self, client: CloudWatchClient) -> None:
         self._cw = client
 
+    def alarm_tags(self, alarm_arn: str) -> dict[str, str]:
+        with aws_call("ListTagsForResource"):
+            tags = self._cw.list_tags_for_resource(ResourceARN=alarm_arn).get("Tags", [])
+        return {str(t["Key"]): str(t["Value"]) for t in tags}
+
     def alarm_states(self, names: list[str]) -> dict[str, str]:
         """State (OK, ALARM, INSUFFICIENT_DATA) of each named metric or composite alarm that exists."""
         if not names:

@@ -23,6 +23,8 @@ class Instance:
     tags: dict[str, str]
     root_device_name: str | None
     devices: list[str]
+    instance_type: str = ""
+    root_device_type: str = "ebs"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,22 @@ class LaunchTemplateVersion:
         return str(value) if value else None
 
 
+@dataclass(frozen=True)
+class InstanceStatus:
+    state: str
+    system: str
+    instance: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "running" and self.system == "ok" and self.instance == "ok"
+
+    def describe(self) -> str:
+        if self.state != "running":
+            return self.state
+        return f"running, system status {self.system}, instance status {self.instance}"
+
+
 def _instance(raw: Any) -> Instance:
     return Instance(
         instance_id=raw["InstanceId"],
@@ -65,6 +83,8 @@ def _instance(raw: Any) -> Instance:
         tags=tags_of(raw),
         root_device_name=raw.get("RootDeviceName"),
         devices=[m["DeviceName"] for m in raw.get("BlockDeviceMappings", [])],
+        instance_type=str(raw.get("InstanceType", "")),
+        root_device_type=str(raw.get("RootDeviceType", "ebs")),
     )
 
 
@@ -162,6 +182,32 @@ class Ec2:
     def start_instances(self, instance_ids: list[str]) -> None:
         with aws_call("StartInstances"):
             self._ec2.start_instances(InstanceIds=instance_ids)
+
+    def reboot_instances(self, instance_ids: list[str]) -> None:
+        with aws_call("RebootInstances"):
+            self._ec2.reboot_instances(InstanceIds=instance_ids)
+
+    def has_instance_store(self, instance_type: str) -> bool:
+        """Whether the instance type comes with instance store volumes (DescribeInstanceTypes)."""
+        with aws_call("DescribeInstanceTypes"):
+            found = self._ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]  # type: ignore[list-item]
+        return bool(found and found[0].get("InstanceStorageSupported"))
+
+    def instance_status(self, instance_id: str) -> InstanceStatus:
+        """The instance's state and its two status checks (`ok`, `impaired`, `initializing`,
+        `insufficient-data`, `not-applicable`); checks are `not-applicable` unless it runs."""
+        with aws_call("DescribeInstanceStatus", not_found=f"no instance {instance_id}"):
+            found = self._ec2.describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)[
+                "InstanceStatuses"
+            ]
+        if not found:
+            raise NotFound(f"no instance {instance_id}")
+        status = found[0]
+        return InstanceStatus(
+            state=str(status["InstanceState"]["Name"]),
+            system=str(status.get("SystemStatus", {}).get("Status", "not-applicable")),
+            instance=str(status.get("InstanceStatus", {}).get("Status", "not-applicable")),
+        )
 
     # Images and snapshots ------------------------------------------------------------------------
 

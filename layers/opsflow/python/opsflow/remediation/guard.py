@@ -149,6 +149,17 @@ def finish(guard: Guard, run_id: str, outcome: str) -> Guard:
     )
 
 
+def withdraw(guard: Guard, run_id: str, reason: str) -> Guard:
+    """The action of `run_id` was not taken after all (its run was refused before it started): it counts for
+    nothing, and the decision says why."""
+    taken = [a for a in guard.actions if a.run_id == run_id]
+    kept = tuple(a for a in guard.actions if a.run_id != run_id)
+    if not taken:
+        return guard
+    decision = Decision(taken[0].resource, taken[0].at, "skip", f"not acted on: {reason}")
+    return replace(guard, actions=kept, decisions=_kept(guard.decisions, decision))
+
+
 def close_breaker(guard: Guard, now: datetime) -> Guard:
     """Close the breaker: the rule acts again, and the actions that opened it no longer count."""
     return replace(guard, breaker=None, counted_since=now)

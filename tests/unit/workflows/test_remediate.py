@@ -1,0 +1,218 @@
+"""The remediate workflow's pre-flight and steps on fakes: what it refuses to touch, whether a resource still
+needs it, and how a reboot or a stop-and-start is watched until it helped or its time ran out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from opsflow.aws.ec2 import Instance, InstanceStatus
+from opsflow.errors import Busy, NotOptedIn, Refused
+from opsflow.remediation.rules import RemediationRule
+from opsflow.runs.config import OptIn
+from opsflow.store.locks import InMemoryLockStore
+from opsflow.workflows.remediate import preflight, steps
+from opsflow.workflows.remediate.request import RemediateRequest
+
+T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+TAGS = {"opsflow:managed": "true", "opsflow:environment": "prod", "aws:autoscaling:groupName": "web"}
+
+
+@dataclass
+class FakeEc2:
+    tags: dict[str, str] = field(default_factory=lambda: dict(TAGS))
+    status: InstanceStatus = field(default_factory=lambda: InstanceStatus("running", "ok", "impaired"))
+    instance_store: bool = False
+    calls: list[str] = field(default_factory=list)
+
+    def describe_instance(self, instance_id: str) -> Instance:
+        return Instance(instance_id, self.status.state, self.tags, "/dev/xvda", ["/dev/xvda"], "m7g.large")
+
+    def has_instance_store(self, instance_type: str) -> bool:
+        return self.instance_store
+
+    def instance_status(self, instance_id: str) -> InstanceStatus:
+        return self.status
+
+    def reboot_instances(self, ids: list[str]) -> None:
+        self.calls.append(f"reboot {ids[0]}")
+
+    def stop_instances(self, ids: list[str]) -> None:
+        self.calls.append(f"stop {ids[0]}")
+
+    def start_instances(self, ids: list[str]) -> None:
+        self.calls.append(f"start {ids[0]}")
+
+
+@dataclass
+class FakeCloudWatch:
+    states: dict[str, str] = field(default_factory=lambda: {"web-status": "ALARM"})
+
+    def alarm_states(self, names: list[str]) -> dict[str, str]:
+        return {n: self.states[n] for n in names if n in self.states}
+
+
+@dataclass
+class FakeAws:
+    ec2: FakeEc2 = field(default_factory=FakeEc2)
+    cloudwatch: FakeCloudWatch = field(default_factory=FakeCloudWatch)
+    events: Any = None
+
+
+def request(**changes: Any) -> RemediateRequest:
+    body = {
+        "workflow": "remediate",
+        "rule": "web-reboot",
+        "resource_kind": "instance",
+        "resource": "i-1",
+        "group": "web",
+        "alarm_name": "web-status",
+        "cause": "alarm web-status went to ALARM",
+        "action": "reboot",
+        "outcome_timeout_minutes": 15,
+        **changes,
+    }
+    return RemediateRequest.model_validate(body)
+
+
+def rule(**changes: Any) -> RemediationRule:
+    return RemediationRule.model_validate(
+        {"trigger": {"kind": "status_check"}, "action": {"kind": "reboot"}, "cooldown_minutes": 30, **changes}
+    )
+
+
+def plan(
+    aws: FakeAws, the_rule: RemediationRule | None = None, locks: InMemoryLockStore | None = None, **req: Any
+) -> dict[str, Any]:
+    return preflight.check(
+        request(**req),
+        the_rule or rule(),
+        aws,
+        OptIn(),
+        "opsflow:environment",
+        locks or InMemoryLockStore(),
+    )
+
+
+def state(the_request: RemediateRequest, **results: Any) -> steps.RemediateState:
+    return steps.RemediateState.model_validate(
+        {
+            "run_id": "remediate-1",
+            "workflow": "remediate",
+            "target": "instance:i-1",
+            "request": the_request.model_dump(mode="json"),
+            **results,
+        }
+    )
+
+
+def test_the_plan_names_the_rule_action_and_what_says_it_helped() -> None:
+    found = plan(FakeAws())
+    assert found["action"] == "reboot"
+    assert (found["group"], found["environment"]) == ("web", "prod")
+    assert found["waits_for"] == "instance i-1 running with both status checks ok"
+
+
+def test_an_instance_without_the_opt_in_tag_is_left_alone() -> None:
+    aws = FakeAws(ec2=FakeEc2(tags={"opsflow:environment": "prod"}))
+    with pytest.raises(NotOptedIn, match="not tagged opsflow:managed=true"):
+        plan(aws)
+
+
+def test_an_instance_outside_the_rules_scope_is_refused() -> None:
+    with pytest.raises(Refused, match="in environment prod, not staging"):
+        plan(FakeAws(), rule(scope={"environment": "staging"}))
+    with pytest.raises(Refused, match="in group web, not jobs"):
+        plan(FakeAws(), rule(scope={"asg_name": "jobs"}))
+    with pytest.raises(Refused, match="lacks tier=front"):
+        plan(FakeAws(), rule(scope={"tags": {"tier": "front"}}))
+
+
+def test_an_instance_whose_group_or_environment_another_run_holds_is_left_alone() -> None:
+    locks = InMemoryLockStore()
+    locks.acquire("asg:web", "asg-refresh-7", 3600)
+    with pytest.raises(Busy, match="asg web, which instance i-1 belongs to, is held by run asg-refresh-7"):
+        plan(FakeAws(), locks=locks)
+    locks = InMemoryLockStore()
+    locks.acquire("env:prod", "env-power-3", 3600)
+    with pytest.raises(Busy, match="held by run env-power-3"):
+        plan(FakeAws(), locks=locks)
+
+
+def test_a_stop_is_refused_for_an_instance_with_instance_store_volumes() -> None:
+    aws = FakeAws(ec2=FakeEc2(instance_store=True))
+    with pytest.raises(Refused, match="instance store volumes, whose data a stop loses"):
+        plan(aws, rule(action={"kind": "stop_start"}))
+    assert plan(aws)["action"] == "reboot"  # a reboot keeps them
+
+
+def test_a_resource_that_recovered_by_itself_is_not_acted_on() -> None:
+    aws = FakeAws(cloudwatch=FakeCloudWatch({"web-status": "OK"}))
+    checked = steps.check(state(request()), aws)
+    assert not checked.needed
+    assert checked.found == "alarm web-status is OK"
+
+    gone = FakeAws(ec2=FakeEc2(status=InstanceStatus("terminated", "not-applicable", "not-applicable")))
+    assert not steps.check(state(request()), gone).needed
+
+
+def test_a_reboot_helped_once_the_instance_passes_both_checks() -> None:
+    aws = FakeAws()
+    acted = steps.act(state(request()), aws, T0)
+    assert aws.ec2.calls == ["reboot i-1"]
+    after = state(request(), act=acted.model_dump())
+
+    still = steps.watch(after, aws, T0 + timedelta(minutes=2))
+    assert (still.verdict, still.waiting) == ("watching", True)
+
+    aws.ec2.status = InstanceStatus("running", "ok", "ok")
+    helped = steps.watch(after, aws, T0 + timedelta(minutes=4))
+    assert helped.verdict == "helped"
+    assert steps.outcome_of(state(request(), act=acted.model_dump(), watch=helped.model_dump())) == "helped"
+
+
+def test_a_reboot_that_did_not_help_in_time_says_so() -> None:
+    aws = FakeAws()
+    acted = steps.act(state(request()), aws, T0)
+    after = state(request(), act=acted.model_dump())
+    watched = steps.watch(after, aws, T0 + timedelta(minutes=16))
+    assert watched.verdict == "did not help"
+    ended = state(request(), act=acted.model_dump(), watch=watched.model_dump())
+    error = steps.run_error(ended)
+    assert error["error"] == "DidNotHelp"
+    assert (
+        "did not help within 15 min: running, system status ok, instance status impaired" in error["message"]
+    )
+
+
+def test_a_stop_and_start_starts_the_instance_once_it_is_stopped() -> None:
+    aws = FakeAws()
+    the_request = request(action="stop_start")
+    acted = steps.act(state(the_request), aws, T0)
+    assert aws.ec2.calls == ["stop i-1"]
+
+    aws.ec2.status = InstanceStatus("stopping", "not-applicable", "not-applicable")
+    stopping = steps.watch(state(the_request, act=acted.model_dump()), aws, T0)
+    assert (stopping.phase, stopping.verdict) == ("stopping", "watching")
+
+    aws.ec2.status = InstanceStatus("stopped", "not-applicable", "not-applicable")
+    started = steps.watch(state(the_request, act=acted.model_dump(), watch=stopping.model_dump()), aws, T0)
+    assert (started.phase, aws.ec2.calls) == ("starting", ["stop i-1", "start i-1"])
+
+    aws.ec2.status = InstanceStatus("running", "ok", "ok")
+    helped = steps.watch(state(the_request, act=acted.model_dump(), watch=started.model_dump()), aws, T0)
+    assert helped.verdict == "helped"
+
+
+def test_an_alarm_rule_waits_for_its_alarm_to_be_ok_too() -> None:
+    aws = FakeAws()
+    aws.ec2.status = InstanceStatus("running", "ok", "ok")
+    the_request = request(helped_when="alarm_ok")
+    acted = steps.act(state(the_request), aws, T0)
+    after = state(the_request, act=acted.model_dump())
+    assert steps.watch(after, aws, T0).verdict == "watching"
+    aws.cloudwatch.states["web-status"] = "OK"
+    assert steps.watch(after, aws, T0).verdict == "helped"
