@@ -231,6 +231,7 @@ class EmbeddedAws:
         self.emulation.rds.install(self._stack)
         self.emulation.codepipeline.install(self._stack)
         self.emulation.cloudwatch.install(self._stack)
+        self.emulation.ec2.on_status_change = self.emulation.cloudwatch.follow_status_checks
         if self.iam_enforced:
             self.iam.install(self._stack)
         self.faults.install(self._stack)

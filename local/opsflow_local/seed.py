@@ -664,3 +664,35 @@ def builder_profile(aws: EmbeddedAws, name: str) -> str:
     iam.create_instance_profile(InstanceProfileName=name)
     iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
     return name
+
+
+def fleet(aws: EmbeddedAws, net: Network, name: str, size: int, environment: str = "prod") -> list[str]:
+    """A group of `size` instances, each opted in and tagged with its environment, as a remediation rule
+    acts on them. Returns the instance ids."""
+    launch_template_group(aws, net, name, capacity=size)
+    group = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+    instance_ids = [i["InstanceId"] for i in group["AutoScalingGroups"][0]["Instances"]]
+    aws.client("ec2").create_tags(
+        Resources=instance_ids, Tags=[OPT_IN, {"Key": ENVIRONMENT_TAG, "Value": environment}]
+    )
+    return instance_ids
+
+
+def status_check_alarm(
+    aws: EmbeddedAws, name: str, metric: str = "StatusCheckFailed", **dimension: str
+) -> str:
+    """An alarm on an EC2 status check metric (`InstanceId=...`, or a group's `AutoScalingGroupName=...`):
+    2 minutes of a failed check put it in ALARM, as the EC2 User Guide's status check alarms do."""
+    [(key, value)] = dimension.items()
+    aws.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/EC2",
+        MetricName=metric,
+        Dimensions=[{"Name": key, "Value": value}],
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=2,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    return name

@@ -70,8 +70,8 @@ def test_an_action_without_resource_types_is_authorized_on_star() -> None:
 
 
 def test_a_call_on_resources_without_a_rule_fails_loudly() -> None:
-    with pytest.raises(NotModelled, match="ec2:RebootInstances"):
-        checks("ec2", "RebootInstances", InstanceIds=["i-1"])
+    with pytest.raises(NotModelled, match="ec2:ModifyInstanceAttribute"):
+        checks("ec2", "ModifyInstanceAttribute", InstanceId="i-1", DisableApiStop={"Value": True})
 
 
 def test_create_image_is_authorized_on_the_instance_the_image_and_its_snapshots_and_tags_them() -> None:

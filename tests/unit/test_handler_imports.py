@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ("ami_bake", "asg_refresh", "env_power", "ecs_blue_green")
+WORKFLOWS = ("ami_bake", "asg_refresh", "env_power", "ecs_blue_green", "remediate")
 EVENT_HANDLER = "aws_lambda_powertools.event_handler"
 IDEMPOTENCY = "aws_lambda_powertools.utilities.idempotency"
 
@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "schedule": {IDEMPOTENCY},
     "notify": {"aws_lambda_powertools.utilities.parameters"},
     "run_ended": set(),
+    "remediation": set(),
     "resume": set(),
     "steps": set(),
 }
@@ -34,6 +35,7 @@ STEPS_ALLOWED: dict[str, set[str]] = {
     "asg_refresh": {"opsflow.workflows.asg_refresh"},
     "env_power": {"opsflow.workflows.env_power"},
     "ecs_blue_green": {"opsflow.workflows.ecs_blue_green"},
+    "remediate": {"opsflow.workflows.remediate"},
 }
 # Heavy, or needed by one function only: loaded where it is used. A workflow's package and its request
 # model are light (the registry lists them), as are env power's calendar model (the environments store holds it) and

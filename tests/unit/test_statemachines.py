@@ -198,7 +198,9 @@ def test_no_state_machine_polls_every_wait_is_on_an_event_bounded_by_the_reconci
         if state.get("Resource") != LAMBDA_WAIT:
             continue
         assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token", name
-        assert state["TimeoutSecondsPath"] in ("$.settings.reconcile_seconds", "$.traffic.wait_seconds"), name
+        # A traffic hold's wait is its own time; a remediation's, the action's time left if that is shorter.
+        bounds = ("$.settings.reconcile_seconds", "$.traffic.wait_seconds", "$.watch.wait_seconds")
+        assert state["TimeoutSecondsPath"] in bounds, name
         assert "OutputPath" not in state, name
         assert state["ResultPath"] == "$.wake", name
         timeout = next((c for c in state["Catch"] if c["ErrorEquals"] == ["States.Timeout"]), None)

@@ -18,6 +18,12 @@
   StartDate and EndDate; ScanBy TimestampDescending (newest first, the default) or TimestampAscending;
   MaxRecords (1 to 100) pages with NextToken. "CloudWatch retains the history of an alarm even if you delete
   the alarm." Configuration updates and actions are not recorded. moto raises NotImplementedError.
+- Status check alarms (EC2 User Guide, "Create alarms that stop, terminate, reboot, or recover an instance";
+  "Status check metrics": `StatusCheckFailed_System` and `StatusCheckFailed_Instance` are 0 (passed) or 1
+  (failed), `StatusCheckFailed` 1 when either fails): moto evaluates no metric, so an alarm on one of them
+  for an `InstanceId` follows the emulated instance's checks (`Ec2Emulation.impair`): ALARM once a check it
+  covers is impaired, OK once they are all ok, unchanged while they initialize or the instance is not
+  running, as the alarm's missing datapoints would leave it. Other metrics stay with `set_alarm_state`.
 - PutMetricAlarm on an existing alarm (API Reference, PutMetricAlarm: "When updating an existing alarm, its
   StateValue is left unchanged"): the state is kept. moto puts the alarm back to OK.
 """
@@ -42,6 +48,12 @@ from moto.core.responses import ActionResult
 from opsflow_local.emulation import aws_events
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+# Which of an instance's status checks each EC2 status check metric reports.
+STATUS_CHECK_METRICS = {
+    "StatusCheckFailed": ("system", "instance"),
+    "StatusCheckFailed_System": ("system",),
+    "StatusCheckFailed_Instance": ("instance",),
+}
 MAX_RECORDS = 100
 
 
@@ -129,6 +141,35 @@ class CloudWatchEmulation:
                 "state": current.for_event(),
             },
         )
+
+    def follow_status_checks(
+        self, account: str, region: str, instance_id: str, system: str, instance: str
+    ) -> None:
+        """Move the instance's status check alarms as their metric would, now that its checks are these."""
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        statuses = {"system": system, "instance": instance}
+        backend = cloudwatch_backends[account][region]
+        for alarm in list(backend.alarms.values()):
+            checks = STATUS_CHECK_METRICS.get(str(alarm.metric_name))
+            dimensions = {d.name: d.value for d in alarm.dimensions or []}
+            if alarm.namespace != "AWS/EC2" or checks is None or dimensions.get("InstanceId") != instance_id:
+                continue
+            failing = [c for c in checks if statuses[c] == "impaired"]
+            if failing:
+                state, value = "ALARM", 1.0
+            elif all(statuses[c] == "ok" for c in checks):
+                state, value = "OK", 0.0
+            else:
+                continue
+            if alarm.state_value == state:
+                continue
+            reason = (
+                f"Threshold Crossed: 1 datapoint [{value}] was "
+                f"{'greater than or equal to' if failing else 'not greater than or equal to'} the threshold "
+                f"({alarm.threshold})."
+            )
+            alarm.update_state(reason, json.dumps({"version": "1.0", "recentDatapoints": [value]}), state)
 
     def _describe_history(self, response: CloudWatchResponse) -> dict[str, Any]:
         name = response._get_param("AlarmName")

@@ -150,6 +150,7 @@ class _InstanceTransition:
     instances: list[Instance]
     during: str
     final: tuple[str, int]
+    backend: Any = None
 
 
 @dataclass
@@ -172,11 +173,59 @@ class Ec2Emulation:
     _mutex: threading.Lock = field(default_factory=threading.Lock)
     _instance_transitions: list[_InstanceTransition] = field(default_factory=list)
     _instance_mutex: threading.RLock = field(default_factory=threading.RLock)
+    # Status checks: how long they are `initializing` after an instance starts or reboots, and the
+    # impairments a test gave instances (instance id -> check -> whether a reboot fixes it).
+    status_initializing_seconds: float = 60.0
+    _status: dict[str, dict[str, bool]] = field(default_factory=dict)
+    _initializing_until: dict[str, float] = field(default_factory=dict)
+    # Told (account, region, instance id, system status, instance status) when an instance's checks may
+    # have changed: the CloudWatch emulation moves its status check alarms.
+    on_status_change: Callable[[str, str, str, str, str], None] | None = None
 
     def fail_next_image(self, reason: str = "Snapshot creation failed: internal error") -> None:
         """The next CreateImage returns an image that ends `failed` with this StateReason message."""
         with self._mutex:
             self._failures.append(reason)
+
+    def impair(self, instance_id: str, check: str = "instance", reboot_fixes: bool = True) -> None:
+        """The instance's `system` check (AWS's hardware: a reboot never fixes it, a stop and start does) or
+        `instance` check (its OS: a reboot fixes it unless `reboot_fixes` is False) fails from now on."""
+        if check not in ("system", "instance"):
+            raise ValueError("check is system or instance")
+        with self._instance_mutex:
+            self._status.setdefault(instance_id, {})[check] = reboot_fixes and check == "instance"
+        self._status_changed(instance_id)
+
+    def status_of(self, instance: Instance) -> tuple[str, str]:
+        """(system status, instance status) as DescribeInstanceStatus reports them."""
+        if instance._state.name != "running":
+            return "not-applicable", "not-applicable"
+        failing = self._status.get(instance.id, {})
+        if time.monotonic() < self._initializing_until.get(instance.id, 0.0):
+            starting = "initializing"
+            return ("impaired" if "system" in failing else starting), (
+                "impaired" if "instance" in failing else starting
+            )
+        return ("impaired" if "system" in failing else "ok"), ("impaired" if "instance" in failing else "ok")
+
+    def _reboot(self, instance: Instance) -> None:
+        with self._instance_mutex:
+            failing = self._status.get(instance.id, {})
+            for check in [c for c, fixed_by_reboot in failing.items() if fixed_by_reboot]:
+                del failing[check]
+        self._checks_initializing(instance)
+
+    def _checks_initializing(self, instance: Instance) -> None:
+        until = time.monotonic() + self.status_initializing_seconds * self.time_scale
+        self._initializing_until[instance.id] = until
+        self._status_changed(instance.id)
+        aws_events.wake_at(until, lambda: self._status_changed(instance.id))
+
+    def _status_changed(self, instance_id: str) -> None:
+        if self.on_status_change is None:
+            return
+        for account, region, instance in _find_instance(instance_id):
+            self.on_status_change(account, region, instance_id, *self.status_of(instance))
 
     def fail_next_copy(self, region: str, reason: str = "Copy of snapshot failed: internal error") -> None:
         """The next CopyImage into `region` returns a copy that ends `failed` with this StateReason message."""
@@ -305,6 +354,7 @@ class Ec2Emulation:
         if not self._instance_transitions:
             return
         now = time.monotonic()
+        ended: list[tuple[Any, Instance]] = []
         with self._instance_mutex:
             waiting: list[_InstanceTransition] = []
             for transition in self._instance_transitions:
@@ -315,7 +365,14 @@ class Ec2Emulation:
                     # A reboot or a termination meanwhile wins over the transition.
                     if instance._state.name == transition.during:
                         instance._state.name, instance._state.code = transition.final
+                        ended.append((transition.backend, instance))
             self._instance_transitions = waiting
+        # Outside the lock: a rule's target runs in this thread and may describe instances itself.
+        for backend, instance in ended:
+            if instance._state.name == "running":
+                self._checks_initializing(instance)
+            if backend is not None:
+                send_instance_state(backend, instance.id, instance._state.name)
 
     def _forget_instance_transitions(self) -> None:
         with self._instance_mutex:
@@ -349,9 +406,22 @@ class Ec2Emulation:
             if moving:
                 due = time.monotonic() + getattr(self, change.seconds_field) * self.time_scale
                 self._instance_transitions.append(
-                    _InstanceTransition(due, moving, change.during[0], change.final)
+                    _InstanceTransition(due, moving, change.during[0], change.final, backend)
                 )
-            return changed
+                if change is _STOP:
+                    # Stopped, it leaves its host (a failed system check) and its OS restarts (an instance
+                    # check a reboot fixes); what is wrong on its volumes stays.
+                    for instance in moving:
+                        failing = self._status.get(instance.id, {})
+                        for check in [
+                            c for c, reboot_fixes in failing.items() if c == "system" or reboot_fixes
+                        ]:
+                            del failing[check]
+        for instance in moving:
+            send_instance_state(backend, instance.id, change.during[0])
+        if moving:
+            aws_events.wake_at(due, self._advance_instances)
+        return changed
 
 
 # CreateImage ------------------------------------------------------------------------------------
@@ -763,12 +833,63 @@ def _install_instance_state_changes(emulation: Ec2Emulation, stack: ExitStack) -
         changed = response.ec2_backend.start_instances(instance_ids)
         return ActionResult({"StartingInstances": [_state_change(i, previous) for i, previous in changed]})
 
+    def reboot_instances(backend: Any, instance_ids: list[str]) -> list[Instance]:
+        instances: list[Instance] = backend.get_multi_instances_by_id(instance_ids)
+        for instance in instances:
+            if instance._state.name == "running":
+                emulation._reboot(instance)
+        return instances
+
+    def instance_status(instance: Instance) -> dict[str, Any]:
+        return _status_detail(emulation.status_of(instance)[1])
+
+    def system_status(instance: Instance) -> dict[str, Any]:
+        return _status_detail(emulation.status_of(instance)[0])
+
+    stack.enter_context(mock.patch.object(EC2Backend, "reboot_instances", reboot_instances))
+    stack.enter_context(mock.patch.object(Instance, "instance_status", property(instance_status)))
+    stack.enter_context(mock.patch.object(Instance, "system_status", property(system_status)))
     stack.enter_context(mock.patch.object(EC2Backend, "all_reservations", all_reservations))
     stack.enter_context(mock.patch.object(EC2Backend, "stop_instances", stop_instances))
     stack.enter_context(mock.patch.object(EC2Backend, "start_instances", start_instances))
     stack.enter_context(mock.patch.object(InstanceResponse, "stop_instances", stop_instances_response))
     stack.enter_context(mock.patch.object(InstanceResponse, "start_instances", start_instances_response))
     stack.callback(emulation._forget_instance_transitions)
+
+
+def _status_detail(status: str) -> dict[str, Any]:
+    """A status check as DescribeInstanceStatus reports it (API Reference, InstanceStatusSummary)."""
+    if status == "not-applicable":
+        return {"Status": status}
+    passed = {"ok": "passed", "impaired": "failed", "initializing": "initializing"}[status]
+    return {"Status": status, "Details": [{"Name": "reachability", "Status": passed}]}
+
+
+def _find_instance(instance_id: str) -> list[tuple[str, str, Instance]]:
+    from moto.ec2.models import ec2_backends
+
+    found = []
+    for account, regions in list(ec2_backends.items()):
+        for region, backend in list(regions.items()):
+            for reservation in list(backend.reservations.values()):
+                for instance in reservation.instances:
+                    if instance.id == instance_id:
+                        found.append((account, region, instance))
+    return found
+
+
+def send_instance_state(backend: Any, instance_id: str, state: str) -> None:
+    """The `EC2 Instance State-change Notification` of `instance_id` entering `state` (EC2 User Guide,
+    "Amazon EC2 instance state change events"): detail `instance-id` and `state`, the instance's ARN."""
+    region = backend.region_name
+    aws_events.send(
+        backend.account_id,
+        region,
+        "aws.ec2",
+        "EC2 Instance State-change Notification",
+        [f"arn:{get_partition(region)}:ec2:{region}:{backend.account_id}:instance/{instance_id}"],
+        {"instance-id": instance_id, "state": state},
+    )
 
 
 def _state_change(instance: Instance, previous: InstanceState) -> dict[str, Any]:

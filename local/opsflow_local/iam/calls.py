@@ -262,7 +262,7 @@ def _run_instances(call: Call, lookups: Lookups) -> list[Authorization]:
     return checks
 
 
-@resolves("ec2", "StopInstances", "StartInstances", "TerminateInstances")
+@resolves("ec2", "StopInstances", "StartInstances", "TerminateInstances", "RebootInstances")
 def _instances(call: Call, lookups: Lookups) -> list[Authorization]:
     return [ec2_on(call, lookups, instance_id) for instance_id in call.params["InstanceIds"]]
 
@@ -558,6 +558,11 @@ def _invoke(call: Call, lookups: Lookups) -> list[Authorization]:
 def _describe_alarms(call: Call, lookups: Lookups) -> list[Authorization]:
     names = call.params.get("AlarmNames") or ["*"]
     return [on(call, lookups, "alarm", existing=False, AlarmName=name) for name in names]
+
+
+@resolves("cloudwatch", "ListTagsForResource")
+def _alarm_tags(call: Call, lookups: Lookups) -> list[Authorization]:
+    return [on(call, lookups, "alarm", existing=False, arn=call.params["ResourceARN"])]
 
 
 @resolves("cloudwatch", "DescribeAlarmHistory")

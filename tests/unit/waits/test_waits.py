@@ -127,3 +127,28 @@ def test_a_failed_image_ends_the_wait_too_and_other_images_end_nothing() -> None
 def test_an_event_from_another_account_or_region_names_its_location() -> None:
     event = ami_event(account="111122223333", region="eu-west-1")
     assert wakes(event, *HOME)[0].awaited.key == "image:ami-1@111122223333/eu-west-1"
+
+
+def instance_event(state: str) -> dict[str, Any]:
+    event = json.loads((EVENTS / "ec2" / "instance_state_change.json").read_text())
+    event["detail"]["state"] = state
+    return dict(event)
+
+
+def test_an_instance_that_stopped_or_runs_ends_a_wait_on_it_and_one_on_its_way_does_not() -> None:
+    [wake] = wakes(instance_event("stopped"), *HOME)
+    assert (wake.awaited.key, wake.what, wake.failure) == (
+        "instance:i-1234567890abcdef0",
+        "instance i-1234567890abcdef0 is stopped",
+        None,
+    )
+    assert wakes(instance_event("running"), *HOME)[0].awaited.key == "instance:i-1234567890abcdef0"
+    assert wakes(instance_event("stopping"), *HOME) == []
+    assert wakes(instance_event("pending"), *HOME) == []
+
+
+def test_an_alarm_back_to_ok_ends_a_wait_for_it_and_not_a_gate() -> None:
+    event = json.loads((EVENTS / "cloudwatch" / "alarm_state_change.json").read_text())
+    event["detail"]["previousState"]["value"], event["detail"]["state"]["value"] = "ALARM", "OK"
+    [wake] = wakes(event, *HOME)
+    assert (wake.awaited.key, wake.failure) == ("alarm-ok:ServerCpuTooHigh", None)

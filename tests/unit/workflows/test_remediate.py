@@ -175,17 +175,37 @@ def test_a_reboot_helped_once_the_instance_passes_both_checks() -> None:
 
 
 def test_a_reboot_that_did_not_help_in_time_says_so() -> None:
+    """Its time is counted in the waits' own lengths: three reconcile intervals of 300 s are 15 min."""
     aws = FakeAws()
-    acted = steps.act(state(request()), aws, T0)
-    after = state(request(), act=acted.model_dump())
-    watched = steps.watch(after, aws, T0 + timedelta(minutes=16))
+    the_request = request()
+    acted = steps.act(state(the_request), aws, T0).model_dump()
+    watched = steps.watch(state(the_request, act=acted), aws, T0)
+    assert (watched.verdict, watched.waited_seconds, watched.wait_seconds) == ("watching", 0, 300)
+
+    timed_out = {"Error": "States.Timeout", "Cause": ""}
+    for looks in range(1, 4):
+        watched = steps.watch(
+            state(the_request, act=acted, watch=watched.model_dump(), wake=timed_out), aws, T0
+        )
+        assert watched.waited_seconds == looks * 300
     assert watched.verdict == "did not help"
-    ended = state(request(), act=acted.model_dump(), watch=watched.model_dump())
-    error = steps.run_error(ended)
+    error = steps.run_error(state(the_request, act=acted, watch=watched.model_dump()))
     assert error["error"] == "DidNotHelp"
     assert (
         "did not help within 15 min: running, system status ok, instance status impaired" in error["message"]
     )
+
+
+def test_an_event_counts_the_time_until_it_came_and_the_last_wait_is_the_time_left() -> None:
+    aws = FakeAws()
+    the_request = request(outcome_timeout_minutes=8)
+    acted = steps.act(state(the_request), aws, T0).model_dump()
+    first = steps.watch(state(the_request, act=acted), aws, T0)
+    woken = {"woken_by": "alarm web-status is OK again"}
+    second = steps.watch(
+        state(the_request, act=acted, watch=first.model_dump(), wake=woken), aws, T0 + timedelta(seconds=200)
+    )
+    assert (second.waited_seconds, second.wait_seconds) == (200, 280)
 
 
 def test_a_stop_and_start_starts_the_instance_once_it_is_stopped() -> None:

@@ -222,10 +222,12 @@ def _progress(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
     target = (located.shown_name or str(detail.get("target", ""))) + _elsewhere(
         located.account, located.region
     )
+    # A remediation's breaker opening is a warning: the team must look before the rule acts again.
+    warning = detail.get("severity") == "warning"
     return Message(
         title=f"{name} {target}: {detail.get('message', detail.get('kind', 'progress'))}",
-        status=Status.IN_PROGRESS,
-        severity=Severity.INFO,
+        status=Status.WARNING if warning else Status.IN_PROGRESS,
+        severity=Severity.WARNING if warning else Severity.INFO,
         run_id=detail.get("run_id"),
         source=f"Opsflow {name}",
         workflow=workflow,

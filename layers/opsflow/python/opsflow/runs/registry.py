@@ -11,7 +11,15 @@ from pydantic import Field, TypeAdapter
 from opsflow.errors import NotFound
 from opsflow.runs.requests import RunRequest
 from opsflow.runs.workflow import Workflow
-from opsflow.workflows import ami_bake, ami_lifecycle, asg_refresh, dns_shift, ecs_blue_green, env_power
+from opsflow.workflows import (
+    ami_bake,
+    ami_lifecycle,
+    asg_refresh,
+    dns_shift,
+    ecs_blue_green,
+    env_power,
+    remediate,
+)
 
 WORKFLOWS: dict[str, Workflow] = {
     workflow.name: workflow
@@ -22,12 +30,14 @@ WORKFLOWS: dict[str, Workflow] = {
         ecs_blue_green.WORKFLOW,
         dns_shift.WORKFLOW,
         ami_lifecycle.WORKFLOW,
+        remediate.WORKFLOW,
     )
 }
 
 
-def names() -> tuple[str, ...]:
-    return tuple(WORKFLOWS)
+def names(people_only: bool = False) -> tuple[str, ...]:
+    """Every workflow's name; with `people_only`, those a person or a pipeline may ask for."""
+    return tuple(name for name, workflow in WORKFLOWS.items() if workflow.asked_by_people or not people_only)
 
 
 def get(name: str) -> Workflow:
@@ -41,9 +51,10 @@ def workflow_of(request: RunRequest) -> Workflow:
     return get(request.workflow)
 
 
-def request_union() -> Any:
-    """Every workflow's request model, told apart by `workflow`: the body `POST /runs` takes."""
-    models = tuple(workflow.request for workflow in WORKFLOWS.values())
+def request_union(people_only: bool = True) -> Any:
+    """Every workflow's request model, told apart by `workflow`: the body `POST /runs` takes. Without
+    `people_only`, also the requests only Opsflow writes (a remediation its rule's guard let act)."""
+    models = tuple(w.request for w in WORKFLOWS.values() if w.asked_by_people or not people_only)
     union = models[0]
     for model in models[1:]:
         union = union | model  # type: ignore[assignment]
@@ -51,5 +62,5 @@ def request_union() -> Any:
 
 
 @cache
-def request_adapter() -> TypeAdapter[RunRequest]:
-    return TypeAdapter(request_union())
+def request_adapter(people_only: bool = True) -> TypeAdapter[RunRequest]:
+    return TypeAdapter(request_union(people_only))

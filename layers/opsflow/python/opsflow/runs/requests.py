@@ -67,12 +67,12 @@ class RunRequest(BaseModel):
         return [self.target()]
 
 
-def parse_run_request(payload: Any, strict: bool | None = None) -> RunRequest:
-    """Validate a request from any trigger; raises pydantic's ValidationError. `strict=False` reads one
-    back from its JSON record."""
+def parse_run_request(payload: Any, strict: bool | None = None, people_only: bool = True) -> RunRequest:
+    """Validate a request from any trigger; raises pydantic's ValidationError. `strict=False` with
+    `people_only=False` reads one back from its JSON record, whichever workflow wrote it."""
     from opsflow.runs import registry
 
-    return registry.request_adapter().validate_python(payload, strict=strict)
+    return registry.request_adapter(people_only).validate_python(payload, strict=strict)
 
 
 def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
@@ -81,7 +81,9 @@ def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     Takes pydantic's error dicts (`ValidationError.errors()`, or Powertools' RequestValidationError)."""
     problems = []
     for item in errors:
-        location = ".".join(str(part) for part in item["loc"] if part not in ("body", *_workflow_names()))
+        location = ".".join(
+            str(part) for part in item["loc"] if part not in ("body", *_workflow_names(False))
+        )
         kind = item["type"]
         if kind == "json_invalid":
             location, message = "(body)", "is not valid JSON"
@@ -108,7 +110,7 @@ def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     return problems
 
 
-def _workflow_names() -> tuple[str, ...]:
+def _workflow_names(people_only: bool = True) -> tuple[str, ...]:
     from opsflow.runs import registry
 
-    return registry.names()
+    return registry.names(people_only)

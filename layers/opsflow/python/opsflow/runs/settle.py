@@ -59,6 +59,8 @@ def settle_ended_run(
 
 def _held_by(run: Run) -> list[str]:
     try:
-        return [target.key for target in parse_run_request(run.request, strict=False).holds()]
+        return [
+            target.key for target in parse_run_request(run.request, strict=False, people_only=False).holds()
+        ]
     except ValueError:  # a record older than its request model: at least the target
         return [run.target]

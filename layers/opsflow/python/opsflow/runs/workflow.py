@@ -38,6 +38,9 @@ class Workflow:
     # sentence about a run that succeeded. By default the workflow's title and the result's summary.
     run_title: Callable[[dict[str, Any]], str] | None = None
     success_summary: Callable[[dict[str, Any], str], str] | None = None
+    # False for a workflow only Opsflow starts (a remediation, once its rule's guard let it act): POST /runs,
+    # Chatbot, schedules and pipelines refuse it.
+    asked_by_people: bool = True
 
     def title_of(self, request: dict[str, Any]) -> str:
         return self.run_title(request) if self.run_title else self.title

@@ -84,7 +84,7 @@ def handle(payload: Any, context: CommandContext) -> str:
         if model is None:
             return (
                 f"Unknown command {command!r}. Commands: {', '.join(COMMANDS)}; or send a run request "
-                f"(workflow: {', '.join(registry.names())})."
+                f"(workflow: {', '.join(registry.names(people_only=True))})."
             )
         parsed = model.model_validate(payload)
         if isinstance(parsed, StatusCommand):

@@ -4,9 +4,8 @@ about each, and starts a remediation through the same starter, guard and audit r
 records why it did not. The requester is the rule; the event's id and the resource make the idempotency
 key, so an event delivered twice starts one run.
 
-Not deployed yet: the remediate workflow it starts has no state machine and this module no function in the
-template, and `ecs_tasks_stopping` and `instance_stopped` triggers and resources other than instances (an
-alarm on an ECS service's metrics) are not answered."""
+Not answered yet: `ecs_tasks_stopping` and `instance_stopped` triggers, and resources other than instances
+(an alarm on an ECS service's metrics)."""
 
 from __future__ import annotations
 

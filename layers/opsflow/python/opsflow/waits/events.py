@@ -32,6 +32,9 @@ ALARM_FIRED = "AlarmFired"
 # one managed node changed status; only its ends concern a wait.
 COMMAND_INVOCATION = "EC2 Command Invocation Status-change Notification"
 _COMMAND_ENDED = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
+# EC2 User Guide, "State change events for Amazon EC2 instances": a stop or a start has ended.
+INSTANCE_STATE_CHANGE = "EC2 Instance State-change Notification"
+_INSTANCE_SETTLED = frozenset({"running", "stopped", "terminated"})
 # CreateImage's image ends available or failed (EC2 User Guide, "Monitor AMI events using Amazon EventBridge").
 _IMAGE_DONE = frozenset({"available", "failed", "deregistered", "disabled"})
 
@@ -86,6 +89,17 @@ def wakes(event: Mapping[str, Any], home_account: str, home_region: str) -> list
     if detail_type == COMMAND_INVOCATION and detail.get("status") in _COMMAND_ENDED:
         command = f"{detail.get('command-id')}/{detail.get('instance-id')}"
         return [Wake(target("command", command), f"command {command} ended {detail['status']}")]
+    if (
+        detail_type == INSTANCE_STATE_CHANGE
+        and detail.get("state") in _INSTANCE_SETTLED
+        and detail.get("instance-id")
+    ):
+        instance_id = str(detail["instance-id"])
+        return [Wake(target("instance", instance_id), f"instance {instance_id} is {detail['state']}")]
+    if detail_type == ALARM_STATE_CHANGE and (detail.get("state") or {}).get("value") == "OK":
+        # A remediation waits for its alarm to be OK again; a gate's hold does not end at it.
+        name = str(detail.get("alarmName", ""))
+        return [Wake(target("alarm-ok", name), f"alarm {name} is OK again")]
     if detail_type == ALARM_STATE_CHANGE and (detail.get("state") or {}).get("value") == "ALARM":
         name = str(detail.get("alarmName", ""))
         reason = str((detail.get("state") or {}).get("reason", "")).rstrip(".")

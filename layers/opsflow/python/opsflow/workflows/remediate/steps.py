@@ -2,14 +2,15 @@
 out; the rule's guard record learns the outcome on every ending, so its cooldown and breaker see it.
 
 A stop-and-start (or a recover, which is one) is watched twice: until the instance is stopped, when it is
-started, then until it runs and passes its checks. `watch` is the look after each wake: the state machine
-that deploys this workflow waits on the instance's state-change and the alarm's events between looks."""
+started, then until it runs and passes its checks. `watch` is the look after each wake: between looks the
+state machine waits on the instance's state-change event, or on the alarm going back to OK, each bounded
+by the reconcile interval."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from opsflow.aws import clients
@@ -23,13 +24,13 @@ from opsflow.runs.steps import (
     StepRunner,
     StepTable,
     acted_on,
-    finish_failed,
     finish_succeeded,
     steps_runner,
 )
 from opsflow.store.locks import LockStore
 from opsflow.store.remediations import DynamoRemediationStore, RemediationStore
 from opsflow.store.runs import Run, RunStore
+from opsflow.waits.awaiting import Await, reconcile_seconds
 from opsflow.workflows.remediate.aws import RemediateAws
 from opsflow.workflows.remediate.request import RemediateRequest
 
@@ -45,13 +46,21 @@ class Checked(StepResult):
 class Acted(StepResult):
     phase: Phase
     at: str
-    deadline: str
 
 
 class Watched(StepResult):
     phase: Phase
     verdict: Verdict
     found: str
+    # What the next wait is on, while watching: the instance's state (a stop or a start under way), or the
+    # outcome (the alarm back to OK).
+    awaits: Literal["instance", "outcome"] = "outcome"
+    # The time the action has had, in AWS seconds: each wait's length when it timed out, else the time until
+    # its event came (a wall clock would not do: the embedded runtime shortens waits, not clocks).
+    waited_seconds: int = 0
+    # The next wait's bound: the reconcile interval, or the time left if that is shorter.
+    wait_seconds: int = 1
+    looked_at: str = ""
 
 
 class RemediateState(RunState):
@@ -102,18 +111,14 @@ def check(state: RemediateState, aws: RemediateAws) -> Checked:
 
 def act(state: RemediateState, aws: RemediateAws, now: datetime) -> Acted:
     request = request_of(state)
-    deadline = (now + timedelta(minutes=request.outcome_timeout_minutes)).isoformat()
     if request.action == "reboot":
         aws.ec2.reboot_instances([request.resource])
-        acted = Acted(
-            phase="rebooted", at=now.isoformat(), deadline=deadline, summary=f"rebooted {request.resource}"
-        )
+        acted = Acted(phase="rebooted", at=now.isoformat(), summary=f"rebooted {request.resource}")
     elif request.action in ("stop_start", "recover"):
         aws.ec2.stop_instances([request.resource])
         acted = Acted(
             phase="stopping",
             at=now.isoformat(),
-            deadline=deadline,
             summary=f"stopping {request.resource} to start it on other hardware",
         )
     else:
@@ -130,36 +135,95 @@ def act(state: RemediateState, aws: RemediateAws, now: datetime) -> Acted:
 
 
 def watch(state: RemediateState, aws: RemediateAws, now: datetime) -> Watched:
+    """The look after the action and after each wake (an event, or the wait's bound): start a stopped
+    instance, then judge whether it helped, or ran out of time."""
     request = request_of(state)
     acted = state.act
     assert acted is not None
-    phase: Phase = state.watch.phase if state.watch else acted.phase
+    previous = state.watch
+    phase: Phase = previous.phase if previous else acted.phase
+    waited = _waited(state, now)
+    budget = request.outcome_timeout_minutes * 60
+    reconcile = reconcile_seconds(state.settings)
+
+    def watching(
+        next_phase: Phase, found: str, awaits: Literal["instance", "outcome"], summary: str
+    ) -> Watched:
+        return Watched(
+            phase=next_phase,
+            verdict="watching",
+            found=found,
+            awaits=awaits,
+            waited_seconds=waited,
+            wait_seconds=max(1, min(reconcile, budget - waited)),
+            looked_at=now.isoformat(),
+            summary=summary,
+            waiting=True,
+        )
+
     status = aws.ec2.instance_status(request.resource)
     if phase == "stopping" and status.state == "stopped":
         aws.ec2.start_instances([request.resource])
-        return Watched(
-            phase="starting",
-            verdict="watching",
-            found="stopped",
-            summary=f"stopped; starting {request.resource}",
-            waiting=True,
-        )
-    helped = status.healthy and phase != "stopping"
+        return watching("starting", "stopped", "instance", f"stopped; starting {request.resource}")
     found = status.describe()
+    moving = (phase == "stopping") or (phase == "starting" and status.state != "running")
+    helped = status.healthy and not moving
     if helped and request.helped_when == "alarm_ok" and request.alarm_name:
         alarm = aws.cloudwatch.alarm_states([request.alarm_name]).get(request.alarm_name, "missing")
         helped = alarm == "OK"
         found = f"{found}; alarm {request.alarm_name} {alarm}"
     if helped:
-        return Watched(phase=phase, verdict="helped", found=found, summary=f"helped: {found}")
-    if now >= datetime.fromisoformat(acted.deadline):
+        return Watched(
+            phase=phase, verdict="helped", found=found, waited_seconds=waited, summary=f"helped: {found}"
+        )
+    if waited >= budget:
         return Watched(
             phase=phase,
             verdict="did not help",
             found=found,
+            waited_seconds=waited,
             summary=f"did not help within {request.outcome_timeout_minutes} min: {found}",
         )
-    return Watched(phase=phase, verdict="watching", found=found, summary=found, waiting=True)
+    return watching(phase, found, "instance" if moving else "outcome", found)
+
+
+def _waited(state: RemediateState, now: datetime) -> int:
+    """AWS seconds since the action: a wait that timed out lasted its bound; one an event ended, the time
+    until the event (never more than its bound)."""
+    previous = state.watch
+    if previous is None or not previous.looked_at:
+        return 0
+    if state.woken_by_timeout:
+        return previous.waited_seconds + previous.wait_seconds
+    elapsed = int((now - datetime.fromisoformat(previous.looked_at)).total_seconds())
+    return previous.waited_seconds + max(0, min(elapsed, previous.wait_seconds))
+
+
+def instance_settled(state: RemediateState, aws: RemediateAws) -> bool:
+    """A wait on the instance ends once it is stopped (while stopping) or running (while starting)."""
+    phase = state.watch.phase if state.watch else (state.act.phase if state.act else "rebooted")
+    current = aws.ec2.instance_status(request_of(state).resource).state
+    return current == ("stopped" if phase == "stopping" else "running")
+
+
+def outcome_known(state: RemediateState, aws: RemediateAws) -> bool:
+    """A wait on the outcome ends at once if the action has helped already (the wait's bound is the time
+    left), or if a stopped instance is to be started, which `watch` does: a `ready` only looks."""
+    if state.act is None or _would_start(state, aws):
+        return True
+    request = request_of(state)
+    status = aws.ec2.instance_status(request.resource)
+    if not status.healthy:
+        return False
+    if request.helped_when == "alarm_ok" and request.alarm_name:
+        return aws.cloudwatch.alarm_states([request.alarm_name]).get(request.alarm_name) == "OK"
+    return True
+
+
+def _would_start(state: RemediateState, aws: RemediateAws) -> bool:
+    # `ready` looks only: a look that would start a stopped instance ends the wait for `watch` to do it.
+    phase = state.watch.phase if state.watch else (state.act.phase if state.act else "rebooted")
+    return phase == "stopping" and aws.ec2.instance_status(request_of(state).resource).state == "stopped"
 
 
 # Endings ----------------------------------------------------------------------------------------------
@@ -228,37 +292,54 @@ def _finish_action(store: RemediationStore, rule: str, run_id: str, outcome: str
 def put_back(run: Run) -> dict[str, Any] | None:
     """An execution that ended without its finish step (aborted, timed out): its action no longer holds a
     place under the rule's concurrency cap. Nothing else is undone: a reboot or a start cannot be taken back."""
-    store = DynamoRemediationStore(clients.client("dynamodb"), required_env("REMEDIATIONS_TABLE"))
-    _finish_action(store, str(run.request.get("rule", "")), run.run_id, "ended without an outcome")
+    _finish_action(_store(), str(run.request.get("rule", "")), run.run_id, "ended without an outcome")
     return None
 
 
-def finisher(store: RemediationStore) -> Callable[[Any, RunStore, LockStore], dict[str, Any]]:
+def finisher(store: Callable[[], RemediationStore]) -> Callable[[Any, RunStore, LockStore], dict[str, Any]]:
     def finish(state: Any, runs: RunStore, locks: LockStore) -> dict[str, Any]:
         typed = RemediateState.model_validate(state)
         outcome = outcome_of(typed)
-        report(typed, store, outcome)
-        if outcome == "did not help":
-            return finish_failed(state, run_error(typed), runs, locks)
+        report(typed, store(), outcome)
         return finish_succeeded(state, run_result(typed), runs, locks)
 
     return finish
 
 
-def build_runner(config: StepsConfig) -> StepRunner:
-    store = DynamoRemediationStore(clients.client("dynamodb"), required_env("REMEDIATIONS_TABLE"))
+def _store() -> RemediationStore:
+    return DynamoRemediationStore(clients.client("dynamodb"), required_env("REMEDIATIONS_TABLE"))
 
+
+def build_runner(config: StepsConfig) -> StepRunner:
     def failed(state: RemediateState) -> dict[str, Any]:
         error = run_error(state)
-        report(state, store, f"failed: {error['message'][:200]}")
+        outcome = "did not help" if error["error"] == "DidNotHelp" else f"failed: {error['message'][:200]}"
+        report(state, _store(), outcome)
         return error
 
     def table(state: Mapping[str, Any]) -> StepTable:
         aws = RemediateAws.at(acted_on(state), config.event_bus)
+        here = acted_on(state)
         return {
             "check": lambda s: check(s, aws),
             "act": lambda s: act(s, aws, datetime.now(UTC)),
+            # Ended by the instance's EC2 Instance State-change Notification (best effort), or a look after the
+            # reconcile interval.
+            "await_instance": Await(
+                awaited=lambda s: [here.beside("instance", request_of(s).resource)],
+                ready=lambda s: instance_settled(s, aws),
+            ),
+            # Ended by the alarm's change back to OK (durable), or a look after the reconcile interval: EC2 sends
+            # no event when a status check passes.
+            "await_outcome": Await(
+                awaited=lambda s: [
+                    here.beside("alarm-ok", request_of(s).alarm_name or request_of(s).resource)
+                ],
+                ready=lambda s: outcome_known(s, aws),
+            ),
             "watch": lambda s: watch(s, aws, datetime.now(UTC)),
         }
 
-    return steps_runner(config, table, run_result, failed, finish=finisher(store), state_model=RemediateState)
+    return steps_runner(
+        config, table, run_result, failed, finish=finisher(_store), state_model=RemediateState
+    )
