@@ -27,7 +27,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     account = event.get("account")
     runs = settings.run_store()
     events = Events(clients.client("events"))
-    answered = remediation.answer_alarm(
+    answered = remediation.answer(
         event,
         settings.remediation_store(),
         starter(),

@@ -243,3 +243,62 @@ def test_a_dry_run_rule_records_what_it_would_do_and_touches_nothing(
     shown = aws.api.get(f"/runs/{run['run_id']}").json()
     assert shown["plan"]["action"] == "reboot"
     assert checks(aws, instance_id) == ("running", "ok", "impaired")
+
+
+def test_recover_starts_an_ebs_backed_instance_on_new_hardware(aws: EmbeddedAws, web: list[str]) -> None:
+    put_rule(aws, trigger={"kind": "status_check", "check": "system"}, action={"kind": "recover"})
+    instance_id = web[2]
+    seed.status_check_alarm(aws, f"{instance_id}-system", "StatusCheckFailed_System", InstanceId=instance_id)
+    aws.emulation.ec2.impair(instance_id, "system")
+
+    [run] = runs_for(aws, instance_id)
+    done = aws.wait_for_run(run["run_id"])
+
+    assert done["status"] == "SUCCEEDED", done
+    assert (done["output"]["action"], done["output"]["outcome"]) == ("recover", "helped")
+    assert checks(aws, instance_id) == ("running", "ok", "ok")
+    assert alarm_state(aws, f"{instance_id}-system") == "OK"
+
+
+def test_recover_refuses_an_instance_with_instance_store_volumes(aws: EmbeddedAws, net: seed.Network) -> None:
+    put_rule(aws, action={"kind": "recover"}, scope={"environment": "prod"})
+    [instance] = aws.client("ec2").run_instances(
+        ImageId=net.base_image_id,
+        InstanceType="m5d.large",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=net.subnet_id,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [seed.OPT_IN, {"Key": seed.ENVIRONMENT_TAG, "Value": "prod"}]}
+        ],
+    )["Instances"]
+    instance_id = instance["InstanceId"]
+    seed.status_check_alarm(aws, f"{instance_id}-status", InstanceId=instance_id)
+    wait_for("the instance running", lambda: checks(aws, instance_id)[0] == "running")
+    aws.emulation.ec2.impair(instance_id, "system")
+
+    [run] = runs_for(aws, instance_id)
+    shown = aws.api.get(f"/runs/{run['run_id']}").json()
+    assert run["status"] == "SKIPPED", shown
+    assert "has instance store volumes, whose data a stop loses" in shown["output"]["summary"]
+    assert checks(aws, instance_id) == ("running", "impaired", "ok")
+
+
+def test_an_instance_that_stops_unasked_is_started_again_and_one_stopped_on_purpose_is_not(
+    aws: EmbeddedAws, web: list[str]
+) -> None:
+    put_rule(aws, trigger={"kind": "instance_stopped"}, action={"kind": "stop_start"})
+    crashed, stopped_on_purpose = web[0], web[1]
+    # Stopped first: its event is answered (with nothing) long before the crashed instance's run ends.
+    aws.client("ec2").stop_instances(InstanceIds=[stopped_on_purpose])
+    wait_for("the stop to end", lambda: checks(aws, stopped_on_purpose)[0] == "stopped")
+    aws.emulation.ec2.stop_unexpectedly(crashed)
+
+    [run] = runs_for(aws, crashed)
+    done = aws.wait_for_run(run["run_id"])
+
+    assert done["status"] == "SUCCEEDED", done
+    assert done["output"]["outcome"] == "helped"
+    assert "stopped without anyone asking (Server.InternalError)" in done["output"]["cause"]
+    assert checks(aws, crashed) == ("running", "ok", "ok")
+    assert [r for r in remediations(aws) if stopped_on_purpose in r["target"]] == []

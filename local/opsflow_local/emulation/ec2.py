@@ -73,7 +73,7 @@ from moto.ec2.exceptions import (
 )
 from moto.ec2.models import EC2Backend
 from moto.ec2.models.amis import Ami
-from moto.ec2.models.instances import Instance, InstanceState
+from moto.ec2.models.instances import Instance, InstanceState, StateReason
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateVersion
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
@@ -195,6 +195,19 @@ class Ec2Emulation:
         with self._instance_mutex:
             self._status.setdefault(instance_id, {})[check] = reboot_fixes and check == "instance"
         self._status_changed(instance_id)
+
+    def stop_unexpectedly(
+        self,
+        instance_id: str,
+        code: str = "Server.InternalError",
+        message: str = "Server.InternalError: Internal error on launch",
+    ) -> None:
+        """The instance stops without anyone asking (a host failure, its OS shutting down): stopping, then
+        stopped, with this StateReason (EC2 API Reference, StateReason: `Server.InternalError`,
+        `Client.InstanceInitiatedShutdown`, ...) instead of StopInstances' `Client.UserInitiatedShutdown`."""
+        for _account, _region, instance in _find_instance(instance_id):
+            self._change_instances(instance.ec2_backend, [instance_id], _STOP)
+            instance.state_reason = StateReason(message, code)
 
     def status_of(self, instance: Instance) -> tuple[str, str]:
         """(system status, instance status) as DescribeInstanceStatus reports them."""

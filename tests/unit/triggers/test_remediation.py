@@ -46,6 +46,7 @@ class FakeLookups:
         self.groups = groups or {}
         self.impaired_ids = impaired or set()
         self.tags: dict[str, dict[str, str]] = {}
+        self.stop_reasons: dict[str, str] = {}
 
     def alarm_tags(self, alarm_arn: str) -> dict[str, str]:
         return self.tags.get(alarm_arn, {})
@@ -61,6 +62,9 @@ class FakeLookups:
 
     def impaired(self, instance_ids: list[str]) -> list[str]:
         return [i for i in instance_ids if i in self.impaired_ids]
+
+    def stop_reason(self, instance_id: str) -> str | None:
+        return self.stop_reasons.get(instance_id)
 
 
 class FakeStarter:
@@ -121,7 +125,7 @@ def answer(
         if announced is not None:
             announced.append(outcome.decision.reason)
 
-    return remediation.answer_alarm(
+    return remediation.answer(
         event,
         store,
         starter,
@@ -268,7 +272,7 @@ def test_a_redelivered_event_is_answered_once() -> None:
     seen: set[str] = set()
 
     def deliver() -> list[remediation.Answered]:
-        answered = remediation.answer_alarm(
+        answered = remediation.answer(
             alarm_event(event_id="e-1"),
             store,
             starter,
@@ -289,3 +293,101 @@ def test_a_dry_run_rule_asks_for_a_dry_run() -> None:
     starter = FakeStarter()
     answer(alarm_event(), store_with(dry_run=True), starter)
     assert starter.started[0].dry_run
+
+
+def tasks_impaired_event(cluster: str = "prod", service: str = "web") -> dict[str, Any]:
+    """The ECS Developer Guide's service action event, for this service."""
+    return {
+        "version": "0",
+        "id": "e-ecs-1",
+        "detail-type": "ECS Service Action",
+        "source": "aws.ecs",
+        "account": HOME[0],
+        "time": "2026-12-03T09:00:00Z",
+        "region": HOME[1],
+        "resources": [f"arn:aws:ecs:us-east-1:{HOME[0]}:service/{cluster}/{service}"],
+        "detail": {
+            "eventType": "WARN",
+            "eventName": "SERVICE_TASK_START_IMPAIRED",
+            "clusterArn": f"arn:aws:ecs:us-east-1:{HOME[0]}:cluster/{cluster}",
+            "createdAt": "2026-12-03T09:00:00.000Z",
+        },
+    }
+
+
+def instance_stopped_event(instance_id: str) -> dict[str, Any]:
+    event = copy.deepcopy(json.loads((ROOT / "events/ec2/instance_state_change.json").read_text()))
+    event["detail"] = {"instance-id": instance_id, "state": "stopped"}
+    return event
+
+
+def test_a_service_that_cannot_start_its_tasks_is_redeployed_by_its_clusters_rule() -> None:
+    store = store_with(
+        trigger={"kind": "ecs_tasks_stopping", "cluster": "prod", "services": ["web"]},
+        action={"kind": "ecs_redeploy"},
+    )
+    starter = FakeStarter()
+    [answered] = answer(tasks_impaired_event(), store, starter)
+    assert answered.verdict == "started"
+    [request] = starter.started
+    assert (request.resource_kind, request.resource, request.action) == ("ecs", "prod/web", "ecs_redeploy")
+    assert "cannot start its tasks consistently" in request.cause
+    assert answer(tasks_impaired_event(service="api"), store, FakeStarter()) == []
+    assert answer(tasks_impaired_event(cluster="staging"), store, FakeStarter()) == []
+
+
+def test_an_alarm_on_a_service_names_the_service_and_fills_in_the_runbook() -> None:
+    store = store_with(
+        trigger={"kind": "alarm", "alarm_names": ["web-5xx"]},
+        action={
+            "kind": "runbook",
+            "document": "Team-RestartService",
+            "parameters": {
+                "Cluster": ["{{cluster}}"],
+                "Service": ["{{service}}"],
+                "Target": ["{{resource}}"],
+            },
+        },
+    )
+    starter = FakeStarter()
+    [answered] = answer(
+        alarm_event("web-5xx", "HTTPCode_Target_5XX_Count", ClusterName="prod", ServiceName="web"),
+        store,
+        starter,
+    )
+    assert answered.verdict == "started"
+    [request] = starter.started
+    assert request.runbook is not None
+    assert request.runbook.parameters == {"Cluster": ["prod"], "Service": ["web"], "Target": ["prod/web"]}
+    assert request.helped_when == "alarm_ok"
+
+
+def test_an_instance_action_is_not_taken_on_a_service_and_says_why() -> None:
+    store = store_with(trigger={"kind": "alarm", "alarm_names": ["web-5xx"]}, action={"kind": "reboot"})
+    starter = FakeStarter()
+    [answered] = answer(alarm_event("web-5xx", ClusterName="prod", ServiceName="web"), store, starter)
+    assert answered.verdict == "skipped"
+    assert answered.reason == "reboot acts on an instance, and the event names ECS service prod/web"
+    assert starter.started == []
+
+
+@pytest.mark.parametrize(
+    ("reason", "answered"),
+    [
+        ("Server.InternalError", ["started"]),
+        ("Client.InstanceInitiatedShutdown", ["started"]),
+        ("Client.UserInitiatedShutdown", []),  # somebody (or an Opsflow run) asked for it
+        ("Server.SpotInstanceTermination", []),
+    ],
+)
+def test_an_instance_that_stopped_unasked_is_started_and_one_asked_to_stop_is_not(
+    reason: str, answered: list[str]
+) -> None:
+    store = store_with(trigger={"kind": "instance_stopped"}, action={"kind": "stop_start"})
+    lookups = FakeLookups(groups={"web": ["i-1", "i-2"]})
+    lookups.stop_reasons["i-1"] = reason
+    starter = FakeStarter()
+    assert [a.verdict for a in answer(instance_stopped_event("i-1"), store, starter, lookups)] == answered
+    if answered:
+        assert starter.started[0].cause == f"instance i-1 stopped without anyone asking ({reason})"
+        assert starter.started[0].group == "web"

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from opsflow.aws.ec2 import Instance, InstanceStatus
+from opsflow.aws.ecs import Deployment, ServiceDetail
+from opsflow.aws.ssm import Automation, Document
 from opsflow.errors import Busy, NotOptedIn, Refused
 from opsflow.remediation.rules import RemediationRule
 from opsflow.runs.config import OptIn
@@ -55,10 +57,67 @@ class FakeCloudWatch:
         return {n: self.states[n] for n in names if n in self.states}
 
 
+def service(rollout: str, running: int = 2, deployments: int = 1, failed: int = 0) -> ServiceDetail:
+    primary = Deployment("ecs-svc/2", "PRIMARY", rollout, "web:7", 2, running, failed)
+    older = [Deployment("ecs-svc/1", "ACTIVE", "COMPLETED", "web:7", 2, 0)] * (deployments - 1)
+    return ServiceDetail(
+        cluster_arn="arn:aws:ecs:us-east-1:111111111111:cluster/prod",
+        service_arn="arn:aws:ecs:us-east-1:111111111111:service/prod/web",
+        name="web",
+        status="ACTIVE",
+        task_definition="web:7",
+        desired_count=2,
+        running_count=running,
+        pending_count=0,
+        deployments=[primary, *older],
+        load_balancers=[],
+        tags={"opsflow:managed": "true", "opsflow:environment": "prod"},
+        launch_type="FARGATE",
+        capacity_provider_strategy=[],
+        network_configuration=None,
+        health_check_grace_period_seconds=None,
+        events=("(service web) has started 1 tasks",),
+    )
+
+
+@dataclass
+class FakeEcs:
+    detail: ServiceDetail = field(default_factory=lambda: service("IN_PROGRESS", running=1, failed=3))
+    calls: list[str] = field(default_factory=list)
+
+    def describe_service(self, cluster: str, name: str) -> ServiceDetail:
+        return self.detail
+
+    def force_new_deployment(self, cluster: str, name: str) -> None:
+        self.calls.append(f"redeploy {cluster}/{name}")
+        self.detail = service("IN_PROGRESS", running=1, deployments=2)
+
+
+@dataclass
+class FakeSsm:
+    status: str = "InProgress"
+    failure: str = ""
+    started: list[dict[str, Any]] = field(default_factory=list)
+
+    def document(self, name: str, version: str | None = None) -> Document:
+        return Document(name, "Automation", {"InstanceId": False, "AutomationAssumeRole": True})
+
+    def start_automation(
+        self, document: str, version: str | None, parameters: dict[str, list[str]], token: str
+    ) -> str:
+        self.started.append({"document": document, "parameters": parameters, "token": token})
+        return "exec-1"
+
+    def automation(self, execution_id: str) -> Automation:
+        return Automation(execution_id, self.status, self.failure)
+
+
 @dataclass
 class FakeAws:
     ec2: FakeEc2 = field(default_factory=FakeEc2)
     cloudwatch: FakeCloudWatch = field(default_factory=FakeCloudWatch)
+    ecs: FakeEcs = field(default_factory=FakeEcs)
+    ssm: FakeSsm = field(default_factory=FakeSsm)
     events: Any = None
 
 
@@ -236,3 +295,78 @@ def test_an_alarm_rule_waits_for_its_alarm_to_be_ok_too() -> None:
     assert steps.watch(after, aws, T0).verdict == "watching"
     aws.cloudwatch.states["web-status"] = "OK"
     assert steps.watch(after, aws, T0).verdict == "helped"
+
+
+def test_a_service_redeploy_helped_once_its_new_deployment_completed_and_every_task_runs() -> None:
+    aws = FakeAws()
+    the_request = request(resource_kind="ecs", resource="prod/web", action="ecs_redeploy", alarm_name=None)
+    assert steps.check(state(the_request), aws).needed  # 1 of 2 tasks running, 3 failed to start
+    acted = steps.act(state(the_request), aws, T0)
+    assert (aws.ecs.calls, acted.deployment_id) == (["redeploy prod/web"], "ecs-svc/2")
+
+    watching = steps.watch(state(the_request, act=acted.model_dump()), aws, T0)
+    assert (watching.verdict, watching.awaits) == ("watching", "change")
+    assert steps.changing(state(the_request, act=acted.model_dump()), steps.Target("ecs", "prod/web")) == [
+        steps.Target("service", "prod/web")
+    ]
+    aws.ecs.detail = service("COMPLETED")
+    helped = steps.watch(state(the_request, act=acted.model_dump(), watch=watching.model_dump()), aws, T0)
+    assert (helped.verdict, helped.found) == ("helped", "2 of 2 tasks running, deployment COMPLETED")
+
+
+def test_a_failed_redeploy_did_not_help_at_once() -> None:
+    aws = FakeAws()
+    the_request = request(resource_kind="ecs", resource="prod/web", action="ecs_redeploy", alarm_name=None)
+    acted = steps.act(state(the_request), aws, T0)
+    aws.ecs.detail = service("FAILED", running=0)
+    failed = steps.watch(state(the_request, act=acted.model_dump()), aws, T0)
+    assert failed.verdict == "did not help"
+    assert failed.found == "deployment ecs-svc/2 failed: (service web) has started 1 tasks"
+
+
+def test_a_runbook_runs_as_the_runbook_role_once_per_run_and_its_failure_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RUNBOOK_ROLE_ARN", "arn:aws:iam::111111111111:role/opsflow/runbook/RunbookRole")
+    aws = FakeAws()
+    runbook = {"document": "AWS-RestartEC2Instance", "parameters": {"InstanceId": ["i-1"]}}
+    the_request = request(action="runbook", runbook=runbook)
+    acted = steps.act(state(the_request), aws, T0)
+    again = steps.act(state(the_request), aws, T0)
+    [first, second] = aws.ssm.started
+    assert first["parameters"] == {
+        "InstanceId": ["i-1"],
+        "AutomationAssumeRole": ["arn:aws:iam::111111111111:role/opsflow/runbook/RunbookRole"],
+    }
+    assert first["token"] == second["token"] and again.execution_id == acted.execution_id == "exec-1"
+
+    watching = steps.watch(state(the_request, act=acted.model_dump()), aws, T0)
+    assert (watching.verdict, watching.awaits) == ("watching", "change")
+    aws.ssm.status, aws.ssm.failure = "Failed", "Step stopInstances failed: not authorized"
+    failed = steps.watch(state(the_request, act=acted.model_dump()), aws, T0)
+    assert failed.verdict == "did not help"
+    assert (
+        failed.found
+        == "runbook AWS-RestartEC2Instance ended Failed: Step stopInstances failed: not authorized"
+    )
+
+
+def test_a_runbook_that_succeeded_helped_once_the_resource_is_healthy() -> None:
+    aws = FakeAws()
+    runbook = {"document": "AWS-RestartEC2Instance", "parameters": {"InstanceId": ["i-1"]}}
+    the_request = request(action="runbook", runbook=runbook, alarm_name=None)
+    acted = steps.act(state(the_request), aws, T0)
+    aws.ssm.status = "Success"
+    still = steps.watch(state(the_request, act=acted.model_dump()), aws, T0)
+    assert (still.verdict, still.awaits) == ("watching", "outcome")  # the instance check still fails
+    aws.ec2.status = InstanceStatus("running", "ok", "ok")
+    assert steps.watch(state(the_request, act=acted.model_dump()), aws, T0).verdict == "helped"
+
+
+def test_a_stopped_instance_is_started_without_a_stop() -> None:
+    aws = FakeAws()
+    aws.ec2.status = InstanceStatus("stopped", "not-applicable", "not-applicable")
+    the_request = request(action="stop_start", alarm_name=None)
+    assert steps.check(state(the_request), aws).needed
+    acted = steps.act(state(the_request), aws, T0)
+    assert (acted.phase, aws.ec2.calls) == ("starting", ["start i-1"])

@@ -25,6 +25,8 @@ class Instance:
     devices: list[str]
     instance_type: str = ""
     root_device_type: str = "ebs"
+    # Why it last changed state (API Reference, StateReason), e.g. Client.UserInitiatedShutdown.
+    state_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def _instance(raw: Any) -> Instance:
         devices=[m["DeviceName"] for m in raw.get("BlockDeviceMappings", [])],
         instance_type=str(raw.get("InstanceType", "")),
         root_device_type=str(raw.get("RootDeviceType", "ebs")),
+        state_reason=str((raw.get("StateReason") or {}).get("Code", "")),
     )
 
 

@@ -258,6 +258,11 @@ class Ecs:
         with aws_call("UpdateService"):
             self._ecs.update_service(cluster=cluster_arn, service=service, desiredCount=count)
 
+    def force_new_deployment(self, cluster: str, service: str) -> None:
+        """Replace the service's tasks by its deployment configuration, with its task definition as it is."""
+        with _service_call("UpdateService", cluster, service):
+            self._ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
+
     def describe_service(self, cluster: str, service: str) -> ServiceDetail:
         with _service_call("DescribeServices", cluster, service):
             found = self._ecs.describe_services(cluster=cluster, services=[service], include=["TAGS"])

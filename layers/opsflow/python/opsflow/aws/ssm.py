@@ -1,9 +1,10 @@
-"""Systems Manager adapter: which instances are online managed nodes, and Run Command on one of them."""
+"""Systems Manager adapter: which instances are online managed nodes, Run Command on one of them, and
+Automation runbooks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsflow.aws.errors import aws_call
 from opsflow.errors import NotFound
@@ -14,6 +15,19 @@ if TYPE_CHECKING:
 SHELL_DOCUMENT = "AWS-RunShellScript"
 # Statuses an invocation does not leave (Systems Manager User Guide, "Understanding command statuses").
 ENDED = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
+# Statuses an Automation execution does not leave (API Reference, AutomationExecution).
+AUTOMATION_ENDED = frozenset(
+    {
+        "Success",
+        "Failed",
+        "TimedOut",
+        "Cancelled",
+        "CompletedWithSuccess",
+        "CompletedWithFailure",
+        "Rejected",
+        "Exited",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,21 @@ class Invocation:
     @property
     def ended(self) -> bool:
         return self.status in ENDED
+
+
+@dataclass(frozen=True)
+class Automation:
+    execution_id: str
+    status: str
+    failure: str = ""
+
+    @property
+    def ended(self) -> bool:
+        return self.status in AUTOMATION_ENDED
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in ("Success", "CompletedWithSuccess")
 
 
 class Ssm:
@@ -100,4 +129,26 @@ class Ssm:
             exit_code=int(found.get("ResponseCode", -1)),
             stdout=str(found.get("StandardOutputContent", "")),
             stderr=str(found.get("StandardErrorContent", "")),
+        )
+
+    def start_automation(
+        self, document: str, version: str | None, parameters: dict[str, list[str]], client_token: str
+    ) -> str:
+        """Start the runbook; the same client token starts it once however often it is asked."""
+        kwargs: dict[str, Any] = {"DocumentVersion": version} if version else {}
+        with aws_call("StartAutomationExecution"):
+            started = self._ssm.start_automation_execution(
+                DocumentName=document, Parameters=parameters, ClientToken=client_token, **kwargs
+            )
+        return str(started["AutomationExecutionId"])
+
+    def automation(self, execution_id: str) -> Automation:
+        with aws_call("GetAutomationExecution", not_found=f"no Automation execution {execution_id}"):
+            found = self._ssm.get_automation_execution(AutomationExecutionId=execution_id)[
+                "AutomationExecution"
+            ]
+        return Automation(
+            execution_id=execution_id,
+            status=str(found.get("AutomationExecutionStatus", "")),
+            failure=str(found.get("FailureMessage", "")),
         )

@@ -7,7 +7,7 @@ from opsflow.aws.ssm import Ssm
 from opsflow.errors import InvalidField
 from opsflow.remediation.rules import Runbook
 
-# What Opsflow itself fills in: the role the runbook runs as is the spoke's or hub's automation role.
+# What Opsflow itself fills in: the role the runbook runs as is the stack's runbook role.
 FILLED_IN = frozenset({"AutomationAssumeRole"})
 
 
@@ -25,6 +25,13 @@ def check(runbook: Runbook, ssm: Ssm, where: str) -> None:
         raise InvalidField(
             "action.document",
             f"{runbook.document} is a {document.document_type} document; a runbook is an Automation document",
+        )
+    given = sorted(FILLED_IN & set(runbook.parameters))
+    if given:
+        raise InvalidField(
+            f"action.parameters.{given[0]}",
+            "is filled in by Opsflow: the runbook runs as the stack's runbook role (RunbookPolicyArns adds to "
+            "what it may do)",
         )
     unknown = sorted(set(runbook.parameters) - set(document.parameters))
     if unknown:

@@ -32,6 +32,12 @@ ALARM_FIRED = "AlarmFired"
 # one managed node changed status; only its ends concern a wait.
 COMMAND_INVOCATION = "EC2 Command Invocation Status-change Notification"
 _COMMAND_ENDED = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
+# Systems Manager User Guide, "Monitoring Systems Manager events with Amazon EventBridge": an Automation
+# execution changed status; only its ends concern a wait.
+AUTOMATION_EXECUTION = "EC2 Automation Execution Status-change Notification"
+_AUTOMATION_ENDED = frozenset(
+    {"Success", "Failed", "TimedOut", "Cancelled", "CompletedWithSuccess", "CompletedWithFailure"}
+)
 # EC2 User Guide, "State change events for Amazon EC2 instances": a stop or a start has ended.
 INSTANCE_STATE_CHANGE = "EC2 Instance State-change Notification"
 _INSTANCE_SETTLED = frozenset({"running", "stopped", "terminated"})
@@ -89,6 +95,14 @@ def wakes(event: Mapping[str, Any], home_account: str, home_region: str) -> list
     if detail_type == COMMAND_INVOCATION and detail.get("status") in _COMMAND_ENDED:
         command = f"{detail.get('command-id')}/{detail.get('instance-id')}"
         return [Wake(target("command", command), f"command {command} ended {detail['status']}")]
+    if detail_type == AUTOMATION_EXECUTION and detail.get("Status") in _AUTOMATION_ENDED:
+        execution = str(detail.get("ExecutionId", ""))
+        if execution:
+            return [
+                Wake(
+                    target("automation", execution), f"runbook execution {execution} ended {detail['Status']}"
+                )
+            ]
     if (
         detail_type == INSTANCE_STATE_CHANGE
         and detail.get("state") in _INSTANCE_SETTLED

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from opsflow.aws import clients
 from opsflow.aws.ssm import Ssm
 from opsflow.aws.target import Target
-from opsflow.errors import NotFound
+from opsflow.errors import InvalidField, NotFound
 from opsflow.remediation import guard, runbooks, views
 from opsflow.remediation.rules import RULE_NAME, RemediationRule
 from opsflow.runs.wiring import default_config
@@ -37,6 +37,12 @@ def put_remediation(name: RuleName, rule: Annotated[RemediationRule, Body()]) ->
     where = Target("remediation", name, rule.account, rule.region)
     Reach(sessions.home, config.account_store(), sessions).check(where, by)
     if rule.action.kind == "runbook":
+        if rule.account and not sessions.home.is_home_account(rule.account):
+            raise InvalidField(
+                "account",
+                "a runbook action runs in the hub's own account only: spoke stacks have no runbook role yet; "
+                "use reboot, stop_start, recover or ecs_redeploy there",
+            )
         ssm = Ssm(sessions.client("ssm", rule.account, rule.region, by))
         place = f"{rule.account or sessions.home.account}/{rule.region or sessions.home.region}"
         runbooks.check(rule.action, ssm, place)

@@ -36,39 +36,38 @@ def check(
 ) -> dict[str, Any]:
     if not rule.enabled:
         raise Refused(f"remediation rule {request.rule} is disabled")
-    if request.resource_kind != "instance":
-        raise Refused(
-            f"remediation rule {request.rule}: {request.resource_kind} resources are not acted on yet"
-        )
-    instance = aws.ec2.describe_instance(request.resource)
-    tags = instance.tags
+    if request.resource_kind == "ecs":
+        cluster, service = request.cluster_and_service
+        tags = aws.ecs.describe_service(cluster, service).tags
+        what, group = f"ECS service {request.resource}", None
+    else:
+        instance = aws.ec2.describe_instance(request.resource)
+        tags, what, group = instance.tags, f"instance {request.resource}", instance.tags.get(GROUP_TAG)
     if not opt_in.allows(tags):
-        raise NotOptedIn(
-            f"instance {request.resource} is not tagged {opt_in.describe()}: Opsflow leaves it alone"
-        )
+        raise NotOptedIn(f"{what} is not tagged {opt_in.describe()}: Opsflow leaves it alone")
     scope = rule.scope
     environment = tags.get(environment_key)
-    group = tags.get(GROUP_TAG)
     if scope.environment and environment != scope.environment:
         raise Refused(
-            f"instance {request.resource} is in environment {environment or '(none)'}, not {scope.environment}: "
+            f"{what} is in environment {environment or '(none)'}, not {scope.environment}: "
             f"outside rule {request.rule}'s scope"
         )
     if scope.asg_name and group != scope.asg_name:
         raise Refused(
-            f"instance {request.resource} is in group {group or '(none)'}, not {scope.asg_name}: outside rule "
-            f"{request.rule}'s scope"
+            f"{what} is in group {group or '(none)'}, not {scope.asg_name}: outside rule {request.rule}'s scope"
         )
     missing = {k: v for k, v in scope.tags.items() if tags.get(k) != v}
     if missing:
         wanted = ", ".join(f"{k}={v}" for k, v in missing.items())
-        raise Refused(f"instance {request.resource} lacks {wanted}: outside rule {request.rule}'s scope")
-    if rule.action.kind in ("recover", "stop_start") and (
-        instance.root_device_type != "ebs" or aws.ec2.has_instance_store(instance.instance_type)
+        raise Refused(f"{what} lacks {wanted}: outside rule {request.rule}'s scope")
+    if (
+        request.resource_kind == "instance"
+        and rule.action.kind in ("recover", "stop_start")
+        and (instance.root_device_type != "ebs" or aws.ec2.has_instance_store(instance.instance_type))
     ):
         raise Refused(
-            f"instance {request.resource} ({instance.instance_type}) has instance store volumes, whose data a "
-            f"stop loses: {rule.action.kind} acts only on instances whose volumes are all EBS"
+            f"instance {request.resource} ({instance.instance_type}) has instance store volumes, whose data "
+            f"a stop loses: {rule.action.kind} acts only on instances whose volumes are all EBS"
         )
     here = request.target()
     for kind, name in (("asg", group), ("env", environment)):
@@ -77,7 +76,7 @@ def check(
         held = locks.holder(Target(kind, name, here.account, here.region).key)
         if held is not None:
             raise Busy(
-                f"{kind} {name}, which instance {request.resource} belongs to, is held by run {held.run_id}: "
+                f"{kind} {name}, which {what} belongs to, is held by run {held.run_id}: "
                 "Opsflow does not remediate what another of its runs is changing"
             )
     return {
@@ -87,13 +86,18 @@ def check(
         "group": group,
         "environment": environment,
         "cause": request.cause,
+        **({"runbook": request.runbook.model_dump(exclude_none=True)} if request.runbook else {}),
         "waits_for": _waits_for(request),
         "within_minutes": rule.outcome_timeout_minutes,
     }
 
 
 def _waits_for(request: RemediateRequest) -> str:
-    checks = f"instance {request.resource} running with both status checks ok"
+    checks = (
+        f"service {request.resource} steady (its deployment completed, every desired task running)"
+        if request.resource_kind == "ecs"
+        else f"instance {request.resource} running with both status checks ok"
+    )
     return (
         f"alarm {request.alarm_name} back to OK and {checks}" if request.helped_when == "alarm_ok" else checks
     )

@@ -1,19 +1,26 @@
 """Remediate: check the resource still needs it, act, and watch until the action helped or its time ran
 out; the rule's guard record learns the outcome on every ending, so its cooldown and breaker see it.
 
-A stop-and-start (or a recover, which is one) is watched twice: until the instance is stopped, when it is
-started, then until it runs and passes its checks. `watch` is the look after each wake: between looks the
-state machine waits on the instance's state-change event, or on the alarm going back to OK, each bounded
-by the reconcile interval."""
+The actions: a reboot; a stop and a start (or a recover, which is one), watched until the instance is
+stopped, when it is started, then until it runs and passes its checks; an ECS service's new deployment,
+watched until it completed or failed; a runbook's Automation execution, watched until it ended. `watch` is
+the look after each wake: between looks the state machine waits on the change under way (the instance's
+state-change event, the service's deployment event, the execution's status-change event), or on the alarm
+going back to OK, each bounded by the reconcile interval."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from opsflow.aws import clients
+from opsflow.aws.ecs import ServiceDetail
+from opsflow.aws.target import Target
 from opsflow.errors import NotFound
 from opsflow.remediation import guard
 from opsflow.runs.config import StepsConfig, required_env
@@ -32,10 +39,11 @@ from opsflow.store.remediations import DynamoRemediationStore, RemediationStore
 from opsflow.store.runs import Run, RunStore
 from opsflow.waits.awaiting import Await, reconcile_seconds
 from opsflow.workflows.remediate.aws import RemediateAws
-from opsflow.workflows.remediate.request import RemediateRequest
+from opsflow.workflows.remediate.request import RemediateRequest, RunbookCall
 
-Phase = Literal["rebooted", "stopping", "starting"]
+Phase = Literal["rebooted", "stopping", "starting", "redeploying", "runbook"]
 Verdict = Literal["watching", "helped", "did not help"]
+Awaits = Literal["change", "outcome"]
 
 
 class Checked(StepResult):
@@ -46,15 +54,17 @@ class Checked(StepResult):
 class Acted(StepResult):
     phase: Phase
     at: str
+    deployment_id: str = ""
+    execution_id: str = ""
 
 
 class Watched(StepResult):
     phase: Phase
     verdict: Verdict
     found: str
-    # What the next wait is on, while watching: the instance's state (a stop or a start under way), or the
-    # outcome (the alarm back to OK).
-    awaits: Literal["instance", "outcome"] = "outcome"
+    # What the next wait is on, while watching: the change under way (a stop, a start, a deployment, a
+    # runbook), or the outcome (the alarm back to OK).
+    awaits: Awaits = "outcome"
     # The time the action has had, in AWS seconds: each wait's length when it timed out, else the time until
     # its event came (a wall clock would not do: the embedded runtime shortens waits, not clocks).
     waited_seconds: int = 0
@@ -73,24 +83,47 @@ def request_of(state: RemediateState) -> RemediateRequest:
     return RemediateRequest.model_validate(state.request, strict=False)
 
 
+def service_health(detail: ServiceDetail) -> tuple[bool, str]:
+    """Steady: one deployment, completed, with every desired task running."""
+    primary = next((d for d in detail.deployments if d.status == "PRIMARY"), None)
+    rollout = primary.rollout_state if primary else "none"
+    found = f"{detail.running_count} of {detail.desired_count} tasks running, deployment {rollout}"
+    if primary and primary.failed_tasks:
+        found += f", {primary.failed_tasks} failed to start"
+    steady = (
+        len(detail.deployments) == 1
+        and rollout == "COMPLETED"
+        and detail.running_count == detail.desired_count
+        and detail.pending_count == 0
+    )
+    return steady, found
+
+
+def _alarm(aws: RemediateAws, name: str) -> str:
+    return aws.cloudwatch.alarm_states([name]).get(name, "missing")
+
+
 def check(state: RemediateState, aws: RemediateAws) -> Checked:
-    """Still needed: the instance still runs, and the alarm is still in ALARM (or, without one, a status
-    check still fails). Events arrive late and twice; acting on a resource that recovered helps nobody."""
+    """Still needed: the resource is still there, and the alarm is still in ALARM (or, without one, the
+    instance still fails a check, the service is not steady). Events arrive late and twice; acting on a
+    resource that recovered helps nobody."""
     request = request_of(state)
     try:
+        healthy, found = _resource_health(request, aws)
+    except NotFound as gone:
+        return Checked(needed=False, found=gone.message, summary=f"{request.resource} is gone: nothing to do")
+    if request.resource_kind == "instance":
         status = aws.ec2.instance_status(request.resource)
-    except NotFound:
-        return Checked(
-            needed=False, found="the instance is gone", summary=f"{request.resource} is gone: nothing to do"
-        )
-    if status.state not in ("running", "stopped") or (
-        status.state == "stopped" and request.action == "reboot"
-    ):
-        return Checked(
-            needed=False, found=status.describe(), summary=f"{request.resource} is {status.state}: left alone"
-        )
+        if status.state not in ("running", "stopped") or (
+            status.state == "stopped" and request.action == "reboot"
+        ):
+            return Checked(
+                needed=False, found=found, summary=f"{request.resource} is {status.state}: left alone"
+            )
+        if status.state == "stopped":
+            return Checked(needed=True, found=found, summary=f"still needed: {request.resource} is stopped")
     if request.alarm_name:
-        alarm = aws.cloudwatch.alarm_states([request.alarm_name]).get(request.alarm_name, "missing")
+        alarm = _alarm(aws, request.alarm_name)
         if alarm != "ALARM":
             return Checked(
                 needed=False,
@@ -98,31 +131,66 @@ def check(state: RemediateState, aws: RemediateAws) -> Checked:
                 summary=f"alarm {request.alarm_name} is {alarm} again: {request.resource} no longer needs it",
             )
         return Checked(
-            needed=True,
-            found=f"alarm {request.alarm_name} in ALARM; {status.describe()}",
-            summary="still needed",
+            needed=True, found=f"alarm {request.alarm_name} in ALARM; {found}", summary="still needed"
         )
-    if status.healthy:
-        return Checked(
-            needed=False, found=status.describe(), summary=f"{request.resource} passes its checks again"
-        )
-    return Checked(needed=True, found=status.describe(), summary=f"still needed: {status.describe()}")
+    if healthy:
+        return Checked(needed=False, found=found, summary=f"{request.resource} is healthy again: {found}")
+    return Checked(needed=True, found=found, summary=f"still needed: {found}")
+
+
+def _resource_health(request: RemediateRequest, aws: RemediateAws) -> tuple[bool, str]:
+    if request.resource_kind == "ecs":
+        cluster, service = request.cluster_and_service
+        detail = aws.ecs.describe_service(cluster, service)
+        if detail.status != "ACTIVE":
+            raise NotFound(f"service {request.resource} is {detail.status}")
+        return service_health(detail)
+    status = aws.ec2.instance_status(request.resource)
+    return status.healthy, status.describe()
 
 
 def act(state: RemediateState, aws: RemediateAws, now: datetime) -> Acted:
     request = request_of(state)
+    at = now.isoformat()
     if request.action == "reboot":
         aws.ec2.reboot_instances([request.resource])
-        acted = Acted(phase="rebooted", at=now.isoformat(), summary=f"rebooted {request.resource}")
+        acted = Acted(phase="rebooted", at=at, summary=f"rebooted {request.resource}")
     elif request.action in ("stop_start", "recover"):
-        aws.ec2.stop_instances([request.resource])
+        if aws.ec2.instance_status(request.resource).state == "stopped":
+            aws.ec2.start_instances([request.resource])
+            acted = Acted(phase="starting", at=at, summary=f"starting {request.resource}, which had stopped")
+        else:
+            aws.ec2.stop_instances([request.resource])
+            acted = Acted(
+                phase="stopping", at=at, summary=f"stopping {request.resource} to start it on other hardware"
+            )
+    elif request.action == "ecs_redeploy":
+        cluster, service = request.cluster_and_service
+        aws.ecs.force_new_deployment(cluster, service)
+        detail = aws.ecs.describe_service(cluster, service)
+        primary = next((d for d in detail.deployments if d.status == "PRIMARY"), None)
         acted = Acted(
-            phase="stopping",
-            at=now.isoformat(),
-            summary=f"stopping {request.resource} to start it on other hardware",
+            phase="redeploying",
+            at=at,
+            deployment_id=primary.deployment_id if primary else "",
+            summary=f"started a new deployment of {request.resource}"
+            + (f" ({primary.deployment_id})" if primary else ""),
+        )
+    elif request.action == "runbook" and request.runbook is not None:
+        runbook = request.runbook
+        # One execution per run however often this step is retried: the token is the run's.
+        token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opsflow:{state.run_id}"))
+        execution_id = aws.ssm.start_automation(
+            runbook.document, runbook.document_version, _with_role(runbook, aws), token
+        )
+        acted = Acted(
+            phase="runbook",
+            at=at,
+            execution_id=execution_id,
+            summary=f"started runbook {runbook.document} on {request.resource} (execution {execution_id})",
         )
     else:
-        raise NotImplementedError(f"the {request.action} action is not built yet")
+        raise ValueError(f"remediate cannot {request.action} a {request.resource_kind} resource")
     if aws.events is not None:
         aws.events.progress(
             state.run_id,
@@ -134,21 +202,68 @@ def act(state: RemediateState, aws: RemediateAws, now: datetime) -> Acted:
     return acted
 
 
+def _with_role(runbook: RunbookCall, aws: RemediateAws) -> dict[str, list[str]]:
+    """The runbook's parameters, and the stack's runbook role as its AutomationAssumeRole if it takes one:
+    without it a runbook runs with the caller's permissions, which are not the runbook's to use."""
+    role = os.environ.get("RUNBOOK_ROLE_ARN")
+    document = aws.ssm.document(runbook.document, runbook.document_version) if role else None
+    if role and document is not None and "AutomationAssumeRole" in document.parameters:
+        return {**runbook.parameters, "AutomationAssumeRole": [role]}
+    return dict(runbook.parameters)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the action is: still changing the resource, failed outright, or done; and the resource's health."""
+
+    moving: bool
+    healthy: bool
+    found: str
+    failed: str | None = None
+
+
+def progress(state: RemediateState, phase: Phase, aws: RemediateAws) -> Progress:
+    request = request_of(state)
+    acted = state.act
+    assert acted is not None
+    if phase == "redeploying":
+        cluster, service = request.cluster_and_service
+        detail = aws.ecs.describe_service(cluster, service)
+        healthy, found = service_health(detail)
+        ours = next((d for d in detail.deployments if d.deployment_id == acted.deployment_id), None)
+        if ours is None:
+            return Progress(False, False, found, f"deployment {acted.deployment_id} was replaced by another")
+        if ours.rollout_state == "FAILED":
+            why = f": {detail.events[0]}" if detail.events else ""
+            return Progress(False, False, found, f"deployment {acted.deployment_id} failed{why}")
+        return Progress(ours.rollout_state == "IN_PROGRESS", healthy, found)
+    if phase == "runbook":
+        execution = aws.ssm.automation(acted.execution_id)
+        document = request.runbook.document if request.runbook else "?"
+        if not execution.ended:
+            return Progress(True, False, f"runbook {document} {execution.status}")
+        if not execution.succeeded:
+            why = f": {execution.failure}" if execution.failure else ""
+            return Progress(False, False, "", f"runbook {document} ended {execution.status}{why}")
+        healthy, found = _resource_health(request, aws)
+        return Progress(False, healthy, f"runbook {document} succeeded; {found}")
+    status = aws.ec2.instance_status(request.resource)
+    moving = phase == "stopping" or (phase == "starting" and status.state != "running")
+    return Progress(moving, status.healthy, status.describe())
+
+
 def watch(state: RemediateState, aws: RemediateAws, now: datetime) -> Watched:
     """The look after the action and after each wake (an event, or the wait's bound): start a stopped
     instance, then judge whether it helped, or ran out of time."""
     request = request_of(state)
     acted = state.act
     assert acted is not None
-    previous = state.watch
-    phase: Phase = previous.phase if previous else acted.phase
+    phase: Phase = state.watch.phase if state.watch else acted.phase
     waited = _waited(state, now)
     budget = request.outcome_timeout_minutes * 60
     reconcile = reconcile_seconds(state.settings)
 
-    def watching(
-        next_phase: Phase, found: str, awaits: Literal["instance", "outcome"], summary: str
-    ) -> Watched:
+    def watching(next_phase: Phase, found: str, awaits: Awaits, summary: str) -> Watched:
         return Watched(
             phase=next_phase,
             verdict="watching",
@@ -161,15 +276,22 @@ def watch(state: RemediateState, aws: RemediateAws, now: datetime) -> Watched:
             waiting=True,
         )
 
-    status = aws.ec2.instance_status(request.resource)
-    if phase == "stopping" and status.state == "stopped":
+    if phase == "stopping" and aws.ec2.instance_status(request.resource).state == "stopped":
         aws.ec2.start_instances([request.resource])
-        return watching("starting", "stopped", "instance", f"stopped; starting {request.resource}")
-    found = status.describe()
-    moving = (phase == "stopping") or (phase == "starting" and status.state != "running")
-    helped = status.healthy and not moving
+        return watching("starting", "stopped", "change", f"stopped; starting {request.resource}")
+    where = progress(state, phase, aws)
+    if where.failed:
+        return Watched(
+            phase=phase,
+            verdict="did not help",
+            found=where.failed,
+            waited_seconds=waited,
+            summary=f"did not help: {where.failed}",
+        )
+    found = where.found
+    helped = where.healthy and not where.moving
     if helped and request.helped_when == "alarm_ok" and request.alarm_name:
-        alarm = aws.cloudwatch.alarm_states([request.alarm_name]).get(request.alarm_name, "missing")
+        alarm = _alarm(aws, request.alarm_name)
         helped = alarm == "OK"
         found = f"{found}; alarm {request.alarm_name} {alarm}"
     if helped:
@@ -184,7 +306,7 @@ def watch(state: RemediateState, aws: RemediateAws, now: datetime) -> Watched:
             waited_seconds=waited,
             summary=f"did not help within {request.outcome_timeout_minutes} min: {found}",
         )
-    return watching(phase, found, "instance" if moving else "outcome", found)
+    return watching(phase, found, "change" if where.moving else "outcome", found)
 
 
 def _waited(state: RemediateState, now: datetime) -> int:
@@ -199,31 +321,50 @@ def _waited(state: RemediateState, now: datetime) -> int:
     return previous.waited_seconds + max(0, min(elapsed, previous.wait_seconds))
 
 
-def instance_settled(state: RemediateState, aws: RemediateAws) -> bool:
-    """A wait on the instance ends once it is stopped (while stopping) or running (while starting)."""
-    phase = state.watch.phase if state.watch else (state.act.phase if state.act else "rebooted")
-    current = aws.ec2.instance_status(request_of(state).resource).state
-    return current == ("stopped" if phase == "stopping" else "running")
+def _phase(state: RemediateState) -> Phase:
+    return state.watch.phase if state.watch else (state.act.phase if state.act else "rebooted")
+
+
+def changing(state: RemediateState, here: Target) -> list[Target]:
+    """What ends a wait on the change under way: the instance's, the service's or the execution's event."""
+    request = request_of(state)
+    phase = _phase(state)
+    if phase == "redeploying":
+        return [here.beside("service", request.resource)]
+    if phase == "runbook" and state.act is not None:
+        return [here.beside("automation", state.act.execution_id)]
+    return [here.beside("instance", request.resource)]
+
+
+def change_settled(state: RemediateState, aws: RemediateAws) -> bool:
+    """A wait on the change ends once it is no longer under way (a stopped instance is to be started)."""
+    if state.act is None:
+        return True
+    where = progress(state, _phase(state), aws)
+    return (
+        bool(where.failed)
+        or not where.moving
+        or (
+            _phase(state) == "stopping"
+            and aws.ec2.instance_status(request_of(state).resource).state == "stopped"
+        )
+    )
 
 
 def outcome_known(state: RemediateState, aws: RemediateAws) -> bool:
     """A wait on the outcome ends at once if the action has helped already (the wait's bound is the time
-    left), or if a stopped instance is to be started, which `watch` does: a `ready` only looks."""
-    if state.act is None or _would_start(state, aws):
+    left), or failed, or the resource is changing again: `watch` judges. A `ready` only looks."""
+    if state.act is None:
         return True
-    request = request_of(state)
-    status = aws.ec2.instance_status(request.resource)
-    if not status.healthy:
+    where = progress(state, _phase(state), aws)
+    if where.failed or where.moving:
+        return True
+    if not where.healthy:
         return False
+    request = request_of(state)
     if request.helped_when == "alarm_ok" and request.alarm_name:
-        return aws.cloudwatch.alarm_states([request.alarm_name]).get(request.alarm_name) == "OK"
+        return _alarm(aws, request.alarm_name) == "OK"
     return True
-
-
-def _would_start(state: RemediateState, aws: RemediateAws) -> bool:
-    # `ready` looks only: a look that would start a stopped instance ends the wait for `watch` to do it.
-    phase = state.watch.phase if state.watch else (state.act.phase if state.act else "rebooted")
-    return phase == "stopping" and aws.ec2.instance_status(request_of(state).resource).state == "stopped"
 
 
 # Endings ----------------------------------------------------------------------------------------------
@@ -323,11 +464,12 @@ def build_runner(config: StepsConfig) -> StepRunner:
         return {
             "check": lambda s: check(s, aws),
             "act": lambda s: act(s, aws, datetime.now(UTC)),
-            # Ended by the instance's EC2 Instance State-change Notification (best effort), or a look after the
-            # reconcile interval.
-            "await_instance": Await(
-                awaited=lambda s: [here.beside("instance", request_of(s).resource)],
-                ready=lambda s: instance_settled(s, aws),
+            # Ended by the instance's EC2 Instance State-change Notification (best effort), the service's ECS
+            # Deployment State Change (durable), the runbook's EC2 Automation Execution Status-change
+            # Notification, or a look after the reconcile interval.
+            "await_change": Await(
+                awaited=lambda s: changing(s, here),
+                ready=lambda s: change_settled(s, aws),
             ),
             # Ended by the alarm's change back to OK (durable), or a look after the reconcile interval: EC2 sends
             # no event when a status check passes.
