@@ -12,6 +12,7 @@ import pytest
 from opsflow.aws.ec2 import Instance, InstanceStatus
 from opsflow.aws.ecs import Deployment, ServiceDetail
 from opsflow.aws.ssm import Automation, Document
+from opsflow.aws.target import Target
 from opsflow.errors import Busy, NotOptedIn, Refused
 from opsflow.remediation.rules import RemediationRule
 from opsflow.runs.config import OptIn
@@ -306,8 +307,8 @@ def test_a_service_redeploy_helped_once_its_new_deployment_completed_and_every_t
 
     watching = steps.watch(state(the_request, act=acted.model_dump()), aws, T0)
     assert (watching.verdict, watching.awaits) == ("watching", "change")
-    assert steps.changing(state(the_request, act=acted.model_dump()), steps.Target("ecs", "prod/web")) == [
-        steps.Target("service", "prod/web")
+    assert steps.changing(state(the_request, act=acted.model_dump()), Target("ecs", "prod/web")) == [
+        Target("service", "prod/web")
     ]
     aws.ecs.detail = service("COMPLETED")
     helped = steps.watch(state(the_request, act=acted.model_dump(), watch=watching.model_dump()), aws, T0)
@@ -338,7 +339,8 @@ def test_a_runbook_runs_as_the_runbook_role_once_per_run_and_its_failure_says_wh
         "InstanceId": ["i-1"],
         "AutomationAssumeRole": ["arn:aws:iam::111111111111:role/opsflow/runbook/RunbookRole"],
     }
-    assert first["token"] == second["token"] and again.execution_id == acted.execution_id == "exec-1"
+    assert first["token"] == second["token"]
+    assert again.execution_id == acted.execution_id == "exec-1"
 
     watching = steps.watch(state(the_request, act=acted.model_dump()), aws, T0)
     assert (watching.verdict, watching.awaits) == ("watching", "change")
