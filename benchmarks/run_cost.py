@@ -27,13 +27,22 @@ PRICE_PER_TRANSITION = 0.025 / 1000
 PRICE_PER_INVOCATION = 0.20 / 1_000_000 + 0.0000133334 * 0.5 * 0.1
 
 
-def measure(aws: EmbeddedAws, request: dict[str, Any]) -> dict[str, float]:
+Started = dict[str, Any] | Callable[[], str]
+
+
+def measure(aws: EmbeddedAws, request: Started) -> dict[str, float]:
+    """Figures of one run: of a request posted to the API, or of the run id a callable makes happen (a
+    remediation, which a failure event starts)."""
     invoked_before = sum(getattr(aws.lambdas, "invoked", {}).values())
     calls_before = aws.iam.calls_held
     began = time.monotonic()
-    response = aws.api.post("/runs", json=request)
-    assert response.status_code == 202, response.text
-    run = aws.wait_for_run(response.json()["run_id"], timeout=300)
+    if callable(request):
+        run_id = request()
+    else:
+        response = aws.api.post("/runs", json=request)
+        assert response.status_code == 202, response.text
+        run_id = response.json()["run_id"]
+    run = aws.wait_for_run(run_id, timeout=300)
     wall = time.monotonic() - began
     assert run["status"] == "SUCCEEDED", run["error"]
     time.sleep(0.2)  # the run_ended and notify deliveries that follow the run's end
@@ -150,7 +159,32 @@ def scenario_env_start(aws: EmbeddedAws, net: seed.Network, index: int) -> dict[
     return env_power(aws, net, index, "start")
 
 
-SCENARIOS: list[tuple[str, Callable[[EmbeddedAws, seed.Network, int], dict[str, Any]]]] = [
+def scenario_remediation(aws: EmbeddedAws, net: seed.Network, index: int) -> Callable[[], str]:
+    """An instance's status check fails; its alarm's event starts a reboot, watched until the alarm is OK."""
+    [instance_id] = seed.fleet(aws, net, f"heal{index}", 1)
+    seed.status_check_alarm(aws, f"heal{index}-status", InstanceId=instance_id)
+    if index == 0:
+        rule = {
+            "trigger": {"kind": "status_check"},
+            "action": {"kind": "reboot"},
+            "cooldown_minutes": 30,
+            "breaker": {"max_actions": 1000},
+        }
+        assert aws.api.put("/remediations/bench-reboot", json=rule).status_code == 200
+
+    def fire() -> str:
+        aws.emulation.ec2.impair(instance_id, "instance")
+        while True:
+            runs = aws.api.get("/runs?workflow=remediate").json()["runs"]
+            found = [r["run_id"] for r in runs if instance_id in r["target"]]
+            if found:
+                return str(found[0])
+            time.sleep(0.01)
+
+    return fire
+
+
+SCENARIOS: list[tuple[str, Callable[[EmbeddedAws, seed.Network, int], Started]]] = [
     ("AMI bake (image pending 60 s)", scenario_bake),
     (
         "AMI bake on a builder (registration 30 s, a build of 300 s, image pending 60 s)",
@@ -168,6 +202,7 @@ SCENARIOS: list[tuple[str, Callable[[EmbeddedAws, seed.Network, int], dict[str, 
         scenario_env_stop,
     ),
     ("Environment start of the same, databases first", scenario_env_start),
+    ("Remediation: a failed instance check rebooted, watched until its alarm is OK", scenario_remediation),
 ]
 
 

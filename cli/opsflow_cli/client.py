@@ -8,6 +8,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -18,6 +19,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError
 
+from opsflow.remediation.rules import RULE_NAME
 from opsflow_cli.state import read_local
 
 # What the local gateway (opsflow_local.gateway) accepts: the embedded account's only credentials.
@@ -147,12 +149,50 @@ class OpsflowClient:
         except (ConnectionError, TimeoutError) as error:
             raise self._unreachable(error) from None
 
+    # Remediation rules ----------------------------------------------------------------------------
+
+    def put_remediation(self, name: str, rule: Mapping[str, Any]) -> dict[str, Any]:
+        """`PUT /remediations/{name}`: create or replace the rule; the API answers with it as GET shows it."""
+        return _object(self.request("PUT", _rule_path(name), body=dict(rule)), "a remediation rule")
+
+    def remediation(self, name: str) -> dict[str, Any]:
+        """`GET /remediations/{name}`: the rule, its breaker, what is under way and cooling down, its decisions."""
+        return _object(self.get(_rule_path(name)), "a remediation rule")
+
+    def remediations(self) -> dict[str, Any]:
+        """`GET /remediations`: `{"remediations": [...], "count": n}`."""
+        return _object(self.get("/remediations"), "a list of remediation rules")
+
+    def delete_remediation(self, name: str) -> dict[str, Any]:
+        """`DELETE /remediations/{name}`: `{"deleted": name}`."""
+        return _object(self.request("DELETE", _rule_path(name)), "a deletion")
+
+    def close_breaker(self, name: str) -> dict[str, Any]:
+        """`DELETE /remediations/{name}/breaker`: the rule as GET shows it, its breaker closed."""
+        return _object(self.request("DELETE", _rule_path(name) + "/breaker"), "a remediation rule")
+
     def _unreachable(self, reason: object) -> CliError:
         if self.endpoint.local:
             return CliError(
                 f"No Opsflow at {self.endpoint.url}: start `opsflow local` or pass --endpoint ({reason})."
             )
         return CliError(f"No answer from {self.endpoint.url}: {reason}. Check --endpoint and your network.")
+
+
+def _rule_path(name: str) -> str:
+    # Checked here: the API would refuse such a name with a message about its path, not about the name.
+    if not re.fullmatch(RULE_NAME, name):
+        raise CliError(
+            f"{name!r} is not a rule name: up to 64 letters, digits, '_' and '-', starting with a letter or a "
+            "digit."
+        )
+    return f"/remediations/{quote(name, safe='')}"
+
+
+def _object(answer: Answer, what: str) -> dict[str, Any]:
+    if not isinstance(answer.body, dict):
+        raise CliError(f"The API answered something other than {what}: {answer.body!r}")
+    return answer.body
 
 
 def _json(raw: bytes) -> Any:

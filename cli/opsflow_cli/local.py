@@ -110,8 +110,8 @@ def _announce(
         Panel(facts, title=f"Opsflow local is ready ({took:.1f} s)", title_align="left", border_style="green")
     )
     console.print(
-        "The opsflow commands (run, status, runs, abort, preview) find this endpoint through the state file "
-        "and sign with these credentials by themselves. Other SigV4 clients work too:"
+        "The opsflow commands (run, status, runs, abort, preview, remediations) find this endpoint through the "
+        "state file and sign with these credentials by themselves. Other SigV4 clients work too:"
     )
     console.print(
         f"  awscurl --service execute-api --region {endpoint.region} --access_key testing --secret_key testing "

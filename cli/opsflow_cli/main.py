@@ -1,4 +1,5 @@
-"""The `opsflow` command: start, follow and list runs, preview environment power, and run Opsflow locally."""
+"""The `opsflow` command: start, follow and list runs, preview environment power, manage remediation rules, and
+run Opsflow locally."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.table import Table
 from rich.text import Text
 
 from opsflow.runs import registry
@@ -89,12 +91,14 @@ def _fail(error: CliError) -> typer.Exit:
     shown = "the request is not valid:" if error.problems else error.message
     message = Text(f"{prefix}: ", style="bold red").append(shown, style="red")
     console.print(message)
+    # One line a field, its problem aligned and wrapped beside it.
+    problems = Table.grid(padding=(0, 1, 0, 0))
+    problems.add_column(style="bold red", no_wrap=True)
+    problems.add_column(style="red")
     for problem in error.problems:
-        console.print(
-            Text(f"  • {problem.get('field', '?')}: ", style="bold red").append(
-                str(problem.get("problem", "")), style="red"
-            )
-        )
+        problems.add_row(f"  • {problem.get('field', '?')}:", str(problem.get("problem", "")))
+    if error.problems:
+        console.print(problems)
     return typer.Exit(1)
 
 
@@ -413,6 +417,185 @@ def preview(
         _print_json(answer.body)
         return
     stdout().print(render.environment_plan(answer.body or {}))
+
+
+# Remediation rules --------------------------------------------------------------------------------
+
+remediations_app = typer.Typer(
+    name="remediations",
+    help="Remediation rules: which failure events Opsflow answers, what it does, and the guards around it "
+    "(cooldown, circuit breaker, how much at once).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(remediations_app)
+
+RuleNameArgument = Annotated[
+    str,
+    typer.Argument(help="The rule's name: letters, digits, '_' and '-'.", show_default=False),
+]
+
+
+@remediations_app.command("list")
+def list_remediations(
+    endpoint: EndpointOption = None,
+    api_region: ApiRegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every rule: what fires it, what it does and where, its cooldown and breaker, and what it is acting on
+    now: `GET /remediations`."""
+    try:
+        body = _client(endpoint, api_region, profile).remediations()
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(body)
+        return
+    console = stdout()
+    console.print(render.remediations_table(list(body.get("remediations") or []), console.width))
+
+
+@remediations_app.command("get")
+def get_remediation(
+    name: RuleNameArgument,
+    endpoint: EndpointOption = None,
+    api_region: ApiRegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One rule: its settings, its breaker, what it is acting on and cooling down, and its latest decisions:
+    `GET /remediations/{name}`."""
+    try:
+        body = _client(endpoint, api_region, profile).remediation(name)
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(body)
+        return
+    stdout().print(render.remediation_view(body))
+
+
+@remediations_app.command("put")
+def put_remediation(
+    name: RuleNameArgument,
+    file: Annotated[
+        str,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="The rule as JSON, from a file or `-` for stdin; what `get --json` prints works too.",
+            show_default=False,
+        ),
+    ],
+    endpoint: EndpointOption = None,
+    api_region: ApiRegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create or replace a rule: `PUT /remediations/{name}`. Its account and region must be reachable, and a
+    runbook must exist there with the parameters given; its cooldowns, breaker and decisions so far are
+    kept."""
+    try:
+        rule = _read_rule(file)
+        body = _client(endpoint, api_region, profile).put_remediation(name, rule)
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(body)
+        return
+    console = stdout()
+    console.print(Text("Saved ", style="bold green").append(f"remediation rule {name}", style="bold"))
+    console.print(render.remediation_view(body))
+
+
+@remediations_app.command("delete")
+def delete_remediation(
+    name: RuleNameArgument,
+    endpoint: EndpointOption = None,
+    api_region: ApiRegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove a rule: `DELETE /remediations/{name}`. Remediations under way finish; no new event fires it."""
+    try:
+        body = _client(endpoint, api_region, profile).delete_remediation(name)
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(body)
+        return
+    stdout().print(
+        Text("Deleted ", style="bold").append(f"remediation rule {name}", style="bold"),
+        Text("Remediations under way finish; no new event fires it.", style="dim"),
+        sep="\n",
+    )
+
+
+@remediations_app.command("close-breaker")
+def close_breaker(
+    name: RuleNameArgument,
+    endpoint: EndpointOption = None,
+    api_region: ApiRegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Close a rule's circuit breaker once you have looked at why it opened:
+    `DELETE /remediations/{name}/breaker`. The rule acts again, and the actions that opened it no longer
+    count."""
+    try:
+        client = _client(endpoint, api_region, profile)
+        # Read first, to say what was closed: the API answers the same for a breaker that was not open.
+        before = (client.remediation(name).get("breaker") or {}) if not as_json else {}
+        body = client.close_breaker(name)
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(body)
+        return
+    console = stdout()
+    if before.get("state") == "open":
+        console.print(
+            Text("Closed ", style="bold green").append(f"the breaker of {name}", style="bold"),
+            Text(
+                f"It was open since {render.local_time(before.get('opened_at'))}: {before.get('reason', '')}",
+                style="dim",
+            ),
+            Text("The rule acts again; the actions that opened it no longer count."),
+            sep="\n",
+        )
+    else:
+        console.print(
+            Text(f"The breaker of {name} was not open.", style="bold"),
+            Text("The rule acts as before; the actions it took so far no longer count toward opening it."),
+            sep="\n",
+        )
+
+
+def _read_rule(file: str) -> dict[str, Any]:
+    """The rule in `file` (or stdin for `-`): a rule as PUT takes it, or what `get --json` prints."""
+    source = "stdin" if file == "-" else file
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"Cannot read {source}: {error.strerror or error}") from None
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(
+            f"{source} is not JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+        ) from None
+    if not isinstance(loaded, dict):
+        raise CliError(
+            f"{source} must hold a JSON object: a remediation rule, with trigger, action and "
+            "cooldown_minutes."
+        )
+    # What `opsflow remediations get --json` printed: the rule is under "rule", beside its guard.
+    if isinstance(loaded.get("rule"), dict) and "name" in loaded:
+        return dict(loaded["rule"])
+    return loaded
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""How the CLI shows runs, run lists and environment plans: rich renderables built from the API's JSON."""
+"""How the CLI shows runs, run lists, environment plans and remediation rules: rich renderables built from the
+API's JSON."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.spinner import Spinner
@@ -514,3 +516,313 @@ def _compact(value: Any) -> str:
             if item not in (None, [], {})
         )
     return json.dumps(value, default=str) if not isinstance(value, int | float) else str(value)
+
+
+# Remediation rules --------------------------------------------------------------------------------
+
+_ACTION_NAMES = {
+    "reboot": "reboot",
+    "stop_start": "stop and start",
+    "recover": "recover (stop and start on new hardware)",
+    "ecs_redeploy": "ECS redeploy",
+}
+# How many of a rule's latest decisions `opsflow remediations get` shows; --json has all the API keeps.
+DECISIONS_SHOWN = 10
+CLOSE_BREAKER = "opsflow remediations close-breaker"
+
+
+def trigger_text(trigger: Mapping[str, Any]) -> str:
+    """What fires a rule, in a few words: `alarm web-*`, `status check (instance)`."""
+    kind = trigger.get("kind")
+    if kind == "alarm":
+        if trigger.get("alarm_names"):
+            return "alarm " + _some(trigger["alarm_names"])
+        if trigger.get("alarm_name_prefix"):
+            return f"alarm {trigger['alarm_name_prefix']}*"
+        if trigger.get("alarm_tags"):
+            return "alarm tagged " + _tags(trigger["alarm_tags"])
+        return "alarm"
+    if kind == "status_check":
+        return f"status check ({trigger.get('check') or 'any'})"
+    if kind == "ecs_tasks_stopping":
+        services = trigger.get("services")
+        return f"ECS tasks stopping in {trigger.get('cluster')}" + (
+            f" ({_some(services)})" if services else ""
+        )
+    if kind == "instance_stopped":
+        return "instance stopped outside Opsflow"
+    return str(kind)
+
+
+def action_text(action: Mapping[str, Any], with_parameters: bool = False) -> str:
+    kind = str(action.get("kind"))
+    if kind != "runbook":
+        return _ACTION_NAMES.get(kind, kind)
+    text = f"runbook {action.get('document')}"
+    if action.get("document_version"):
+        text += f" (version {action['document_version']})"
+    parameters = action.get("parameters") or {}
+    if with_parameters and parameters:
+        text += " with " + "; ".join(
+            f"{key}={', '.join(map(str, values))}" for key, values in parameters.items()
+        )
+    return text
+
+
+def scope_text(rule: Mapping[str, Any]) -> str:
+    """Which opted-in resources a rule may act on: by environment, group and tags."""
+    scope = rule.get("scope") or {}
+    parts = []
+    if scope.get("environment"):
+        parts.append(f"environment {scope['environment']}")
+    if scope.get("asg_name"):
+        parts.append(f"group {scope['asg_name']}")
+    if scope.get("tags"):
+        parts.append("tagged " + _tags(scope["tags"]))
+    return ", ".join(parts) or "any opted-in resource"
+
+
+def where_text(rule: Mapping[str, Any]) -> str:
+    """`account 210987654321 in eu-west-1`, `the hub's account and region`."""
+    account, region = rule.get("account"), rule.get("region")
+    if not account and not region:
+        return "the hub's account and region"
+    return f"{f'account {account}' if account else 'the hub account'} in {region or 'the hub region'}"
+
+
+def minutes_text(minutes: Any) -> str:
+    """`30 min`, `2 h`, `1 d 4 h`."""
+    if not isinstance(minutes, int):
+        return str(minutes)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return " ".join(f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (mins, "min")) if n) or "0 min"
+
+
+_RULE_COLUMNS = (
+    "rule", "trigger", "action", "scope", "cooldown", "breaker", "dry run", "enabled", "acting now",
+)  # fmt: skip
+# What SIMPLE_HEAD puts between two columns: a cell's padding either side of the separator.
+_COLUMN_GAP = 3
+
+
+def remediations_table(rules: list[Mapping[str, Any]], width: int) -> RenderableType:
+    """GET /remediations: one row a rule, or a block each where the table would not fit on one line a rule;
+    then what to do about each open breaker."""
+    if not rules:
+        return Text(
+            "No remediation rules yet. Add one: opsflow remediations put NAME --file rule.json", style="dim"
+        )
+    rows = [_rule_row(body) for body in rules]
+    natural = sum(
+        max(cell_len(column), *(cell_len(line) for row in rows for line in row[i].plain.split("\n")))
+        for i, column in enumerate(_RULE_COLUMNS)
+    ) + _COLUMN_GAP * (len(_RULE_COLUMNS) - 1)
+    as_table = natural <= width
+    parts: list[RenderableType] = [_rules_table(rows) if as_table else _rule_blocks(rules)]
+    for body in rules:
+        breaker = body.get("breaker") or {}
+        if breaker.get("state") == "open":
+            name = body.get("name")
+            parts += [
+                # The blocks end with a blank line; the table does not.
+                *([Text()] if as_table and len(parts) == 1 else []),
+                Text.assemble(
+                    (f"Breaker open on {name}", "bold red"),
+                    f" since {short_time(breaker.get('opened_at'))}: it acts on nothing until closed.",
+                ),
+                _facts(
+                    [
+                        ("why", f"opsflow remediations get {name}"),
+                        ("once you have looked", f"{CLOSE_BREAKER} {name}"),
+                    ]
+                ),
+            ]
+    return Group(*parts)
+
+
+def _rule_row(body: Mapping[str, Any]) -> list[Text]:
+    rule = body.get("rule") or {}
+    scope = scope_text(rule)
+    if rule.get("account") or rule.get("region"):
+        scope += f"\nin {where_text(rule)}"
+    # How many resources it is acting on now; `opsflow remediations get` names them.
+    acting = len(body.get("under_way") or [])
+    return [
+        Text(str(body.get("name")), style="bold"),
+        Text(trigger_text(rule.get("trigger") or {})),
+        Text(action_text(rule.get("action") or {})),
+        Text(scope),
+        Text(minutes_text(rule.get("cooldown_minutes"))),
+        _breaker_state(body),
+        Text("yes", style="cyan") if rule.get("dry_run") else Text("no", style="dim"),
+        Text("yes") if rule.get("enabled", True) else Text("no", style="bold yellow"),
+        Text(str(acting), style="bold yellow") if acting else Text("-", style="dim"),
+    ]
+
+
+def _rules_table(rows: list[list[Text]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for column in _RULE_COLUMNS:
+        table.add_column(column, justify="right" if column == "acting now" else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _rule_blocks(rules: list[Mapping[str, Any]]) -> RenderableType:
+    blocks: list[RenderableType] = []
+    for body in rules:
+        rule = body.get("rule") or {}
+        first = Text(str(body.get("name")), style="bold")
+        first.append(*(("  enabled", "") if rule.get("enabled", True) else ("  disabled", "bold yellow")))
+        if rule.get("dry_run"):
+            first.append("  dry run", style="cyan")
+        first.append("  breaker ").append_text(_breaker_state(body))
+        acting = len(body.get("under_way") or [])
+        if acting:
+            first.append(f"  acting on {acting} now", style="bold yellow")
+        scope = scope_text(rule)
+        if rule.get("account") or rule.get("region"):
+            scope += f" in {where_text(rule)}"
+        blocks += [
+            first,
+            Text(f"  {trigger_text(rule.get('trigger') or {})} → {action_text(rule.get('action') or {})}"),
+            Text(f"  {scope}; cooldown {minutes_text(rule.get('cooldown_minutes'))}", style="dim"),
+            Text(),
+        ]
+    return Group(*blocks)
+
+
+def remediation_view(body: Mapping[str, Any]) -> RenderableType:
+    """GET /remediations/{name}: the rule, its breaker, what it is acting on and cooling down, its decisions."""
+    name = str(body.get("name", "?"))
+    rule = body.get("rule") or {}
+    enabled = bool(rule.get("enabled", True))
+    title = Text(name, style="bold").append("  ")
+    title.append(*(("enabled", "green") if enabled else ("disabled: no event fires it", "bold yellow")))
+    title.append("  breaker ").append_text(_breaker_state(body))
+    parts: list[RenderableType] = [title]
+    if rule.get("description"):
+        parts.append(Text(f"  {rule['description']}", style="dim"))
+    if rule.get("dry_run"):
+        parts.append(
+            Text("  Dry run: it records what it would do and notifies; it acts on nothing.", style="cyan")
+        )
+    breaker = rule.get("breaker") or {}
+    concurrency = rule.get("concurrency") or {}
+    most = concurrency.get("max_resources", 1)
+    at_once = f"at most {most} resource{'' if most == 1 else 's'}"
+    if concurrency.get("max_percent"):
+        at_once += f", and {concurrency['max_percent']}% of a group"
+    parts.append(
+        _facts(
+            [
+                ("trigger", trigger_text(rule.get("trigger") or {})),
+                ("action", action_text(rule.get("action") or {}, with_parameters=True)),
+                ("scope", scope_text(rule)),
+                ("where", where_text(rule)),
+                ("cooldown", f"{minutes_text(rule.get('cooldown_minutes'))} per resource, whatever fires"),
+                (
+                    "breaker",
+                    f"opens after {breaker.get('max_actions')} actions within "
+                    f"{minutes_text(breaker.get('within_minutes'))}",
+                ),
+                ("at once", at_once),
+                ("outcome", f"the action has {minutes_text(rule.get('outcome_timeout_minutes'))} to help"),
+                (
+                    "updated",
+                    f"{local_time(body.get('updated_at'))} by "
+                    f"{who({'kind': 'iam', 'identity': body['updated_by']}) if body.get('updated_by') else '-'}",
+                ),
+            ]
+        )
+    )
+    state = body.get("breaker") or {}
+    if state.get("state") == "open":
+        parts += [
+            Text.assemble(
+                ("\nBreaker open", "bold red"),
+                (f" since {local_time(state.get('opened_at'))}: {state.get('reason', '')}", "red"),
+            ),
+            Text("  It acts on nothing until it is closed. Once you have looked:"),
+            Text(f"  {CLOSE_BREAKER} {name}", style="cyan"),
+        ]
+    parts += _guard_sections(body)
+    return Group(*parts)
+
+
+def _guard_sections(body: Mapping[str, Any]) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    under_way = list(body.get("under_way") or [])
+    if under_way:
+        acting = _grid(3)
+        for action in under_way:
+            acting.add_row(
+                Text(str(action.get("resource")), style="bold"),
+                str(action.get("run_id")),
+                f"since {short_time(action.get('since'))}",
+            )
+        parts += [Text("\nActing now", style="bold"), Padding(acting, (0, 0, 0, 2))]
+    else:
+        parts.append(Text("\nActing on nothing now.", style="dim"))
+    cooling = list(body.get("cooling_down") or [])
+    if cooling:
+        table = _grid(3)
+        for entry in cooling:
+            table.add_row(
+                Text(str(entry.get("resource")), style="bold"),
+                f"until {short_time(entry.get('until'))}",
+                Text(
+                    str(entry.get("outcome") or ""), style=_OUTCOME_STYLE.get(str(entry.get("outcome")), "")
+                ),
+            )
+        parts += [Text("\nCooling down", style="bold"), Padding(table, (0, 0, 0, 2))]
+    decisions = list(body.get("decisions") or [])
+    if not decisions:
+        parts.append(Text("No decisions yet: no event has fired it.", style="dim"))
+        return parts
+    table = _grid(4)
+    for decision in decisions[:DECISIONS_SHOWN]:
+        verdict = str(decision.get("verdict"))
+        reason = Text(str(decision.get("reason") or ""))
+        if decision.get("run_id"):
+            reason.append(f"  {decision['run_id']}", style="dim")
+        table.add_row(
+            short_time(decision.get("at")),
+            Text(str(decision.get("resource")), style="bold"),
+            Text(verdict, style="green" if verdict == "act" else "yellow"),
+            reason,
+        )
+    parts += [Text("\nLatest decisions, newest first", style="bold"), Padding(table, (0, 0, 0, 2))]
+    if len(decisions) > DECISIONS_SHOWN:
+        parts.append(
+            Text(f"  … and {len(decisions) - DECISIONS_SHOWN} older ones: --json shows them all", style="dim")
+        )
+    return parts
+
+
+_OUTCOME_STYLE = {"helped": "green", "did not help": "yellow", "failed": "red"}
+
+
+def _breaker_state(body: Mapping[str, Any]) -> Text:
+    if (body.get("breaker") or {}).get("state") == "open":
+        return Text("open", style="bold red")
+    return Text("closed", style="green")
+
+
+def _grid(columns: int) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(columns - 1):
+        grid.add_column(no_wrap=True)
+    grid.add_column()
+    return grid
+
+
+def _some(items: list[Any], shown: int = 3) -> str:
+    text = ", ".join(map(str, items[:shown]))
+    return text + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def _tags(tags: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in tags.items())

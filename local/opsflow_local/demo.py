@@ -16,7 +16,7 @@ from opsflow_local import EmbeddedAws, seed
 from opsflow_local.sink import Notification
 
 PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
-TOTAL_SCENARIOS = 13
+TOTAL_SCENARIOS = 16
 HUB, QA, QA_EU = "111111111111", "222222222222", "333333333333"
 
 
@@ -531,6 +531,109 @@ def dns_cutover(aws: EmbeddedAws, first: int, total: int) -> int:
     return unexpected
 
 
+def _remediations(aws: EmbeddedAws) -> list[dict[str, Any]]:
+    return list(aws.api.get("/runs?workflow=remediate", principal=PRINCIPAL).json()["runs"])
+
+
+def _wait(what: str, condition: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the demo waited {timeout:.0f} s for {what}")
+        time.sleep(0.05)
+
+
+def _checks(aws: EmbeddedAws, instance_id: str) -> str:
+    [status] = aws.client("ec2").describe_instance_status(
+        InstanceIds=[instance_id], IncludeAllInstances=True
+    )["InstanceStatuses"]
+    return (
+        f"{status['InstanceState']['Name']}, system {status['SystemStatus']['Status']}, "
+        f"instance {status['InstanceStatus']['Status']}"
+    )
+
+
+def remediation(aws: EmbeddedAws, net: seed.Network, first: int, total: int) -> int:
+    """A status check rule on a group of 4: one instance's check fails and a reboot fixes it; it fails again
+    inside the cooldown and is left alone, on the record; then every instance fails at once and the breaker
+    opens after 3 actions, and the team is told."""
+    fleet = seed.fleet(aws, net, "api", 4)
+    for instance_id in fleet:
+        seed.status_check_alarm(
+            aws, f"{instance_id}-status", "StatusCheckFailed_Instance", InstanceId=instance_id
+        )
+    rule = {
+        "description": "Reboot an api instance whose OS stops answering",
+        "trigger": {"kind": "status_check", "check": "instance"},
+        "action": {"kind": "reboot"},
+        "scope": {"environment": "prod", "asg_name": "api"},
+        "cooldown_minutes": 30,
+        "breaker": {"max_actions": 3, "within_minutes": 60},
+        "concurrency": {"max_resources": 2, "max_percent": 50},
+    }
+    response = aws.api.put("/remediations/api-status", json=rule, principal=PRINCIPAL)
+    if response.status_code != 200:
+        raise SystemExit(f"PUT /remediations/api-status answered {response.status_code}: {response.text}")
+    unexpected = 0
+
+    say()
+    say(f"[{first}/{total}] Remediation: {fleet[0]}'s instance status check fails   (expected: SUCCEEDED)")
+    say("  PUT /remediations/api-status -> 200  reboot, cooldown 30 min, breaker 3 in 60 min, 2 at once")
+    sent = len(aws.notifications)
+    began = time.monotonic()
+    aws.emulation.ec2.impair(fleet[0], "instance")
+    _wait("a remediation", lambda: len(_remediations(aws)) == 1)
+    run = aws.wait_for_run(_remediations(aws)[0]["run_id"], timeout=180)
+    say(f"  status     {run['status']}   ({time.monotonic() - began:.1f} s)")
+    say(f"  cause      {run['output']['cause']}")
+    say(f"  result     {run['output']['summary']}")
+    say(f"  instance   {_checks(aws, fleet[0])}")
+    say("  steps      " + " -> ".join(_step_labels(run["steps"])))
+    show_notifications(aws.notifications[sent:])
+    if run["status"] != "SUCCEEDED":
+        unexpected += 1
+        say(f"  !! expected SUCCEEDED, got {run['status']}")
+
+    say()
+    say(
+        f"[{first + 1}/{total}] Remediation: its check fails again, inside the cooldown   (expected: SKIPPED)"
+    )
+    aws.emulation.ec2.impair(fleet[0], "instance")
+    _wait("a second answer", lambda: len(_remediations(aws)) == 2)
+    [skipped] = [r for r in _remediations(aws) if r["run_id"] != run["run_id"]]
+    shown = aws.api.get(f"/runs/{skipped['run_id']}", principal=PRINCIPAL).json()
+    say(f"  status     {skipped['status']}   run {skipped['run_id']}")
+    say(f"  why        {shown['output']['summary']}")
+    say(f"  instance   {_checks(aws, fleet[0])}  (left for a person to look at)")
+    if skipped["status"] != "SKIPPED":
+        unexpected += 1
+        say(f"  !! expected SKIPPED, got {skipped['status']}")
+
+    say()
+    say(
+        f"[{first + 2}/{total}] Remediation: a bad release breaks every api instance at once   (expected: breaker open)"
+    )
+    sent = len(aws.notifications)
+    for instance_id in fleet[1:]:
+        aws.emulation.ec2.impair(instance_id, "instance", reboot_fixes=False)
+    _wait("an answer for each", lambda: len(_remediations(aws)) == 5)
+    for instance_id in fleet[1:]:
+        [answer] = [r for r in _remediations(aws) if instance_id in r["target"]]
+        if answer["status"] != "SKIPPED":
+            answer = aws.wait_for_run(answer["run_id"], timeout=180)
+        shown = aws.api.get(f"/runs/{answer['run_id']}", principal=PRINCIPAL).json()
+        why = (shown.get("output") or {}).get("summary") or (shown.get("error") or {}).get("message", "")
+        say(f"  {instance_id}  {answer['status']:<9} {why}")
+    state = aws.api.get("/remediations/api-status", principal=PRINCIPAL).json()["breaker"]
+    say(f"  breaker    {state['state']}: {state.get('reason', '')}")
+    say("  close it   DELETE /remediations/api-status/breaker, once the release is rolled back")
+    show_notifications([n for n in aws.notifications[sent:] if "circuit breaker" in n.text])
+    if state["state"] != "open":
+        unexpected += 1
+        say(f"  !! expected the breaker open, got {state['state']}")
+    return unexpected
+
+
 def region_move(first: int, total: int) -> tuple[int, int, int]:
     """Moving web to a new region: bake the new code on a builder in us-east-1, copy the image to eu-west-1
     and publish it to eu-west-1's launch template, then cut www over by DNS (and a cutover put back).
@@ -723,9 +826,10 @@ def main() -> int:
                 say(f"  !! expected {scenario.expect}, got {run['status']}")
         unexpected += environment_power(aws, net, len(scenarios) + 1, TOTAL_SCENARIOS)
         unexpected += blue_green(aws, len(scenarios) + 2, TOTAL_SCENARIOS)
+        unexpected += remediation(aws, net, len(scenarios) + 4, TOTAL_SCENARIOS)
         held, denials = aws.iam.calls_held, list(aws.iam.denials)
-    moved, held_moving, denied_moving = region_move(len(scenarios) + 4, TOTAL_SCENARIOS)
-    elsewhere, held_elsewhere, denied_elsewhere = many_accounts(len(scenarios) + 7, TOTAL_SCENARIOS)
+    moved, held_moving, denied_moving = region_move(len(scenarios) + 7, TOTAL_SCENARIOS)
+    elsewhere, held_elsewhere, denied_elsewhere = many_accounts(len(scenarios) + 10, TOTAL_SCENARIOS)
     unexpected += moved + denied_moving + elsewhere + denied_elsewhere
     held += held_moving + held_elsewhere
     say()

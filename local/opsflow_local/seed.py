@@ -696,3 +696,11 @@ def status_check_alarm(
         ComparisonOperator="GreaterThanOrEqualToThreshold",
     )
     return name
+
+
+def service(aws: EmbeddedAws, cluster: str, name: str, desired: int = 2, environment: str = "prod") -> str:
+    """An ECS service in `cluster` (created if need be), opted in and tagged with its environment, as a
+    remediation rule acts on it. Returns "cluster/service"."""
+    aws.client("ecs").create_cluster(clusterName=cluster)
+    _service(aws, cluster, name, _env_tags(environment), desired)
+    return f"{cluster}/{name}"

@@ -269,7 +269,10 @@ def test_recover_refuses_an_instance_with_instance_store_volumes(aws: EmbeddedAw
         MaxCount=1,
         SubnetId=net.subnet_id,
         TagSpecifications=[
-            {"ResourceType": "instance", "Tags": [seed.OPT_IN, {"Key": seed.ENVIRONMENT_TAG, "Value": "prod"}]}
+            {
+                "ResourceType": "instance",
+                "Tags": [seed.OPT_IN, {"Key": seed.ENVIRONMENT_TAG, "Value": "prod"}],
+            }
         ],
     )["Instances"]
     instance_id = instance["InstanceId"]
@@ -302,3 +305,63 @@ def test_an_instance_that_stops_unasked_is_started_again_and_one_stopped_on_purp
     assert "stopped without anyone asking (Server.InternalError)" in done["output"]["cause"]
     assert checks(aws, crashed) == ("running", "ok", "ok")
     assert [r for r in remediations(aws) if stopped_on_purpose in r["target"]] == []
+
+
+def test_a_service_that_cannot_start_its_tasks_is_redeployed_until_its_deployment_completes(
+    aws: EmbeddedAws,
+) -> None:
+    put_rule(
+        aws,
+        "worker-redeploy",
+        trigger={"kind": "ecs_tasks_stopping", "cluster": "prod"},
+        action={"kind": "ecs_redeploy"},
+        scope={"environment": "prod"},
+    )
+    # A dependency the tasks need at start-up is down: ECS says the service cannot start them consistently.
+    aws.emulation.ecs.fail_tasks("prod", "worker", reason="Essential container in task exited")
+    seed.service(aws, "prod", "worker", desired=2)
+
+    [run] = runs_for(aws, "prod/worker")
+    wait_for(
+        "the redeploy",
+        lambda: any(s["step"] == "act" for s in aws.api.get(f"/runs/{run['run_id']}").json()["steps"]),
+    )
+    aws.emulation.ecs.stop_failing_tasks("prod", "worker")  # the dependency is back
+    done = aws.wait_for_run(run["run_id"])
+
+    assert done["status"] == "SUCCEEDED", done
+    assert (done["output"]["action"], done["output"]["outcome"]) == ("ecs_redeploy", "helped")
+    assert "SERVICE_TASK_START_IMPAIRED" in done["output"]["cause"]
+    assert done["output"]["found"] == "2 of 2 tasks running, deployment COMPLETED"
+    [service] = aws.client("ecs").describe_services(cluster="prod", services=["worker"])["services"]
+    assert [(d["status"], d["rolloutState"]) for d in service["deployments"]] == [("PRIMARY", "COMPLETED")]
+
+
+def test_a_runbook_restarts_an_instance_as_the_runbook_role_and_helped(
+    aws: EmbeddedAws, web: list[str]
+) -> None:
+    put_rule(
+        aws,
+        "web-runbook",
+        trigger={"kind": "status_check", "check": "system"},
+        action={
+            "kind": "runbook",
+            "document": "AWS-RestartEC2Instance",
+            "parameters": {"InstanceId": ["{{resource}}"]},
+        },
+    )
+    instance_id = web[3]
+    seed.status_check_alarm(aws, f"{instance_id}-system", "StatusCheckFailed_System", InstanceId=instance_id)
+    aws.emulation.ec2.impair(instance_id, "system")
+
+    [run] = runs_for(aws, instance_id)
+    done = aws.wait_for_run(run["run_id"])
+
+    assert done["status"] == "SUCCEEDED", done
+    assert (done["output"]["action"], done["output"]["outcome"]) == ("runbook", "helped")
+    assert checks(aws, instance_id) == ("running", "ok", "ok")
+    [execution] = aws.emulation.ssm.automations()
+    assert execution.document_name == "AWS-RestartEC2Instance"
+    [role] = execution.parameters["AutomationAssumeRole"]
+    assert role == aws.template.arn("RunbookRole")
+    assert aws.iam.denials == []

@@ -374,3 +374,39 @@ def test_sharing_is_authorized_on_the_image_and_each_snapshot() -> None:
 
     assert summary(image) == [("ec2:ModifyImageAttribute", f"arn:aws:ec2:{REGION}::image/ami-1")]
     assert summary(snapshot) == [("ec2:ModifySnapshotAttribute", f"arn:aws:ec2:{REGION}::snapshot/snap-1")]
+
+
+def test_an_automation_is_authorized_on_its_definition_document_and_new_execution() -> None:
+    found = checks("ssm", "StartAutomationExecution", DocumentName="AWS-RestartEC2Instance")
+
+    # AWS-owned runbooks belong to no account; the version is the one asked for ($DEFAULT when none is).
+    assert summary(found) == [
+        (
+            "ssm:StartAutomationExecution",
+            f"arn:aws:ssm:{REGION}::automation-definition/AWS-RestartEC2Instance:$DEFAULT",
+        ),
+        ("ssm:StartAutomationExecution", f"arn:aws:ssm:{REGION}::document/AWS-RestartEC2Instance"),
+        ("ssm:StartAutomationExecution", f"arn:aws:ssm:{REGION}:{ACCOUNT}:automation-execution/*"),
+    ]
+    assert found[2].context == {}
+    own = checks(
+        "ssm",
+        "StartAutomationExecution",
+        DocumentName="Team-Restart",
+        DocumentVersion="2",
+        Tags=[{"Key": "team", "Value": "web"}],
+    )
+    assert own[0].arn == f"arn:aws:ssm:{REGION}:{ACCOUNT}:automation-definition/Team-Restart:2"
+    assert own[1].arn == f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/Team-Restart"
+    assert own[2].context == {"aws:RequestTag/team": "web", "aws:TagKeys": ["team"]}
+
+
+def test_reading_or_stopping_an_automation_is_authorized_on_the_execution() -> None:
+    for operation in ("GetAutomationExecution", "StopAutomationExecution"):
+        found = checks("ssm", operation, AutomationExecutionId="4105a4fc-f944-11e6-9d32-0a1b2c3d495e")
+        assert summary(found) == [
+            (
+                f"ssm:{operation}",
+                f"arn:aws:ssm:{REGION}:{ACCOUNT}:automation-execution/4105a4fc-f944-11e6-9d32-0a1b2c3d495e",
+            )
+        ]

@@ -3,7 +3,7 @@ Amazon ECS API Reference (CreateService, UpdateService, DeleteService, DescribeS
 DeploymentConfiguration and DeploymentCircuitBreaker, ListTasks, DescribeTasks, StopTask) and the Developer
 Guide ("Deploy Amazon ECS services by replacing tasks", "How the Amazon ECS deployment circuit breaker
 detects failures", "Use load balancing to distribute Amazon ECS service traffic", "Amazon ECS task
-lifecycle", "Amazon ECS service deployment state change events").
+lifecycle", "Amazon ECS service deployment state change events", "Amazon ECS service action events").
 
 moto creates a service with one PRIMARY deployment that stays IN_PROGRESS, runningCount 0 and no task;
 UpdateService sets runningCount to the desired count at once and leaves the deployments alone; ListTasks
@@ -46,6 +46,19 @@ ignores serviceName. Here:
   `ECS Deployment State Change`, the service ARN in `resources`, detail eventType (INFO, or ERROR for a
   failure), eventName SERVICE_DEPLOYMENT_IN_PROGRESS / _COMPLETED / _FAILED, deploymentId, updatedAt, reason.
   Service events (DescribeServices `events`) record started and stopped tasks and the steady state.
+- Two service action events go to the same bus: source `aws.ecs`, detail-type `ECS Service Action`, the
+  service ARN in `resources`, detail eventType, eventName, clusterArn and createdAt (ISO 8601 with
+  milliseconds, the moment it happened). SERVICE_STEADY_STATE (INFO) is sent when a deployment is COMPLETED,
+  after its SERVICE_DEPLOYMENT_COMPLETED, as the service event "has reached a steady state" is recorded; AWS
+  also repeats it now and then ("you might receive this message multiple times"), which is not emulated.
+  SERVICE_TASK_START_IMPAIRED (WARN) is documented only as "the service is unable to consistently start
+  tasks successfully", not when exactly it is sent. Here, an emulation's choice: when the service's tasks
+  have failed to start (the `fail_tasks` hook) 3 times in a row, whichever deployment they belong to, with no
+  task of the service reaching RUNNING in between, it is sent once, at the third failure; it is sent again
+  only after a task of the service has reached RUNNING and 3 failures in a row follow. A task that started
+  and then failed its load balancer health checks did start: it neither counts nor warns. With the
+  circuit breaker, SERVICE_DEPLOYMENT_FAILED comes as before (at its own threshold; at the same failure when
+  that threshold is 3, just after the warning).
 
 Not emulated: placement on container instances (EC2 launch type tasks are not registered in target groups
 unless awsvpc), CloudWatch alarm rollback, task sets, the CODE_DEPLOY and EXTERNAL deployment controllers,
@@ -88,6 +101,9 @@ DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
     "minimumHealthyPercent": 100,
 }
 DEPLOYMENT_STATE_CHANGE = "ECS Deployment State Change"
+SERVICE_ACTION = "ECS Service Action"
+# Failures to start in a row (no task of the service RUNNING in between) that make SERVICE_TASK_START_IMPAIRED.
+START_IMPAIRED_AFTER = 3
 _LIVE = frozenset({"PENDING", "RUNNING"})
 # The shortest real-time period at which target health is looked at, however small time_scale is.
 MIN_CHECK_PERIOD = 0.005
@@ -181,8 +197,13 @@ class _Service:
     name: str
     arn: str
     deployments: list[_Deployment]
+    cluster_arn: str = ""
     runs: list[_Run] = field(default_factory=list)
     last_completed: _Deployment | None = None
+    # Tasks that failed to start since one of its tasks last reached RUNNING, and whether
+    # SERVICE_TASK_START_IMPAIRED was sent for that run of failures.
+    start_failures: int = 0
+    start_impaired: bool = False
 
     def runs_of(self, deployment: _Deployment) -> list[_Run]:
         return [r for r in self.runs if r.deployment_id == deployment.id]
@@ -210,7 +231,13 @@ class EcsEmulation:
     def _tell(self, service: _Service, deployment: _Deployment, name: str, reason: str) -> None:
         account, region, arn = service.account_id, service.region, service.arn
         detail = _detail(deployment, name, reason)
-        self._events.later(lambda: _send(account, region, arn, detail))
+        self._events.later(lambda: _send(account, region, arn, DEPLOYMENT_STATE_CHANGE, detail))
+
+    def _tell_action(self, service: _Service, name: str, at: float) -> None:
+        """A service action event, sent like the deployment events once the lock is let go."""
+        account, region, arn = service.account_id, service.region, service.arn
+        detail = _action_detail(service, name, at)
+        self._events.later(lambda: _send(account, region, arn, SERVICE_ACTION, detail))
 
     # Test hooks -------------------------------------------------------------------------------------
 
@@ -421,6 +448,7 @@ class EcsEmulation:
                 name=service.name,
                 arn=service.arn,
                 deployments=[deployment],
+                cluster_arn=str(service.cluster_arn),
             )
             self._services[key] = emulated
             self._tell(emulated, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", deployment.rollout_reason)
@@ -576,10 +604,15 @@ class EcsEmulation:
                 if deployment is not None and not deployment.proven:
                     deployment.failed_tasks += 1
                 self._end(run, at)
+                service.start_failures += 1
+                if service.start_failures >= START_IMPAIRED_AFTER and not service.start_impaired:
+                    service.start_impaired = True
+                    self._tell_action(service, "SERVICE_TASK_START_IMPAIRED", at)
                 return
             run.task.last_status = "RUNNING"
             run.task.started_at = _wall(at)
             run.running_since = at
+            service.start_failures, service.start_impaired = 0, False
             for container in run.task.containers:
                 container.last_status = "RUNNING"
             self._register(service, run)
@@ -683,6 +716,7 @@ class EcsEmulation:
             _note(model, f"(deployment {primary.id}) deployment completed.")
             _note(model, "has reached a steady state.")
             self._tell(service, primary, "SERVICE_DEPLOYMENT_COMPLETED", primary.rollout_reason)
+            self._tell_action(service, "SERVICE_STEADY_STATE", at)
 
     def _fail(
         self, service: _Service, model: Service, primary: _Deployment, at: float, rollback: bool
@@ -1016,5 +1050,20 @@ def _detail(deployment: _Deployment, name: str, reason: str) -> dict[str, Any]:
     }
 
 
-def _send(account_id: str, region: str, service_arn: str, detail: dict[str, Any]) -> None:
-    aws_events.send(account_id, region, "aws.ecs", DEPLOYMENT_STATE_CHANGE, [service_arn], detail)
+def _action_detail(service: _Service, name: str, at: float) -> dict[str, Any]:
+    """An ECS Service Action event's detail (no `version`, unlike the task state change events')."""
+    return {
+        "eventType": "WARN" if name == "SERVICE_TASK_START_IMPAIRED" else "INFO",
+        "eventName": name,
+        "clusterArn": service.cluster_arn,
+        "createdAt": _milliseconds(_wall(at)),
+    }
+
+
+def _milliseconds(moment: datetime) -> str:
+    """ISO 8601 in UTC to the millisecond, as the service action events' createdAt: 2019-11-19T19:55:38.725Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _send(account_id: str, region: str, service_arn: str, detail_type: str, detail: dict[str, Any]) -> None:
+    aws_events.send(account_id, region, "aws.ecs", detail_type, [service_arn], detail)

@@ -504,6 +504,41 @@ def _send_command(call: Call, lookups: Lookups) -> list[Authorization]:
     return checks
 
 
+@resolves("ssm", "StartAutomationExecution")
+def _start_automation(call: Call, lookups: Lookups) -> list[Authorization]:
+    # The Service Authorization Reference: StartAutomationExecution is authorized on the runbook's
+    # automation definition (its name and version), on the document, and on the new execution, which carries
+    # the request's tags. The definition of an AWS-owned runbook, like its document, names no account. AWS
+    # names the version it resolved (`...:automation-definition/AWS-RestartEC2Instance:1`); the embedded
+    # runtime does not look it up and names the one asked for, `$DEFAULT` when none is: a policy should
+    # grant `<name>:*`.
+    document = str(call.params["DocumentName"])
+    region, owner = call.region, "" if document.startswith("AWS-") else call.account
+    name = document
+    if document.startswith("arn:"):
+        region, owner = document.split(":")[3], document.split(":")[4]
+        name = document.rsplit("document/", 1)[-1]
+    version = str(call.params.get("DocumentVersion") or "$DEFAULT")
+    tags = tag_list(call.params["Tags"]) if call.params.get("Tags") else None
+    return [
+        on(
+            call,
+            lookups,
+            "automation-definition",
+            existing=False,
+            arn=f"arn:aws:ssm:{region}:{owner}:automation-definition/{name}:{version}",
+        ),
+        on(call, lookups, "document", existing=False, arn=_document_arn(call, document)),
+        on(call, lookups, "automation-execution", existing=False, request_tags=tags),
+    ]
+
+
+@resolves("ssm", "GetAutomationExecution", "StopAutomationExecution")
+def _automation_execution(call: Call, lookups: Lookups) -> list[Authorization]:
+    execution_id = str(call.params["AutomationExecutionId"])
+    return [on(call, lookups, "automation-execution", existing=False, AutomationExecutionId=execution_id)]
+
+
 # Step Functions, Scheduler, EventBridge, SQS, Lambda, CloudWatch, Secrets Manager ------------------
 
 

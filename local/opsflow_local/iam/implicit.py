@@ -22,6 +22,8 @@
   encryption context).
 - EventBridge Scheduler (User Guide, "Set up the execution role"): CreateSchedule/UpdateSchedule pass the
   target's role: `iam:PassRole` (iam:PassedToService = scheduler.amazonaws.com).
+- Systems Manager Automation (User Guide, "Setting up Automation"): StartAutomationExecution with an
+  `AutomationAssumeRole` parameter passes that role: `iam:PassRole` (iam:PassedToService = ssm.amazonaws.com).
 """
 
 from __future__ import annotations
@@ -252,6 +254,11 @@ def _schedule_role(call: Call, lookups: Lookups) -> list[Authorization]:
     return [_pass_role(str(role), "scheduler.amazonaws.com")] if role else []
 
 
+def _automation_role(call: Call, lookups: Lookups) -> list[Authorization]:
+    roles = (call.params.get("Parameters") or {}).get("AutomationAssumeRole") or []
+    return [_pass_role(str(role), "ssm.amazonaws.com") for role in roles if role]
+
+
 def _run_instances_checks(call: Call, lookups: Lookups) -> list[Authorization]:
     """A direct RunInstances: iam:PassRole for the instance profile's role, ec2:CreateTags on what it tags."""
     checks = []
@@ -284,4 +291,5 @@ _IMPLICIT = {
     ("secretsmanager", "GetSecretValue"): _secret_key,
     ("scheduler", "CreateSchedule"): _schedule_role,
     ("scheduler", "UpdateSchedule"): _schedule_role,
+    ("ssm", "StartAutomationExecution"): _automation_role,
 }

@@ -60,7 +60,7 @@ def cluster(recorder: Recorder) -> None:
 def deployment_events(recorder: Recorder, count: int, timeout: float = 10.0) -> list[ServiceEvent]:
     """The first `count` deployment events sent, waiting for them without calling AWS."""
     deadline = time.monotonic() + timeout
-    while len(found := [e for e in recorder.sent if e.source == "aws.ecs"]) < count:
+    while len(found := [e for e in recorder.sent if e.detail_type == "ECS Deployment State Change"]) < count:
         assert time.monotonic() < deadline, [e.detail["eventName"] for e in found]
         time.sleep(0.002)
     return found[:count]

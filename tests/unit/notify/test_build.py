@@ -17,12 +17,15 @@ from opsflow_local.template import Template
 from .conftest import assert_valid_card, assert_valid_slack
 
 ROOT = Path(__file__).resolve().parents[3]
-# EventBridge events only: events/ also holds direct invocation payloads (codepipeline/job.json), and the AMI
-# state changes only end waits (opsflow.waits); the run's own events say what became of the image.
+# EventBridge events only: events/ also holds direct invocation payloads (codepipeline/job.json); EC2's events
+# only end waits (opsflow.waits) or start remediations, and so do ECS's service actions: the runs' own events
+# say what became of the image, the instance or the service.
 EVENTS = sorted(
     path
     for path in (Path(__file__).resolve().parents[3] / "events").rglob("*.json")
-    if "detail-type" in json.loads(path.read_text()) and path.parent.name != "ec2"
+    if "detail-type" in json.loads(path.read_text())
+    and path.parent.name != "ec2"
+    and not path.name.startswith("service_action_")
 )
 
 
