@@ -55,7 +55,7 @@ def test_a_rule_is_stored_listed_shown_with_its_guard_and_deleted(aws: EmbeddedA
 
 def test_bad_rules_are_400s_naming_the_field_and_store_nothing(aws: EmbeddedAws) -> None:
     field, problem = refused_field(aws, {**REBOOT, "action": {"kind": "terminate"}})
-    assert field == "action"
+    assert field == "action.kind"
     assert "reboot" in problem
     assert "runbook" in problem
 

@@ -96,9 +96,9 @@ def test_explicit_steps_must_climb_to_all_traffic(steps: list[dict[str, int]], p
 
 def test_an_unknown_plan_type_names_the_known_ones() -> None:
     found = problems(traffic={"type": "big_bang"})
-    assert "canary" in found["traffic"]
-    assert "linear" in found["traffic"]
-    assert "steps" in found["traffic"]
+    assert "canary" in found["traffic.type"]
+    assert "linear" in found["traffic.type"]
+    assert "steps" in found["traffic.type"]
 
 
 def test_exactly_one_new_version() -> None:

@@ -146,6 +146,11 @@ class Runbook(_Part):
 Action = Annotated[Reboot | StopStart | Recover | EcsRedeploy | Runbook, Field(discriminator="kind")]
 
 INSTANCE_ACTIONS = ("reboot", "stop_start", "recover")
+# Every trigger's and action's kind.
+KINDS = frozenset(
+    {"alarm", "status_check", "ecs_tasks_stopping", "instance_stopped", "reboot", "stop_start", "recover"}
+    | {"ecs_redeploy", "runbook"}
+)
 INSTANCE_TRIGGERS = ("status_check", "instance_stopped")
 
 # Guards --------------------------------------------------------------------------------------------

@@ -75,15 +75,14 @@ def parse_run_request(payload: Any, strict: bool | None = None, people_only: boo
     return registry.request_adapter(people_only).validate_python(payload, strict=strict)
 
 
-def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
-    """Each problem as `{field, problem}`, worded for a person fixing their request.
+def describe_validation_errors(errors: Sequence[Any], what: str = "workflow") -> list[dict[str, str]]:
+    """Each problem as `{field, problem}`, worded for a person fixing their request (`what` the body is: a
+    workflow's request, a remediation rule).
 
     Takes pydantic's error dicts (`ValidationError.errors()`, or Powertools' RequestValidationError)."""
     problems = []
     for item in errors:
-        location = ".".join(
-            str(part) for part in item["loc"] if part not in ("body", *_workflow_names(False))
-        )
+        location = ".".join(_field_path(item["loc"]))
         kind = item["type"]
         if kind == "json_invalid":
             location, message = "(body)", "is not valid JSON"
@@ -92,10 +91,16 @@ def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
         elif kind == "missing":
             message = "is required"
         elif kind == "extra_forbidden":
-            message = "is not a field of this workflow"
+            message = f"is not a field of this {what}"
         elif kind in ("union_tag_invalid", "union_tag_not_found") and location in ("", "workflow"):
             location = location or "workflow"
             message = f"must be one of: {', '.join(_workflow_names())}"
+        elif kind == "union_tag_invalid":
+            expected = str((item.get("ctx") or {}).get("expected_tags", "")).replace("'", "")
+            tag = (item.get("ctx") or {}).get("tag", "")
+            discriminator = str((item.get("ctx") or {}).get("discriminator", "")).strip("'")
+            location = f"{location}.{discriminator}" if location and discriminator else location
+            message = f"{tag!r} is not one of: {expected}" if expected else item["msg"]
         elif kind == "union_tag_not_found":
             field = str((item.get("ctx") or {}).get("discriminator", "type")).strip("'")
             message = f"needs a {field} field saying which kind it is"
@@ -108,6 +113,26 @@ def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
             message = message[0].lower() + message[1:] if message else message
         problems.append({"field": location or "(body)", "problem": message})
     return problems
+
+
+def _field_path(loc: Sequence[Any]) -> list[str]:
+    """The field's path as people write it: without `body`, and without the tag pydantic adds after a tagged
+    union's field (a workflow's name, a rule's trigger or action kind)."""
+    workflows = _workflow_names(False)
+    path: list[str] = []
+    for part in loc:
+        if part == "body" or part in workflows:
+            continue
+        if path and path[-1] in ("trigger", "action") and isinstance(part, str) and part in _rule_kinds():
+            continue
+        path.append(str(part))
+    return path
+
+
+def _rule_kinds() -> frozenset[str]:
+    from opsflow.remediation.rules import KINDS
+
+    return KINDS
 
 
 def _workflow_names(people_only: bool = True) -> tuple[str, ...]:

@@ -93,7 +93,8 @@ def no_route(_: NotFoundError) -> Response[dict[str, Any]]:
 
 @handles(router, RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
-    problems = describe_validation_errors(error.errors())
+    what = "rule" if router.current_event.path.startswith("/remediations") else "workflow"
+    problems = describe_validation_errors(error.errors(), what)
     summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
     return error_response(
         HTTPStatus.BAD_REQUEST, "ValidationError", f"The request is not valid: {summary}", problems=problems
