@@ -251,8 +251,7 @@ class EmbeddedAws:
             self._set_environment(self._operator_credentials_for(self.account_id))
         reset_clients()
         # A new deployment is a cold start: no configuration or starter of a previous account survives.
-        starter.default_config.cache_clear()
-        starter.default_starter.cache_clear()
+        starter.forget()
         # Powertools caches parameters and secrets process-wide; a fresh account must not see stale ones.
         parameters.clear_caches()
         _forget_powertools_loggers()

@@ -166,6 +166,7 @@ def test_every_role_is_assumed_by_its_service_only() -> None:
         **{r: "states.amazonaws.com" for r in roles.state_machine_roles.values()},
         "SchedulerRole": "scheduler.amazonaws.com",
         "ApiGatewayCloudWatchRole": "apigateway.amazonaws.com",
+        "RunbookRole": "ssm.amazonaws.com",
     }
     assert set(expected) == set(roles.roles)
     for logical_id, role in roles.roles.items():

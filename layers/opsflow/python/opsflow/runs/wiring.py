@@ -42,12 +42,28 @@ def build_starter(config: StarterConfig) -> RunStarter:
     )
 
 
-@cache
 def default_config() -> StarterConfig:
     """The function's configuration, read once per cold start."""
+    return _config_of(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))
+
+
+def default_starter() -> RunStarter:
+    return _starter_of(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))
+
+
+# Kept per function: Lambda runs one function per process, but a runtime that runs several in one process
+# must not hand one function's configuration (its spoke role) to another.
+@cache
+def _config_of(function: str) -> StarterConfig:
     return StarterConfig.from_env()
 
 
 @cache
-def default_starter() -> RunStarter:
+def _starter_of(function: str) -> RunStarter:
     return build_starter(default_config())
+
+
+def forget() -> None:
+    """A cold start: the next call reads the configuration again."""
+    _config_of.cache_clear()
+    _starter_of.cache_clear()
