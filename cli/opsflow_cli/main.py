@@ -102,6 +102,24 @@ def _fail(error: CliError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _answer(
+    endpoint: str | None,
+    region: str | None,
+    profile: str | None,
+    as_json: bool,
+    call: Callable[[OpsflowClient], dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The API's answer for a person to read, or None once it is printed as JSON; an error exits."""
+    try:
+        body = call(_client(endpoint, region, profile))
+    except CliError as error:
+        raise _fail(error) from None
+    if as_json:
+        _print_json(body)
+        return None
+    return body
+
+
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
@@ -446,12 +464,8 @@ def list_remediations(
 ) -> None:
     """Every rule: what fires it, what it does and where, its cooldown and breaker, and what it is acting on
     now: `GET /remediations`."""
-    try:
-        body = _client(endpoint, api_region, profile).remediations()
-    except CliError as error:
-        raise _fail(error) from None
-    if as_json:
-        _print_json(body)
+    body = _answer(endpoint, api_region, profile, as_json, lambda client: client.remediations())
+    if body is None:
         return
     console = stdout()
     console.print(render.remediations_table(list(body.get("remediations") or []), console.width))
@@ -467,12 +481,8 @@ def get_remediation(
 ) -> None:
     """One rule: its settings, its breaker, what it is acting on and cooling down, and its latest decisions:
     `GET /remediations/{name}`."""
-    try:
-        body = _client(endpoint, api_region, profile).remediation(name)
-    except CliError as error:
-        raise _fail(error) from None
-    if as_json:
-        _print_json(body)
+    body = _answer(endpoint, api_region, profile, as_json, lambda client: client.remediation(name))
+    if body is None:
         return
     stdout().print(render.remediation_view(body))
 
@@ -500,11 +510,10 @@ def put_remediation(
     kept."""
     try:
         rule = _read_rule(file)
-        body = _client(endpoint, api_region, profile).put_remediation(name, rule)
     except CliError as error:
         raise _fail(error) from None
-    if as_json:
-        _print_json(body)
+    body = _answer(endpoint, api_region, profile, as_json, lambda client: client.put_remediation(name, rule))
+    if body is None:
         return
     console = stdout()
     console.print(Text("Saved ", style="bold green").append(f"remediation rule {name}", style="bold"))
@@ -520,12 +529,8 @@ def delete_remediation(
     as_json: JsonOption = False,
 ) -> None:
     """Remove a rule: `DELETE /remediations/{name}`. Remediations under way finish; no new event fires it."""
-    try:
-        body = _client(endpoint, api_region, profile).delete_remediation(name)
-    except CliError as error:
-        raise _fail(error) from None
-    if as_json:
-        _print_json(body)
+    body = _answer(endpoint, api_region, profile, as_json, lambda client: client.delete_remediation(name))
+    if body is None:
         return
     stdout().print(
         Text("Deleted ", style="bold").append(f"remediation rule {name}", style="bold"),
