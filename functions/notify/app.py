@@ -1,5 +1,6 @@
 """Notifications: EventBridge rules deliver Opsflow, Step Functions, CodePipeline, CloudWatch alarm,
-instance refresh and ECS deployment events here; `{"redrive": true}` re-delivers the dead letters."""
+instance refresh, ECS deployment, CodeBuild, CodeDeploy, ECR and AWS Health events here;
+`{"redrive": true}` re-delivers the dead letters."""
 
 from __future__ import annotations
 

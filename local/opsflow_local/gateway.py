@@ -1,7 +1,8 @@
 """A local HTTP endpoint for the embedded app's REST API that authenticates as API Gateway's AWS_IAM
 authorizer does: it recomputes each request's SigV4 signature (service execute-api) with botocore's
 signer and the embedded account's credentials, refuses what does not match with API Gateway's own 403
-answers, and hands what does to `EmbeddedAws.api` with the signer as the caller.
+answers, and hands what does to `EmbeddedAws.api` with the signer as the caller. A route the template
+leaves unauthorized (`Auth: {Authorizer: NONE}`) is handed on unchecked, without a caller.
 
     with EmbeddedAws() as aws, aws.serve() as gateway:
         gateway.url        # http://127.0.0.1:<port>/v1; awscurl --service execute-api "$URL/runs"
@@ -165,12 +166,6 @@ class Gateway:
     def answer(self, method: str, url: str, headers: dict[str, str], body: bytes) -> ApiResponse:
         from opsflow_local.api import ApiResponse
 
-        try:
-            principal = verify_signature(method, url, headers, body, self.region)
-        except Refusal as refusal:
-            return ApiResponse(
-                403, {"x-amzn-ErrorType": refusal.error_type}, json.dumps({"message": refusal.message})
-            )
         raw_path, _, query = url.split("://", 1)[-1].partition("/")[2].partition("?")
         # API Gateway matches routes and fills pathParameters on the decoded path.
         path = "/" + unquote(raw_path).replace("?", "%3F") + (f"?{query}" if query else "")
@@ -178,10 +173,21 @@ class Gateway:
         # The deployed URL ends in the stage; accept paths with and without it.
         if path == stage or path.startswith(f"{stage}/") or path.startswith(f"{stage}?"):
             path = path[len(stage) :] or "/"
+        # A method without an authorizer (Auth: {Authorizer: NONE}) is called signed or not, headers and all.
+        signed = self.api.signature_required(method, path)
+        principal: str | None = None
+        if signed:
+            try:
+                principal = verify_signature(method, url, headers, body, self.region)
+            except Refusal as refusal:
+                return ApiResponse(
+                    403, {"x-amzn-ErrorType": refusal.error_type}, json.dumps({"message": refusal.message})
+                )
+        dropped = ("authorization", "x-amz-security-token") if signed else ()
         passed = {
             name: value
             for name, value in headers.items()
-            if name.lower() not in ("authorization", "x-amz-security-token", "content-length", "connection")
+            if name.lower() not in (*dropped, "content-length", "connection")
         }
         return self.api.request(
             method, path, principal=principal, headers=passed, body=body.decode("utf-8", "replace") or None

@@ -23,6 +23,8 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from moto.organizations.models import organizations_backends
+from moto.secretsmanager.utils import SecretsManagerSecretIdentifier
+from moto.utilities.id_generator import moto_id_manager
 
 from opsflow.aws.clients import reset_clients
 from opsflow.runs import wiring as starter
@@ -48,7 +50,7 @@ from opsflow_local.iam.policy import Context, trusts
 from opsflow_local.iam.roles import plain_roles
 from opsflow_local.lambdas import DeployedFunction, LambdaRouter, invocation_record
 from opsflow_local.sink import Notification, NotificationSink
-from opsflow_local.template import ACCOUNT_ID, Template
+from opsflow_local.template import ACCOUNT_ID, Template, secret_suffix
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 SPOKE_TEMPLATE = Path(__file__).resolve().parents[2] / "spoke" / "template.yaml"
@@ -78,6 +80,21 @@ _ALARM_PARAMETERS = frozenset(
         "Metrics",
         "AlarmActions",
         "OKActions",
+    }
+)
+
+
+# CloudFormation's GenerateSecretString settings that are GetRandomPassword's parameters, under the same names.
+_PASSWORD_SETTINGS = frozenset(
+    {
+        "PasswordLength",
+        "ExcludeCharacters",
+        "ExcludeNumbers",
+        "ExcludePunctuation",
+        "ExcludeUppercase",
+        "ExcludeLowercase",
+        "IncludeSpace",
+        "RequireEachIncludedType",
     }
 )
 
@@ -287,6 +304,8 @@ class EmbeddedAws:
             self.client("scheduler").create_schedule_group(Name=template.physical_name(logical_id))
         for logical_id in template.resources("AWS::SQS::Queue"):
             self.client("sqs").create_queue(QueueName=template.physical_name(logical_id))
+        for logical_id, resource in template.resources("AWS::SecretsManager::Secret").items():
+            self._create_secret(logical_id, template.resolve(resource["Properties"]))
         for resource in template.resources("AWS::CloudWatch::Alarm").values():
             properties = template.resolve(resource["Properties"])
             self.client("cloudwatch").put_metric_alarm(
@@ -440,6 +459,46 @@ class EmbeddedAws:
 
     def _create_table(self, name: str, properties: dict[str, Any]) -> None:
         create_table(self.client("dynamodb"), name, properties)
+
+    def _create_secret(self, logical_id: str, properties: dict[str, Any]) -> None:
+        """A secret with its value given or generated as CloudFormation generates it (GetRandomPassword with
+        the GenerateSecretString settings), at the ARN the template resolves its Ref to."""
+        secrets = self.client("secretsmanager")
+        generate = properties.get("GenerateSecretString")
+        if generate is not None:
+            unknown = set(generate) - set(_PASSWORD_SETTINGS) - {"SecretStringTemplate", "GenerateStringKey"}
+            if unknown:
+                raise DeploymentError(f"{logical_id}: GenerateSecretString {sorted(unknown)} is not emulated")
+            password = secrets.get_random_password(
+                **{key: value for key, value in generate.items() if key in _PASSWORD_SETTINGS}
+            )["RandomPassword"]
+            value = (
+                json.dumps(
+                    {**json.loads(generate["SecretStringTemplate"]), generate["GenerateStringKey"]: password}
+                )
+                if "SecretStringTemplate" in generate
+                else password
+            )
+        elif "SecretString" in properties:
+            value = str(properties["SecretString"])
+        else:
+            raise DeploymentError(f"{logical_id}: a secret needs SecretString or GenerateSecretString")
+        name = self.template.physical_name(logical_id)
+        identifier = SecretsManagerSecretIdentifier(self.account_id, self.region, name)
+        moto_id_manager.set_custom_id(identifier, secret_suffix(name))
+        try:
+            created = secrets.create_secret(
+                Name=name,
+                SecretString=value,
+                **({"Description": properties["Description"]} if properties.get("Description") else {}),
+                **({"KmsKeyId": properties["KmsKeyId"]} if properties.get("KmsKeyId") else {}),
+            )
+        finally:
+            moto_id_manager.unset_custom_id(identifier)
+        if created["ARN"] != self.template.arn(logical_id):
+            raise DeploymentError(
+                f"{logical_id}: created at {created['ARN']}, not at {self.template.arn(logical_id)}"
+            )
 
     def _async_invoke_config(self, function_arn: str) -> dict[str, Any]:
         for logical_id in self.template.resources("AWS::Serverless::Function"):

@@ -7,6 +7,7 @@ change that the embedded runtime cannot honour fails loudly instead of deploying
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ ACCOUNT_ID = "123456789012"
 _NAME_PROPERTY = {
     "AWS::Serverless::StateMachine": "Name",
     "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::SecretsManager::Secret": "Name",
 }
 
 
@@ -126,6 +128,8 @@ class Template:
         }
         if kind == "AWS::Logs::LogGroup":
             return f"{prefix.format('logs')}:log-group:{self.log_group_name(logical_id)}:*"
+        if kind == "AWS::SecretsManager::Secret":
+            return f"{prefix.format('secretsmanager')}:secret:{name}-{secret_suffix(name)}"
         if kind not in arns:
             raise TemplateError(f"no ARN known for {logical_id} ({kind})")
         return arns[kind]
@@ -150,6 +154,7 @@ class Template:
             "AWS::StepFunctions::StateMachine",
             "AWS::SNS::Topic",
             "AWS::Serverless::LayerVersion",
+            "AWS::SecretsManager::Secret",
         ):
             return self.arn(name)
         if kind in (
@@ -235,6 +240,13 @@ class Template:
                 out.append(text[i])
                 i += 1
         return "".join(out)
+
+
+def secret_suffix(name: str) -> str:
+    """The six characters Secrets Manager appends to a secret's name in its ARN: random on AWS, here derived
+    from the name, so that a policy naming the secret's ARN (its Ref) is known before the secret exists."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return "".join("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[byte % 52] for byte in digest[:6])
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

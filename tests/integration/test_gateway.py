@@ -140,6 +140,15 @@ def test_a_request_signed_four_minutes_ago_is_accepted(gateway: Gateway) -> None
     assert status == 404
 
 
+def test_a_route_without_an_authorizer_is_handed_on_unsigned(gateway: Gateway) -> None:
+    """POST /events/ci/hook has `Auth: {Authorizer: NONE}`: the function answers, not API Gateway."""
+    status, headers, body = send("POST", f"{gateway.url}/events/ci/hook", b"{}", credentials=None)
+
+    assert status == 401
+    assert body["error"] == "Unauthenticated"
+    assert headers["WWW-Authenticate"].startswith("HMAC-SHA256")
+
+
 def test_the_openapi_document_is_served_signed(gateway: Gateway) -> None:
     status, headers, document = send("GET", f"{gateway.url}/openapi.json")
 

@@ -82,3 +82,12 @@ def test_each_workflow_finds_its_state_machine_from_the_arn_prefix(template: Tem
         prefix = template.resolve(variables["STATE_MACHINE_ARN_PREFIX"])
         derived = {workflow.state_machine_arn(prefix) for workflow in registry.WORKFLOWS.values()}
         assert derived == {template.ref(m) for m in template.resources("AWS::Serverless::StateMachine")}
+
+
+def test_a_secrets_ref_is_its_arn_known_before_it_exists(template: Template) -> None:
+    arn = template.ref("CiHookSecret")
+
+    assert arn.startswith("arn:aws:secretsmanager:eu-west-1:123456789012:secret:opsflow-CiHookSecret-")
+    assert len(arn.rsplit("-", 1)[1]) == 6
+    assert template.resolve({"Fn::GetAtt": ["ApiFunction", "Arn"]}) != arn
+    assert Template.load(ROOT / "template.yaml", "eu-west-1").ref("CiHookSecret") == arn

@@ -560,7 +560,16 @@ def _schedule(call: Call, lookups: Lookups) -> list[Authorization]:
 
 @resolves("events", "PutEvents")
 def _put_events(call: Call, lookups: Lookups) -> list[Authorization]:
-    buses = {entry.get("EventBusName") or "default" for entry in call.params["Entries"]}
+    """Each entry is authorized on its bus with its own source and detail type (events:source,
+    events:detail-type)."""
+    kinds = {
+        (
+            entry.get("EventBusName") or "default",
+            str(entry.get("Source", "")),
+            str(entry.get("DetailType", "")),
+        )
+        for entry in call.params["Entries"]
+    }
     return [
         on(
             call,
@@ -568,9 +577,10 @@ def _put_events(call: Call, lookups: Lookups) -> list[Authorization]:
             "event-bus",
             existing=False,
             arn=bus if bus.startswith("arn:") else None,
+            context={"events:source": source, "events:detail-type": detail_type},
             EventBusName=bus,
         )
-        for bus in sorted(buses)
+        for bus, source, detail_type in sorted(kinds)
     ]
 
 

@@ -98,3 +98,21 @@ class InvalidField(OpsflowError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class Unauthenticated(OpsflowError):
+    """A request to a route API Gateway does not authorize carries no credentials the function accepts."""
+
+    code = "Unauthenticated"
+
+
+class BadSignature(OpsflowError):
+    """A request's signature or token is not the one the shared secret gives, or its timestamp is too old."""
+
+    code = "BadSignature"
+
+
+class Replayed(OpsflowError):
+    """A signed request (or delivery) that was already accepted once, sent again."""
+
+    code = "Replayed"

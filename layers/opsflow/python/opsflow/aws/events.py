@@ -48,6 +48,26 @@ class Events:
                 "PutEvents", entry.get("ErrorCode", "FailedEntry"), entry.get("ErrorMessage", "")
             )
 
+    def put(self, source: str, detail_type: str, detail: dict[str, Any]) -> str:
+        """Put one event on the bus; its event id."""
+        with aws_call("PutEvents"):
+            response = self._events.put_events(
+                Entries=[
+                    {
+                        "Source": source,
+                        "DetailType": detail_type,
+                        "EventBusName": self._bus,
+                        "Detail": json.dumps(detail),
+                    }
+                ]
+            )
+        entry = response["Entries"][0]
+        if response.get("FailedEntryCount") or not entry.get("EventId"):
+            raise call_failed(
+                "PutEvents", entry.get("ErrorCode", "FailedEntry"), entry.get("ErrorMessage", "")
+            )
+        return str(entry["EventId"])
+
     def admit_account(self, account: str, statement_id: str) -> None:
         """Let `account` put events on this bus (its spoke stack forwards to it); idempotent by statement id."""
         with aws_call("PutPermission"):

@@ -1,5 +1,6 @@
 """Build one message from one event: Step Functions runs, Opsflow progress, CodePipeline, CloudWatch
-alarms, EC2 Auto Scaling instance refreshes and ECS deployments.
+alarms, EC2 Auto Scaling instance refreshes and ECS deployments here; CodeBuild, CodeDeploy and ECR in
+delivery_sources.py, AWS Health in health.py.
 
 A run's own record (the runs table) says more than the Step Functions event: which step failed, why,
 what was rolled back, who asked. The notify handler passes it in when the event is about a run.
@@ -8,14 +9,22 @@ what was rolled back, who asked. The notify handler passes it in when the event 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from opsflow.aws.target import Target
+from opsflow.notify.ci import ci_run
+from opsflow.notify.delivery_sources import (
+    codebuild_build,
+    codedeploy_deployment,
+    ecr_image_action,
+    ecr_image_scan,
+)
+from opsflow.notify.health import HEALTH_EVENT, InstanceTags, health_event
 from opsflow.notify.message import Link, Message, Severity, Status
+from opsflow.notify.where import console, elsewhere, link_label, where_facts
 from opsflow.runs import registry
 
 
@@ -25,39 +34,15 @@ def workflow_title(workflow: str) -> str:
     return known.title if known else workflow
 
 
-def console(region: str, path: str) -> str:
-    return f"https://{region}.console.aws.amazon.com/{path}"
-
-
-def _home_account() -> str:
-    return os.environ.get("HUB_ACCOUNT_ID", "")
-
-
-def _elsewhere(account: str | None, region: str | None) -> str:
-    """` in 222222222222/eu-west-1` for something outside the hub's account and region, else ``."""
-    home_account, home_region = _home_account(), os.environ.get("AWS_REGION", "")
-    shown_account = account if account and home_account and account != home_account else None
-    shown_region = region if region and home_region and (region != home_region or shown_account) else None
-    where = "/".join(part for part in (shown_account, shown_region) if part)
-    return f" in {where}" if where else ""
-
-
-def _where_facts(account: str | None, region: str | None) -> list[tuple[str, str]]:
-    """Account and region, named for anything outside the hub's own account (its console links open in the
-    region named, once signed in to that account)."""
-    if not account or not _home_account() or account == _home_account():
-        return []
-    return [("Account", account), ("Region", region or "?")]
-
-
-def _link_label(label: str, account: str | None) -> str:
-    home = _home_account()
-    return f"{label} (account {account})" if account and home and account != home else label
-
-
-def build_message(event: dict[str, Any], run: dict[str, Any] | None = None) -> Message | None:
-    """The message for `event`, or None for events nobody needs to read (e.g. a run starting)."""
-    builder = _BUILDERS.get((event.get("source", ""), event.get("detail-type", "")))
+def build_message(
+    event: dict[str, Any], run: dict[str, Any] | None = None, instance_tags: InstanceTags | None = None
+) -> Message | None:
+    """The message for `event`, or None for events nobody needs to read (e.g. a run starting).
+    `instance_tags` looks up the tags of the instances an AWS Health event names (health.py)."""
+    key = (event.get("source", ""), event.get("detail-type", ""))
+    if key == HEALTH_EVENT and instance_tags is not None:
+        return health_event(event, run, instance_tags)
+    builder = _BUILDERS.get(key)
     if (
         builder is None
         and event.get("source") == "aws.autoscaling"
@@ -85,7 +70,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     known = registry.WORKFLOWS.get(workflow)
     name = known.title_of(request) if known else workflow
     target = Target.from_key((run or {}).get("target") or execution_input.get("target") or "")
-    target_name = (target.shown_name or f"run {detail.get('name', '?')}") + _elsewhere(
+    target_name = (target.shown_name or f"run {detail.get('name', '?')}") + elsewhere(
         target.account, target.region
     )
     hub_region = event.get("region", "us-east-1")
@@ -93,7 +78,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     requester = (
         ((run or {}).get("requester") or {}).get("identity") or execution_input.get("requester") or "unknown"
     )
-    facts = [("Requested by", requester), *_where_facts(target.account, region)]
+    facts = [("Requested by", requester), *where_facts(target.account, region)]
     duration = _duration(detail.get("startDate"), detail.get("stopDate"))
     if duration:
         facts.append(("Duration", duration))
@@ -109,7 +94,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
     if target.kind == "asg":
         links.append(
             Link(
-                _link_label("Open group", target.account),
+                link_label("Open group", target.account),
                 console(region, f"ec2/home?region={region}#AutoScalingGroupDetails:id={quote(target.name)}"),
             )
         )
@@ -118,7 +103,7 @@ def _execution(event: dict[str, Any], run: dict[str, Any] | None) -> Message | N
         # Route 53's console is global; it opens in us-east-1.
         links.append(
             Link(
-                _link_label(f"Open {record} in Route 53", target.account),
+                link_label(f"Open {record} in Route 53", target.account),
                 console("us-east-1", f"route53/v2/hostedzones?region=us-east-1#ListRecordSets/{quote(zone)}"),
             )
         )
@@ -219,7 +204,7 @@ def _progress(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
     workflow = detail.get("workflow", "")
     name = workflow_title(workflow)
     located = Target.from_key(str(detail.get("target", "")))
-    target = (located.shown_name or str(detail.get("target", ""))) + _elsewhere(
+    target = (located.shown_name or str(detail.get("target", ""))) + elsewhere(
         located.account, located.region
     )
     # A remediation's breaker opening is a warning: the team must look before the rule acts again.
@@ -314,15 +299,15 @@ def _alarm(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
     description = ((detail.get("configuration") or {}).get("description")) or ""
     account = event.get("account")
     return Message(
-        title=f"{state}: {name}{_elsewhere(account, region)}" + (f" (was {previous})" if previous else ""),
+        title=f"{state}: {name}{elsewhere(account, region)}" + (f" (was {previous})" if previous else ""),
         status=status,
         severity=severity,
         summary=description,
         cause=(detail.get("state") or {}).get("reason"),
-        facts=tuple(_where_facts(account, region)),
+        facts=tuple(where_facts(account, region)),
         links=(
             Link(
-                _link_label("Open alarm", account),
+                link_label("Open alarm", account),
                 console(region, f"cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name)}"),
             ),
         ),
@@ -347,7 +332,7 @@ def _instance_refresh(event: dict[str, Any], run: dict[str, Any] | None) -> Mess
         "Rollback Failed": (Status.FAILED, Severity.CRITICAL),
     }.get(what, (Status.IN_PROGRESS, Severity.INFO))
     account = event.get("account")
-    facts = [("Instance refresh", str(detail.get("InstanceRefreshId", ""))), *_where_facts(account, region)]
+    facts = [("Instance refresh", str(detail.get("InstanceRefreshId", ""))), *where_facts(account, region)]
     if detail.get("CheckpointPercentage"):
         facts.append(
             (
@@ -356,13 +341,13 @@ def _instance_refresh(event: dict[str, Any], run: dict[str, Any] | None) -> Mess
             )
         )
     return Message(
-        title=f"Instance refresh of {group}{_elsewhere(account, region)}: {what.lower()}",
+        title=f"Instance refresh of {group}{elsewhere(account, region)}: {what.lower()}",
         status=status,
         severity=severity,
         facts=tuple(facts),
         links=(
             Link(
-                _link_label("Open group", account),
+                link_label("Open group", account),
                 console(
                     region,
                     f"ec2/home?region={region}#AutoScalingGroupDetails:id={quote(group)};view=instanceRefresh",
@@ -390,20 +375,20 @@ def _ecs_deployment(event: dict[str, Any], run: dict[str, Any] | None) -> Messag
     }.get(name, (Status.IN_PROGRESS, Severity.INFO))
     account = event.get("account")
     return Message(
-        title=f"ECS service {service}{_elsewhere(account, region)}: "
+        title=f"ECS service {service}{elsewhere(account, region)}: "
         f"{name.removeprefix('SERVICE_').replace('_', ' ').lower()}",
         status=status,
         severity=severity,
         facts=(
             ("Cluster", cluster),
             ("Deployment", str(detail.get("deploymentId", ""))),
-            *_where_facts(account, region),
+            *where_facts(account, region),
         ),
         cause=detail.get("reason") if status == Status.FAILED else None,
         summary="" if status == Status.FAILED else str(detail.get("reason") or ""),
         links=(
             Link(
-                _link_label("Open service", account),
+                link_label("Open service", account),
                 console(
                     region, f"ecs/v2/clusters/{quote(cluster)}/services/{quote(service)}?region={region}"
                 ),
@@ -460,4 +445,10 @@ _BUILDERS: dict[tuple[str, str], Callable[[dict[str, Any], dict[str, Any] | None
     ("aws.codepipeline", "CodePipeline Action Execution State Change"): _pipeline,
     ("aws.cloudwatch", "CloudWatch Alarm State Change"): _alarm,
     ("aws.ecs", "ECS Deployment State Change"): _ecs_deployment,
+    ("opsflow.ci", "CI Run State Change"): ci_run,
+    ("aws.codebuild", "CodeBuild Build State Change"): codebuild_build,
+    ("aws.codedeploy", "CodeDeploy Deployment State-change Notification"): codedeploy_deployment,
+    ("aws.ecr", "ECR Image Action"): ecr_image_action,
+    ("aws.ecr", "ECR Image Scan"): ecr_image_scan,
+    HEALTH_EVENT: health_event,
 }

@@ -28,6 +28,9 @@ class Channel(BaseModel):
     workflows: tuple[str, ...] = ()
     environments: tuple[str, ...] = ()
     pipelines: tuple[str, ...] = ()
+    projects: tuple[str, ...] = Field(default=(), description="CodeBuild projects")
+    applications: tuple[str, ...] = Field(default=(), description="CodeDeploy applications")
+    repositories: tuple[str, ...] = Field(default=(), description="ECR repositories")
     min_severity: Severity = Severity.INFO
 
     @model_validator(mode="after")
@@ -43,14 +46,20 @@ class Channel(BaseModel):
         return str(self.webhook_secret or self.bot_token_secret)
 
     def wants(self, message: Message) -> bool:
-        """Every filter a channel sets narrows what it gets; a channel with none gets everything."""
+        """Every filter a channel sets narrows what it gets; a channel with none gets everything.
+        `min_severity` applies to every message; the others let through only messages about what they name
+        (a channel with `projects` gets no alarm, say)."""
         if message.severity.rank < self.min_severity.rank:
             return False
-        if self.workflows and message.workflow not in self.workflows:
-            return False
-        if self.environments and message.environment not in self.environments:
-            return False
-        return not (self.pipelines and message.pipeline not in self.pipelines)
+        named = (
+            (self.workflows, message.workflow),
+            (self.environments, message.environment),
+            (self.pipelines, message.pipeline),
+            (self.projects, message.project),
+            (self.applications, message.application),
+            (self.repositories, message.repository),
+        )
+        return all(not wanted or value in wanted for wanted, value in named)
 
 
 _channels: TypeAdapter[list[Channel]] = TypeAdapter(list[Channel])

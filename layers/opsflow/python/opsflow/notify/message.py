@@ -58,6 +58,9 @@ class Message:
     workflow: str | None = None
     environment: str | None = None
     pipeline: str | None = None
+    project: str | None = None  # a CodeBuild project
+    application: str | None = None  # a CodeDeploy application
+    repository: str | None = None  # an ECR repository
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

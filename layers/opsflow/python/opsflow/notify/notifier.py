@@ -14,6 +14,7 @@ from opsflow.notify import teams
 from opsflow.notify.build import build_message
 from opsflow.notify.channels import Channel, routes
 from opsflow.notify.delivery import DeliveryFailed, Poster, deliver, urllib_post
+from opsflow.notify.health import InstanceTags
 from opsflow.notify.message import Message
 from opsflow.runs.dead_letters import DeadLetters, redrive
 from opsflow.store.runs import RunStore
@@ -45,6 +46,7 @@ class Notifier:
     dead_letters: DeadLetters
     runs: RunStore | None = None
     threads: Threads | None = None
+    instance_tags: InstanceTags | None = None  # for the instances an AWS Health event names
     post: Poster = urllib_post
     sleep: Callable[[float], None] = field(default=lambda seconds: None)
 
@@ -52,7 +54,7 @@ class Notifier:
         """One outcome per channel the message went to: delivered, dead-lettered, or (if even the
         dead-letter queue failed) lost. Never raises: a failed invocation would be retried by Lambda and
         send the channels that already got the message a second copy."""
-        message = build_message(event, run=self._run_of(event))
+        message = build_message(event, run=self._run_of(event), instance_tags=self.instance_tags)
         if message is None:
             return []
         outcomes = []

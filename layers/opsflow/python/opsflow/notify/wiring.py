@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities import parameters
 
 from opsflow.aws import clients
+from opsflow.aws.ec2 import tags_of
 from opsflow.aws.sqs import Queue
 from opsflow.notify.channels import Channel, parse_channels
 from opsflow.notify.delivery import DeliveryFailed
@@ -45,6 +47,34 @@ def read_secret(channel: Channel) -> str:
     return value
 
 
+# DescribeInstances takes up to 1000 values in a filter; a Health event rarely names more than a few.
+_LOOKED_UP_INSTANCES = 200
+
+
+def hub_instance_tags(
+    account: str, region: str, instance_ids: Sequence[str]
+) -> Mapping[str, Mapping[str, str]]:
+    """The tags of the hub account's instances, in any region. Another account's are not looked up: the
+    notify function has no spoke role there, so its Health messages name the instances only. A failed
+    lookup gives nothing either: the message then names the instances without their group."""
+    home = os.environ.get("HUB_ACCOUNT_ID", "")
+    if not instance_ids or (account and home and account != home):
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    try:
+        pages = clients.client("ec2", region or None).get_paginator("describe_instances")
+        # A filter, not InstanceIds: an instance already gone must not fail the lookup of the others.
+        for page in pages.paginate(
+            Filters=[{"Name": "instance-id", "Values": list(instance_ids)[:_LOOKED_UP_INSTANCES]}]
+        ):
+            for reservation in page.get("Reservations", []):
+                for instance in reservation.get("Instances", []):
+                    found[instance["InstanceId"]] = tags_of(instance)
+    except Exception:  # noqa: BLE001 - a notification must not fail for want of a group's name
+        return {}
+    return found
+
+
 def build_notifier(config: NotifyConfig) -> Notifier:
     runs = DynamoRunStore(clients.client("dynamodb"), config.runs_table)
     return Notifier(
@@ -53,5 +83,6 @@ def build_notifier(config: NotifyConfig) -> Notifier:
         dead_letters=Queue(clients.client("sqs"), config.dead_letter_queue_url),
         runs=runs,
         threads=runs,
+        instance_tags=hub_instance_tags,
         sleep=time.sleep,
     )

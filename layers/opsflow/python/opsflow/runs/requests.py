@@ -87,7 +87,11 @@ def describe_validation_errors(errors: Sequence[Any], what: str = "workflow") ->
         if kind == "json_invalid":
             location, message = "(body)", "is not valid JSON"
         elif kind == "missing" and not location:
-            message = "a JSON object with a workflow field is required"
+            message = (
+                "a JSON object with a workflow field is required"
+                if what == "workflow"
+                else f"a JSON object (the {what}) is required"
+            )
         elif kind == "missing":
             message = "is required"
         elif kind == "extra_forbidden":

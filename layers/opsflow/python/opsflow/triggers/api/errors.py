@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from opsflow.errors import (
     AwsTransient,
+    BadSignature,
     Busy,
     IdempotencyConflict,
     InvalidField,
@@ -26,6 +27,8 @@ from opsflow.errors import (
     NotOptedIn,
     OpsflowError,
     Refused,
+    Replayed,
+    Unauthenticated,
 )
 from opsflow.runs.requests import describe_validation_errors
 from opsflow.triggers.api.routing import handles, new_router
@@ -48,6 +51,9 @@ class ErrorBody(BaseModel):
 
 
 _STATUS_OF = {
+    Unauthenticated: HTTPStatus.UNAUTHORIZED,
+    BadSignature: HTTPStatus.FORBIDDEN,
+    Replayed: HTTPStatus.CONFLICT,
     NotOptedIn: HTTPStatus.FORBIDDEN,
     Busy: HTTPStatus.CONFLICT,
     IdempotencyConflict: HTTPStatus.CONFLICT,
@@ -93,7 +99,10 @@ def no_route(_: NotFoundError) -> Response[dict[str, Any]]:
 
 @handles(router, RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
-    what = "rule" if router.current_event.path.startswith("/remediations") else "workflow"
+    path = router.current_event.path
+    what = (
+        "rule" if path.startswith("/remediations") else "event" if path.startswith("/events") else "workflow"
+    )
     problems = describe_validation_errors(error.errors(), what)
     summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
     return error_response(
@@ -136,4 +145,14 @@ def refused(error: OpsflowError) -> Response[dict[str, Any]]:
             (code for kind, code in _STATUS_OF.items() if isinstance(error, kind)), HTTPStatus.BAD_GATEWAY
         )
     logger.info("request refused", extra={"error": error.code, "status": int(status)})
+    if status == HTTPStatus.UNAUTHORIZED:
+        # A 401 names the scheme the credentials are expected in (RFC 9110, 11.6.1).
+        return Response(
+            status_code=status,
+            content_type=content_types.APPLICATION_JSON,
+            headers={
+                "WWW-Authenticate": 'HMAC-SHA256 realm="opsflow", headers="X-Signature-256 X-Timestamp"'
+            },
+            body={"error": error.code, "message": error.message},
+        )
     return error_response(status, error.code, error.message)

@@ -22,6 +22,7 @@ router = new_router()
 
 _REFUSALS: dict[int, str] = {
     400: "The request is malformed: each problem names the field and what to fix.",
+    401: "The request carries no credentials: an X-Signature-256 with its X-Timestamp, or an X-Gitlab-Token.",
     403: "The target lacks the opt-in tag, or the request carries no IAM caller. API Gateway's own 403 "
     "(unsigned request, unknown route) has only a message.",
     404: "No such run or environment, or a path parameter holds characters no run id or name has.",
@@ -35,14 +36,25 @@ _REFUSALS: dict[int, str] = {
 _ACCEPTED = {
     ("post", "/runs"): "The run started; follow it at GET /runs/{run_id}.",
     ("post", "/runs/{run_id}/abort"): "The run is being stopped.",
+    ("post", "/events/ci"): "The run's event is on the bus, for the channels whose filters match it.",
+    ("post", "/events/ci/hook"): "The run's event is on the bus, for the channels whose filters match it.",
+}
+# The route API Gateway does not authorize: the function authenticates it with the shared secret, and its
+# body is read only once it has.
+_HOOK = ("post", "/events/ci/hook")
+_HOOK_REFUSALS = {
+    403: "The signature or token does not match the shared secret, or X-Timestamp is more than 5 minutes "
+    "away. API Gateway's own 403 (unknown route) has only a message.",
+    409: "This request, or this delivery id, was accepted once already.",
 }
 
 
 def description() -> str:
     workflows = ", ".join(workflow.title_in_a_sentence for workflow in registry.WORKFLOWS.values())
     return (
-        f"Start and follow operational runs ({workflows}) and manage environment schedules. Every request "
-        "is signed with SigV4 (service execute-api)."
+        f"Start and follow operational runs ({workflows}) and manage environment schedules; CI servers "
+        "report their runs for Slack and Teams. Every request is signed with SigV4 (service execute-api), "
+        "except POST /events/ci/hook, which is signed with the shared secret instead."
     )
 
 
@@ -67,12 +79,17 @@ def openapi_document(app: APIGatewayRestResolver) -> str:
     if "ResponseValidationError" not in json.dumps(document["paths"]):
         schemas.pop("ResponseValidationError", None)
     error_body = {"$ref": "#/components/schemas/ErrorBody"}
-    for path, operations in document["paths"].items():
+    paths = document["paths"]
+    if "/events/ci/hook" in paths and "/events/ci" in paths:
+        paths["/events/ci/hook"]["post"]["requestBody"] = paths["/events/ci"]["post"]["requestBody"]
+    for path, operations in paths.items():
         for method, operation in operations.items():
             codes: tuple[int, ...] = (400, 403, 404, 422) if method == "get" else (400, 403, 404, 409, 422)
             responses = operation["responses"]
             responses.pop("422", None)
-            if "requestBody" in operation:
+            if (method, path) == _HOOK:
+                codes = (400, 401, 403, 409, 422)
+            elif "requestBody" in operation:
                 codes = (*codes, 415)
             if (method, path) in _ACCEPTED:
                 responses["202"] = {**responses["200"], "description": _ACCEPTED[method, path]}
@@ -80,8 +97,9 @@ def openapi_document(app: APIGatewayRestResolver) -> str:
                 schema: dict[str, Any] = error_body
                 if code == 403:
                     schema = {"anyOf": [error_body, {"$ref": "#/components/schemas/GatewayError"}]}
+                refusals = _HOOK_REFUSALS if (method, path) == _HOOK else {}
                 responses[str(code)] = {
-                    "description": _REFUSALS[code],
+                    "description": refusals.get(code, _REFUSALS[code]),
                     "content": {content_types.APPLICATION_JSON: {"schema": schema}},
                 }
     return json.dumps(document, indent=2) + "\n"
