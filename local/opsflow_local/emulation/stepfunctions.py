@@ -44,6 +44,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse import asl_parser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 
@@ -76,6 +77,22 @@ def _parse(definition: str) -> tuple[Any, Any]:
 
 
 _ORIGINAL_PARSE = asl_parser.AmazonStateLanguageParser.parse
+_VALIDATED: set[str] = set()
+
+
+def _validate_once(definition: str) -> None:
+    """CreateStateMachine's validation, once per definition text: every deployment of the template creates the
+    same state machines, and building a program to validate one is most of a deployment's time. Executions
+    still build their own."""
+    with _TREES_LOCK:
+        if definition in _VALIDATED:
+            return
+    _ORIGINAL_VALIDATE(definition)
+    with _TREES_LOCK:
+        _VALIDATED.add(definition)
+
+
+_ORIGINAL_VALIDATE = StepFunctionsParserBackend._validate_definition
 
 
 Credentials = Callable[[str], dict[str, str]]
@@ -147,6 +164,9 @@ def install(stack: ExitStack, time_scale: float, credentials_for: Credentials | 
     stack.enter_context(mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure))
     stack.enter_context(
         mock.patch.object(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(_parse))
+    )
+    stack.enter_context(
+        mock.patch.object(StepFunctionsParserBackend, "_validate_definition", staticmethod(_validate_once))
     )
     stack.enter_context(mock.patch.object(Timeout, "_eval_body", timeout_seconds))
     stack.enter_context(mock.patch.object(Environment, "set_error", set_error))
