@@ -198,7 +198,10 @@ class Template:
                 return self._sub(arg)
             if key == "Fn::Join":
                 delimiter, items = arg
-                return delimiter.join(str(self.resolve(item)) for item in items)
+                # The list may itself be an intrinsic (a Ref to a CommaDelimitedList): resolve it first.
+                resolved = self.resolve(items)
+                values = resolved if isinstance(resolved, list) else [resolved]
+                return delimiter.join(str(item) for item in values)
             if key == "Fn::Equals":
                 left, right = (self.resolve(item) for item in arg)
                 return str(left) == str(right)

@@ -228,3 +228,32 @@ def test_a_health_event_names_the_group_of_the_managed_instance_it_affects(
     assert message["text"] == (
         "⚠️ AWS Health: EC2 instance retirement scheduled for group web (environment staging)"
     )
+
+
+def test_a_chatbot_channel_publishes_custom_notifications_that_thread_by_run() -> None:
+    topic_arn = "arn:aws:sns:us-east-1:123456789012:opsflow-chatbot"
+    channels = [{"name": "q", "platform": "chatbot", "topic_arn": topic_arn}]
+    aws = EmbeddedAws(parameters={"NotifyChannels": json.dumps(channels), "ChatbotTopicArns": topic_arn})
+    with aws:
+        sns, sqs = aws.client("sns"), aws.client("sqs")
+        assert sns.create_topic(Name="opsflow-chatbot")["TopicArn"] == topic_arn
+        queue_url = sqs.create_queue(QueueName="chatbot-subscriber")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+        )
+        outcomes = [
+            notify(aws, name)["outcomes"]
+            for name in ("opsflow/run_progress_checkpoint.json", "stepfunctions/execution_failed.json")
+        ]
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+
+    assert outcomes == [[{"channel": "q", "outcome": "delivered", "attempts": 1}]] * 2
+    progress, failed = (json.loads(m["Body"]) for m in received)
+    assert {progress["version"], progress["source"]} == {"1.0", "custom"}
+    assert progress["metadata"]["threadId"] == failed["metadata"]["threadId"]
+    assert progress["id"] != failed["id"]
+    assert failed["content"]["textType"] == "client-markdown"
+    assert failed["content"]["title"].startswith("❌ AMI bake failed")

@@ -590,6 +590,12 @@ def _queue(call: Call, lookups: Lookups) -> list[Authorization]:
     return [on(call, lookups, "queue", existing=False, QueueName=name)]
 
 
+@resolves("sns", "Publish")
+def _publish(call: Call, lookups: Lookups) -> list[Authorization]:
+    arn = call.params.get("TopicArn") or call.params.get("TargetArn") or ""
+    return [on(call, lookups, "topic", existing=False, arn=arn)]
+
+
 @resolves("lambda", "Invoke")
 def _invoke(call: Call, lookups: Lookups) -> list[Authorization]:
     name = call.params["FunctionName"]

@@ -4,18 +4,22 @@ names its secret, never the URL."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from opsflow.notify.message import Message, Severity
 
+# arn:partition:sns:region:account:topic; a FIFO topic (".fifo") cannot be a Chatbot subscription's.
+_TOPIC_ARN = re.compile(r"^arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$")
+
 
 class Channel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    platform: Literal["slack", "teams"]
+    platform: Literal["slack", "teams", "chatbot"]
     webhook_secret: str | None = Field(
         default=None, description="Secrets Manager secret holding the webhook URL"
     )
@@ -25,6 +29,10 @@ class Channel(BaseModel):
     )
     slack_channel: str | None = Field(default=None, description="Slack channel id, with bot_token_secret")
     slack_api_url: str = "https://slack.com/api/"
+    topic_arn: str | None = Field(
+        default=None,
+        description="Chatbot only: the SNS topic a Chatbot channel configuration subscribes to",
+    )
     workflows: tuple[str, ...] = ()
     environments: tuple[str, ...] = ()
     pipelines: tuple[str, ...] = ()
@@ -35,6 +43,19 @@ class Channel(BaseModel):
 
     @model_validator(mode="after")
     def _one_way_to_post(self) -> Channel:
+        if self.platform == "chatbot":
+            if not self.topic_arn:
+                raise ValueError(f"channel {self.name}: a chatbot channel needs topic_arn")
+            if not _TOPIC_ARN.match(self.topic_arn):
+                raise ValueError(
+                    f"channel {self.name}: topic_arn {self.topic_arn!r} is not an SNS topic ARN "
+                    "(arn:<partition>:sns:<region>:<account>:<topic>)"
+                )
+            if self.webhook_secret or self.bot_token_secret:
+                raise ValueError(f"channel {self.name}: a chatbot channel takes topic_arn, not a secret")
+            return self
+        if self.topic_arn:
+            raise ValueError(f"channel {self.name}: topic_arn is for platform chatbot")
         if bool(self.webhook_secret) == bool(self.bot_token_secret):
             raise ValueError(f"channel {self.name}: give either webhook_secret or bot_token_secret")
         if self.bot_token_secret and (self.platform != "slack" or not self.slack_channel):

@@ -84,3 +84,58 @@ def deliver(
                 raise DeliveryFailed(f"no time left to wait {wait:.0f} s for a retry: {problem}")
             sleep(wait)
     raise DeliveryFailed(f"gave up after {max_attempts} attempts: {problem}")
+
+
+# Publishes `message` (a JSON string) to the topic ARN; raises botocore's ClientError or a connection error.
+Publisher = Callable[[str, str], None]
+
+# SNS takes messages of up to 256 KB.
+SNS_MAX_BYTES = 256 * 1024
+
+
+def sns_publish(topic_arn: str, message: str) -> None:
+    from opsflow.aws import clients
+
+    region = topic_arn.split(":")[3]
+    clients.client("sns", region).publish(TopicArn=topic_arn, Message=message)
+
+
+def publish(
+    topic_arn: str,
+    payload: dict[str, Any],
+    *,
+    publisher: Publisher = sns_publish,
+    sleep: Callable[[float], None] = time.sleep,
+    max_attempts: int = 3,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Publish once to an SNS topic (an AWS Chatbot channel's); returns the attempts it took. Throttling
+    and AWS-side errors are retried with backoff (on top of botocore's own retries); anything else, such
+    as a topic that does not exist or a missing grant, is not."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from opsflow.aws.errors import error_code, is_transient
+
+    body = json.dumps(payload)
+    if len(body.encode()) > SNS_MAX_BYTES:
+        raise DeliveryFailed(f"the message is over SNS's {SNS_MAX_BYTES // 1024} KB limit; not sent")
+    problem = "not attempted"
+    for attempt in range(1, max_attempts + 1):
+        try:
+            publisher(topic_arn, body)
+            return attempt
+        except ClientError as error:
+            code = error_code(error)
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            problem = f"SNS {code}"
+            if not is_transient(code, status):
+                raise DeliveryFailed(f"SNS refused the message ({code}); not retried") from None
+        except (BotoCoreError, OSError) as error:
+            problem = f"could not reach SNS ({type(error).__name__})"
+        if attempt < max_attempts:
+            wait = 2.0 ** (attempt - 1)
+            if deadline is not None and clock() + wait > deadline:
+                raise DeliveryFailed(f"no time left to wait {wait:.0f} s for a retry: {problem}")
+            sleep(wait)
+    raise DeliveryFailed(f"gave up after {max_attempts} attempts: {problem}")

@@ -13,7 +13,15 @@ from opsflow.errors import OpsflowError
 from opsflow.notify import teams
 from opsflow.notify.build import build_message
 from opsflow.notify.channels import Channel, routes
-from opsflow.notify.delivery import DeliveryFailed, Poster, deliver, urllib_post
+from opsflow.notify.delivery import (
+    DeliveryFailed,
+    Poster,
+    Publisher,
+    deliver,
+    publish,
+    sns_publish,
+    urllib_post,
+)
 from opsflow.notify.health import InstanceTags
 from opsflow.notify.message import Message
 from opsflow.runs.dead_letters import DeadLetters, redrive
@@ -28,6 +36,10 @@ def render(platform: str, message: Message) -> dict[str, Any]:
         from opsflow.notify import slack
 
         return slack.payload(message)
+    if platform == "chatbot":
+        from opsflow.notify import chatbot
+
+        return chatbot.payload(message)
     return teams.payload(message)
 
 
@@ -48,6 +60,7 @@ class Notifier:
     threads: Threads | None = None
     instance_tags: InstanceTags | None = None  # for the instances an AWS Health event names
     post: Poster = urllib_post
+    publisher: Publisher = sns_publish  # for chatbot channels: SNS Publish
     sleep: Callable[[float], None] = field(default=lambda seconds: None)
 
     def notify(self, event: dict[str, Any], deadline: float | None = None) -> list[dict[str, Any]]:
@@ -123,6 +136,14 @@ class Notifier:
     def _post(
         self, channel: Channel, payload: dict[str, Any], run_id: str | None, deadline: float | None
     ) -> int:
+        if channel.platform == "chatbot":
+            return publish(
+                str(channel.topic_arn),
+                payload,
+                publisher=self.publisher,
+                sleep=self.sleep,
+                deadline=deadline,
+            )
         secret = self.secret(channel)
         if not secret or secret == "None":
             raise DeliveryFailed(f"secret {channel.secret} holds no webhook URL or token")
