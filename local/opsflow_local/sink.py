@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 standing in for Slack and Teams webhooks, and for Slack's Web API
-`chat.postMessage` (answering `{"ok": true, "ts": ...}` as Slack does): it keeps every message, so tests
-and the demo can read what a channel would have shown."""
+`chat.postMessage` (answering `{"ok": true, "ts": ...}` as Slack does) and `chat.update` (which edits a
+message in place, keeping its ts; `message_not_found` for a ts the channel never had): it keeps every
+message, so tests and the demo can read what a channel would have shown."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class Notification:
     platform: str
     payload: dict[str, Any]
     ts: str | None = None  # for messages posted through Slack's Web API
+    edits: int = 0  # how many times chat.update replaced it
 
     @property
     def thread_ts(self) -> str | None:
@@ -45,6 +47,9 @@ class NotificationSink:
                 if self.path.endswith("/chat.postMessage"):
                     self._slack_api(payload)
                     return
+                if self.path.endswith("/chat.update"):
+                    self._slack_update(payload)
+                    return
                 _, platform, channel = ([*self.path.split("/"), "", ""])[:3]
                 with sink._lock:
                     sink.received.append(Notification(channel=channel, platform=platform, payload=payload))
@@ -59,11 +64,32 @@ class NotificationSink:
                         channel=str(payload.get("channel")), platform="slack", payload=payload, ts=ts
                     )
                     sink.received.append(posted)
-                answer = json.dumps({"ok": True, "channel": payload.get("channel"), "ts": ts}).encode()
+                self._answer({"ok": True, "channel": payload.get("channel"), "ts": ts})
+
+            def _slack_update(self, payload: dict[str, Any]) -> None:
+                channel, ts = str(payload.get("channel")), str(payload.get("ts"))
+                with sink._lock:
+                    found = next(
+                        (i for i, n in enumerate(sink.received) if n.channel == channel and n.ts == ts), None
+                    )
+                    if found is not None:
+                        old = sink.received[found]
+                        edited = {**payload, "thread_ts": old.payload.get("thread_ts")}
+                        edited.pop("ts", None)
+                        sink.received[found] = Notification(
+                            channel=channel, platform="slack", payload=edited, ts=ts, edits=old.edits + 1
+                        )
+                if found is None:
+                    self._answer({"ok": False, "error": "message_not_found"})
+                else:
+                    self._answer({"ok": True, "channel": channel, "ts": ts})
+
+            def _answer(self, answer: dict[str, Any]) -> None:
+                body = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(answer)
+                self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
                 pass

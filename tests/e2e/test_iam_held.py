@@ -216,6 +216,27 @@ def test_without_kms_decrypt_the_secret_cannot_be_read(deploy: Any) -> None:
     assert denial.authorization.on_behalf_of == "secretsmanager:GetSecretValue"
 
 
+def test_the_notify_function_may_write_only_its_own_items_of_the_idempotency_table(deploy: Any) -> None:
+    """dynamodb:LeadingKeys held: with the statement narrowed to another prefix, its de-duplication write
+    is denied; the message still goes out, since a state store that fails costs the quiet, not the message."""
+
+    def other_prefix(body: dict[str, Any]) -> None:
+        (statement,) = [
+            s for s in statements(body, "NotifyFunction") if s.get("Sid") == "RememberWhatWasSent"
+        ]
+        statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] = ["ci-hook#*"]
+
+    aws = deploy(other_prefix)
+    aws.lambdas.invoke(aws.resource_name("NotifyFunction"), alarm_event())
+
+    assert any(n.platform == "slack" for n in aws.notifications)
+    denied = {(d.authorization.action.full_name, str(d.authorization.context)) for d in aws.iam.denials}
+    assert (
+        "dynamodb:PutItem",
+        str({"dynamodb:LeadingKeys": ["notify-event#c4c1c1c9-6542-e61b-6ef0-8c4d36933a92#local-slack"]}),
+    ) in denied
+
+
 @pytest.fixture
 def aws_default() -> Iterator[EmbeddedAws]:
     with EmbeddedAws() as embedded:

@@ -56,6 +56,9 @@ class FakeLookups:
     def kms_key_arn(self, key_id: str) -> str | None:
         return None if key_id.startswith("alias/aws/") else f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
 
+    def table_hash_key(self, table: str) -> str | None:
+        return {"idempotency": "id"}.get(table)
+
 
 def checks(service: str, operation: str, lookups: Any = None, **params: Any) -> list[Authorization]:
     return authorizations(Call(service, operation, params, REGION, ACCOUNT), lookups or FakeLookups())
@@ -261,6 +264,28 @@ def test_a_schedule_passes_its_role_to_the_scheduler() -> None:
         ("iam:PassRole", role),
     ]
     assert found[1].context == {"iam:PassedToService": "scheduler.amazonaws.com"}
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("GetItem", {"Key": {"id": {"S": "notify-event#e-1#ops"}}}),
+        ("PutItem", {"Item": {"id": {"S": "notify-event#e-1#ops"}, "expiration": {"N": "1"}}}),
+        ("UpdateItem", {"Key": {"id": {"S": "notify-event#e-1#ops"}}}),
+        ("DeleteItem", {"Key": {"id": {"S": "notify-event#e-1#ops"}}}),
+    ],
+)
+def test_an_items_partition_key_is_its_leading_key(operation: str, params: dict[str, Any]) -> None:
+    (found,) = checks("dynamodb", operation, TableName="idempotency", **params)
+
+    assert found.arn == f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/idempotency"
+    assert found.context == {"dynamodb:LeadingKeys": ["notify-event#e-1#ops"]}
+
+
+def test_a_table_that_does_not_exist_carries_no_leading_key() -> None:
+    (found,) = checks("dynamodb", "GetItem", TableName="gone", Key={"id": {"S": "x"}})
+
+    assert found.context == {}
 
 
 def test_a_transaction_needs_each_items_own_permission() -> None:

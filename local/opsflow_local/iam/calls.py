@@ -633,9 +633,21 @@ def table_on(call: Call, lookups: Lookups, table: str, action: str | None = None
     return on(call, lookups, "table", action=action, existing=False, TableName=table)
 
 
-@resolves("dynamodb", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan", "DescribeTable")
+@resolves("dynamodb", "Scan", "DescribeTable")
 def _table(call: Call, lookups: Lookups) -> list[Authorization]:
     return [table_on(call, lookups, call.params["TableName"])]
+
+
+@resolves("dynamodb", "GetItem", "PutItem", "UpdateItem", "DeleteItem")
+def _item(call: Call, lookups: Lookups) -> list[Authorization]:
+    # dynamodb:LeadingKeys is the item's partition key value (DynamoDB Developer Guide, "Using IAM policy
+    # conditions for fine-grained access control").
+    table = call.params["TableName"]
+    key = lookups.table_hash_key(table)
+    item = call.params.get("Key") or call.params.get("Item") or {}
+    value = next(iter((item.get(key) or {}).values()), None) if key else None
+    context: dict[str, ContextValue] = {"dynamodb:LeadingKeys": [str(value)]} if value is not None else {}
+    return [on(call, lookups, "table", existing=False, context=context, TableName=table)]
 
 
 @resolves("dynamodb", "Query")

@@ -21,6 +21,7 @@ class Lookups:
         self._admin = admin
         self.region = region
         self.account = account
+        self._hash_keys: dict[str, str] = {}
 
     def _client(self, service: str, region: str | None = None) -> Any:
         return self._admin(service, self.account, region or self.region)
@@ -97,6 +98,16 @@ class Lookups:
             return {}
         versions = found["LaunchTemplateVersions"]
         return dict(versions[0]["LaunchTemplateData"]) if versions else {}
+
+    def table_hash_key(self, table: str) -> str | None:
+        """The name of a table's partition key; None for a table that does not exist."""
+        if table not in self._hash_keys:
+            try:
+                schema = self._client("dynamodb").describe_table(TableName=table)["Table"]["KeySchema"]
+            except ClientError:
+                return None
+            self._hash_keys[table] = next(k["AttributeName"] for k in schema if k["KeyType"] == "HASH")
+        return self._hash_keys[table]
 
     def secret(self, secret_id: str) -> dict[str, Any] | None:
         try:

@@ -23,7 +23,7 @@ from opsflow.notify.delivery_sources import (
     ecr_image_scan,
 )
 from opsflow.notify.health import HEALTH_EVENT, InstanceTags, health_event
-from opsflow.notify.message import Link, Message, Severity, Status
+from opsflow.notify.message import Burst, Link, Message, Severity, Status
 from opsflow.notify.where import console, elsewhere, link_label, where_facts
 from opsflow.runs import registry
 
@@ -235,6 +235,11 @@ _PIPELINE_STATUS = {
 }
 
 
+# The states that end an execution, a stage or an action (CodePipeline User Guide, "Monitoring CodePipeline
+# events": the detail-types' state values).
+_PIPELINE_ENDS = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "SUPERSEDED", "CANCELED", "ABANDONED"})
+
+
 def _pipeline(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
     detail = event["detail"]
     region = event.get("region", "us-east-1")
@@ -242,10 +247,13 @@ def _pipeline(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
     state = detail.get("state", "")
     status, severity = _PIPELINE_STATUS.get(state, (Status.INFO, Severity.INFO))
     where = ""
+    part = None
     if detail.get("action"):
-        where = f" at {detail.get('stage')} / {detail['action']}"
+        part = f"{detail.get('stage')} / {detail['action']}"
+        where = f" at {part}"
     elif detail.get("stage"):
-        where = f" stage {detail['stage']}"
+        part = str(detail["stage"])
+        where = f" stage {part}"
     result = detail.get("execution-result") or {}
     cause = None
     if state == "FAILED":
@@ -273,6 +281,13 @@ def _pipeline(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
         links=tuple(links),
         source="AWS CodePipeline",
         pipeline=pipeline,
+        burst=Burst(
+            key=f"codepipeline:{event.get('account', '')}:{region}:{pipeline}:{detail.get('execution-id', '')}",
+            subject=f"Pipeline {pipeline}",
+            part=part,
+            state=state,
+            closes=state in _PIPELINE_ENDS,
+        ),
     )
 
 

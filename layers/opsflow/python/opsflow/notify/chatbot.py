@@ -56,7 +56,7 @@ def _keywords(message: Message) -> list[str]:
 
 def payload(message: Message, *, event_id: str | None = None) -> dict[str, Any]:
     """The custom notification for `message`. `id` is unique per message (a UUID unless given);
-    `threadId` is the run id, so every message about a run lands in one thread."""
+    `threadId` is the run id (or a pipeline execution's), so every message about it lands in one thread."""
     content: dict[str, Any] = {
         "textType": TEXT_TYPE,
         "title": truncate(message.headline, TITLE),
@@ -71,8 +71,8 @@ def payload(message: Message, *, event_id: str | None = None) -> dict[str, Any]:
         "summary": truncate(message.summary or message.title, SUMMARY),
         "eventType": truncate(message.source or "opsflow", 100),
     }
-    if message.run_id:
-        metadata["threadId"] = message.run_id
+    if message.thread_key:
+        metadata["threadId"] = message.thread_key
     resources = [value for value in message.extra.values() if _ARN.match(value)][:RESOURCES]
     if resources:
         metadata["relatedResources"] = resources

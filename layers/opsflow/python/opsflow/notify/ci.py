@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsflow.notify.message import Link, Message, Severity, Status
+from opsflow.notify.message import Burst, Link, Message, Severity, Status
 
 SYSTEMS = {"jenkins": "Jenkins", "gitlab": "GitLab CI", "bitbucket": "Bitbucket Pipelines", "other": "CI"}
 _STATUS = {
@@ -49,6 +49,12 @@ def ci_run(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
         links=links,
         source=system,
         pipeline=pipeline,
+        burst=Burst(
+            key=f"ci:{detail.get('system', '')}:{pipeline}:{number}",
+            subject=f"Pipeline {pipeline} {shown_run}",
+            state=state,
+            closes=state != "started",
+        ),
     )
 
 

@@ -41,6 +41,18 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Burst:
+    """Where a message sits among the events of one execution (a pipeline's run, a CI run), which arrive
+    within seconds of each other: a channel is sent a summary of them, not each one (bursts.py)."""
+
+    key: str  # the execution: all its events share it, and a thread per channel
+    subject: str  # what the summary is about: "Pipeline web-deploy"
+    part: str | None = None  # a stage ("Build") or an action ("Build / CodeBuild"); None: the execution
+    state: str = ""  # the event's state, as its source names it: "FAILED"
+    closes: bool = False  # the part (or, with part None, the execution) is over
+
+
+@dataclass(frozen=True)
 class Message:
     """title: one line, what happened to what. summary: a sentence or two. facts: label/value pairs.
     cause: why it failed, when it did. links: where to look. The routing fields say who wants it."""
@@ -62,6 +74,12 @@ class Message:
     application: str | None = None  # a CodeDeploy application
     repository: str | None = None  # an ECR repository
     extra: dict[str, str] = field(default_factory=dict)
+    burst: Burst | None = None
+
+    @property
+    def thread_key(self) -> str | None:
+        """What the message's thread is kept by: its run, or the execution of its burst."""
+        return self.run_id or (self.burst.key if self.burst else None)
 
     @property
     def headline(self) -> str:

@@ -1,6 +1,9 @@
 """From an event to delivered messages: build, route, render, deliver; park what cannot be delivered in
 a dead-letter queue, from which `redrive` delivers it later. A delivery problem is never raised: a
-notification must not fail or block anything."""
+notification must not fail or block anything.
+
+With a state store, an event already sent to a channel is not sent again, and the events of a burst (a
+pipeline run's) are folded into one summary per channel (bursts.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any, Protocol
 from opsflow.errors import OpsflowError
 from opsflow.notify import teams
 from opsflow.notify.build import build_message
+from opsflow.notify.bursts import Folded, fold, summarize, unsettled, worth_a_reply
 from opsflow.notify.channels import Channel, routes
 from opsflow.notify.delivery import (
     DeliveryFailed,
@@ -23,9 +27,16 @@ from opsflow.notify.delivery import (
     urllib_post,
 )
 from opsflow.notify.health import InstanceTags
-from opsflow.notify.message import Message
+from opsflow.notify.message import Burst, Message
 from opsflow.runs.dead_letters import DeadLetters, redrive
+from opsflow.store.notify_state import NotifyState
 from opsflow.store.runs import RunStore
+
+# Outcomes that need no redrive: sent, or deliberately not sent.
+HANDLED = frozenset({"delivered", "duplicate", "summarized"})
+# How long a summary waits for a burst's events still on their way, and a reply for its thread to start.
+SETTLE_SECONDS = 4.0
+_POLL_SECONDS = 0.25
 
 
 def render(platform: str, message: Message) -> dict[str, Any]:
@@ -62,21 +73,142 @@ class Notifier:
     post: Poster = urllib_post
     publisher: Publisher = sns_publish  # for chatbot channels: SNS Publish
     sleep: Callable[[float], None] = field(default=lambda seconds: None)
+    state: NotifyState | None = None  # de-duplication and bursts; without it, every event is sent
+    settle_seconds: float = SETTLE_SECONDS
 
     def notify(self, event: dict[str, Any], deadline: float | None = None) -> list[dict[str, Any]]:
-        """One outcome per channel the message went to: delivered, dead-lettered, or (if even the
-        dead-letter queue failed) lost. Never raises: a failed invocation would be retried by Lambda and
+        """One outcome per channel the message is for: delivered, dead-lettered, or (if even the
+        dead-letter queue failed) lost; duplicate (the channel had it already) or summarized (a burst's
+        event, shown in its summary). Never raises: a failed invocation would be retried by Lambda and
         send the channels that already got the message a second copy."""
         message = build_message(event, run=self._run_of(event), instance_tags=self.instance_tags)
         if message is None:
             return []
+        event_id = str(event.get("id", ""))
+        entries = self._fold(message, str(event.get("time", "")))
+        burst = message.burst
+        if entries is not None and burst is not None and burst.part is None and burst.closes:
+            entries = self._settled(burst.key, entries)
         outcomes = []
         for channel in routes(message, self.channels):
-            payload = render(channel.platform, message)
-            outcomes.append(
-                self._deliver(channel, payload, str(event.get("id", "")), message.run_id, deadline)
-            )
+            if event_id and not self._first_delivery(event_id, channel):
+                outcomes.append({"channel": channel.name, "outcome": "duplicate"})
+            elif entries is not None and message.burst is not None and self.state is not None:
+                outcomes.append(
+                    self._burst(channel, message, message.burst, self.state, entries, event_id, deadline)
+                )
+            else:
+                payload = render(channel.platform, message)
+                outcomes.append(self._deliver(channel, payload, event_id, message.run_id, deadline))
         return outcomes
+
+    # De-duplication and bursts: a state store that fails costs the quiet, never the message. -----------
+
+    def _first_delivery(self, event_id: str, channel: Channel) -> bool:
+        if self.state is None:
+            return True
+        try:
+            return self.state.first_delivery(event_id, channel.name)
+        except Exception:  # noqa: BLE001 - better a second copy than none
+            return True
+
+    def _fold(self, message: Message, time: str) -> list[Folded] | None:
+        if message.burst is None or self.state is None or not self.channels:
+            return None
+        folded = fold(message, time)
+        try:
+            return [
+                Folded.from_json(entry)
+                for entry in self.state.fold(message.burst.key, folded.entry_id, folded.to_json())
+            ]
+        except Exception:  # noqa: BLE001 - the event is then sent on its own
+            return None
+
+    def _entries(self, key: str, known: list[Folded]) -> list[Folded]:
+        try:
+            return [Folded.from_json(entry) for entry in self.state.entries(key)] if self.state else known
+        except Exception:  # noqa: BLE001
+            return known
+
+    def _burst(
+        self,
+        channel: Channel,
+        message: Message,
+        burst: Burst,
+        state: NotifyState,
+        entries: list[Folded],
+        event_id: str,
+        deadline: float | None,
+    ) -> dict[str, Any]:
+        """A channel that can update a message keeps one per burst up to date, and replies in its thread
+        when a part fails or the run ends; any other gets the first event that reaches it and, at the
+        end, the summary."""
+        if channel.bot_token_secret:
+            return self._deliver(
+                channel,
+                render(channel.platform, summarize(message, entries)),
+                event_id,
+                None,
+                deadline,
+                send=lambda: self._keep_up_to_date(channel, message, burst.key, state, entries),
+            )
+        last = burst.part is None and burst.closes
+        try:
+            claimed = state.claim(burst.key, channel.name, "last" if last else "first")
+        except Exception:  # noqa: BLE001 - unsure whether it was sent: send it
+            claimed = True
+        if not claimed:
+            return {"channel": channel.name, "outcome": "summarized"}
+        summary = summarize(message, entries)
+        return self._deliver(channel, render(channel.platform, summary), event_id, None, deadline)
+
+    def _settled(self, key: str, entries: list[Folded]) -> list[Folded]:
+        """The run is over: wait a moment for its parts' last events, so the summary says how they
+        ended."""
+        for _ in range(int(self.settle_seconds / _POLL_SECONDS)):
+            if not unsettled(entries):
+                break
+            self.sleep(_POLL_SECONDS)
+            entries = self._entries(key, entries)
+        return entries
+
+    def _keep_up_to_date(
+        self, channel: Channel, message: Message, key: str, state: NotifyState, entries: list[Folded]
+    ) -> int:
+        from opsflow.notify import slack, slack_api
+
+        token = self._secret_of(channel)
+        where = {"api_url": channel.slack_api_url, "token": token, "channel": str(channel.slack_channel)}
+        if state.claim(key, channel.name, "first"):
+            ts = slack_api.post_message(**where, payload=slack.payload(summarize(message, entries)))
+            with contextlib.suppress(Exception):  # the message is out; a lost ts only costs the updates
+                state.set_parent(key, channel.name, ts)
+            return 1
+        parent = self._parent(key, channel, state)
+        entries = self._entries(key, entries)
+        summary = slack.payload(summarize(message, entries))
+        if parent is None:  # the first message never got out: this one starts the burst's thread
+            ts = slack_api.post_message(**where, payload=summary)
+            with contextlib.suppress(Exception):
+                state.set_parent(key, channel.name, ts)
+            return 1
+        slack_api.update_message(**where, ts=parent, payload=summary)
+        if worth_a_reply(message, entries):
+            slack_api.post_message(**where, payload=slack.payload(message), thread_ts=parent)
+        return 1
+
+    def _parent(self, key: str, channel: Channel, state: NotifyState) -> str | None:
+        """The burst's message in the channel; a moment's wait if another invocation is posting it."""
+        for attempt in range(int(self.settle_seconds / _POLL_SECONDS) + 1):
+            try:
+                ts = state.parent(key, channel.name)
+            except Exception:  # noqa: BLE001
+                return None
+            if ts is not None:
+                return ts
+            if attempt < int(self.settle_seconds / _POLL_SECONDS):
+                self.sleep(_POLL_SECONDS)
+        return None
 
     def redrive(self) -> dict[str, int]:
         """Deliver what the dead-letter queue holds: messages this function parked, and events that
@@ -86,7 +218,7 @@ class Notifier:
 
         def deliver_again(body: dict[str, Any]) -> bool:
             if "detail-type" in body:  # an event: notify as if it had just arrived
-                return all(o["outcome"] == "delivered" for o in self.notify(body))
+                return all(o["outcome"] in HANDLED for o in self.notify(body))
             channel = by_name.get(body.get("channel", ""))
             return channel is not None and self._try_post(channel, body["payload"], body.get("run_id"))
 
@@ -107,9 +239,11 @@ class Notifier:
         event_id: str,
         run_id: str | None,
         deadline: float | None,
+        send: Callable[[], int] | None = None,
     ) -> dict[str, Any]:
+        """Send (by default, post `payload`); what fails is parked with `payload` for the redrive."""
         try:
-            attempts = self._post(channel, payload, run_id, deadline)
+            attempts = send() if send else self._post(channel, payload, run_id, deadline)
             return {"channel": channel.name, "outcome": "delivered", "attempts": attempts}
         except OpsflowError as error:
             problem = error.message
@@ -144,9 +278,7 @@ class Notifier:
                 sleep=self.sleep,
                 deadline=deadline,
             )
-        secret = self.secret(channel)
-        if not secret or secret == "None":
-            raise DeliveryFailed(f"secret {channel.secret} holds no webhook URL or token")
+        secret = self._secret_of(channel)
         if not channel.bot_token_secret:
             return deliver(secret, payload, post=self.post, sleep=self.sleep, deadline=deadline)
         from opsflow.notify import slack_api
@@ -164,6 +296,12 @@ class Notifier:
             with contextlib.suppress(Exception):
                 self.threads.set_thread(run_id, channel.name, ts)
         return 1
+
+    def _secret_of(self, channel: Channel) -> str:
+        secret = self.secret(channel)
+        if not secret or secret == "None":
+            raise DeliveryFailed(f"secret {channel.secret} holds no webhook URL or token")
+        return secret
 
     def _run_of(self, event: dict[str, Any]) -> dict[str, Any] | None:
         if self.runs is None or event.get("source") != "aws.states":

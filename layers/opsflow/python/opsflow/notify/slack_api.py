@@ -15,12 +15,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 from opsflow.notify.delivery import DeliveryFailed
 
 
-def post_message(
-    *, api_url: str, token: str, channel: str, payload: dict[str, Any], thread_ts: str | None = None
-) -> str:
-    """Post `payload` (a Slack webhook body) and return the message's ts. 429 (as Slack's Retry-After
-    asks), 5xx and connection errors are retried by slack_sdk's retry handlers."""
-    client = WebClient(
+def _client(api_url: str, token: str) -> WebClient:
+    return WebClient(
         token=token,
         base_url=api_url,
         timeout=10,
@@ -30,8 +26,15 @@ def post_message(
             ConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+def post_message(
+    *, api_url: str, token: str, channel: str, payload: dict[str, Any], thread_ts: str | None = None
+) -> str:
+    """Post `payload` (a Slack webhook body) and return the message's ts. 429 (as Slack's Retry-After
+    asks), 5xx and connection errors are retried by slack_sdk's retry handlers."""
     try:
-        response = client.chat_postMessage(
+        response = _client(api_url, token).chat_postMessage(
             channel=channel, text=payload["text"], attachments=payload.get("attachments"), thread_ts=thread_ts
         )
     except SlackApiError as error:
@@ -41,3 +44,17 @@ def post_message(
     except (SlackClientError, OSError, ValueError) as error:
         raise DeliveryFailed(f"could not reach Slack ({type(error).__name__})") from None
     return str(response["ts"])
+
+
+def update_message(*, api_url: str, token: str, channel: str, ts: str, payload: dict[str, Any]) -> None:
+    """Replace the message `ts` with `payload` (chat.update: the bot may edit its own messages)."""
+    try:
+        _client(api_url, token).chat_update(
+            channel=channel, ts=ts, text=payload["text"], attachments=payload.get("attachments")
+        )
+    except SlackApiError as error:
+        raise DeliveryFailed(
+            f"Slack refused the update: {error.response.get('error', 'unknown error')}"
+        ) from None
+    except (SlackClientError, OSError, ValueError) as error:
+        raise DeliveryFailed(f"could not reach Slack ({type(error).__name__})") from None

@@ -17,6 +17,7 @@ from opsflow.notify.channels import Channel, parse_channels
 from opsflow.notify.delivery import DeliveryFailed
 from opsflow.notify.notifier import Notifier
 from opsflow.runs.config import required_env
+from opsflow.store.notify_state import DynamoNotifyState
 from opsflow.store.runs import DynamoRunStore
 
 
@@ -25,6 +26,7 @@ class NotifyConfig:
     channels: list[Channel]
     runs_table: str
     dead_letter_queue_url: str
+    state_table: str  # de-duplication and bursts, in the idempotency table
 
     @classmethod
     def from_env(cls) -> NotifyConfig:
@@ -32,6 +34,7 @@ class NotifyConfig:
             channels=parse_channels(os.environ.get("NOTIFY_CHANNELS", "[]")),
             runs_table=required_env("RUNS_TABLE"),
             dead_letter_queue_url=required_env("NOTIFY_DEAD_LETTER_QUEUE_URL"),
+            state_table=required_env("IDEMPOTENCY_TABLE"),
         )
 
 
@@ -85,4 +88,5 @@ def build_notifier(config: NotifyConfig) -> Notifier:
         threads=runs,
         instance_tags=hub_instance_tags,
         sleep=time.sleep,
+        state=DynamoNotifyState(clients.client("dynamodb"), config.state_table),
     )
