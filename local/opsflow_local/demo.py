@@ -16,7 +16,7 @@ from opsflow_local import EmbeddedAws, seed
 from opsflow_local.sink import Notification
 
 PRINCIPAL = "arn:aws:iam::123456789012:user/platform-oncall"
-TOTAL_SCENARIOS = 16
+TOTAL_SCENARIOS = 17
 HUB, QA, QA_EU = "111111111111", "222222222222", "333333333333"
 
 
@@ -634,6 +634,29 @@ def remediation(aws: EmbeddedAws, net: seed.Network, first: int, total: int) -> 
     return unexpected
 
 
+def pipeline_burst(aws: EmbeddedAws, number: int, total: int) -> int:
+    """A CodePipeline run failing in its build: six events within seconds, one summary per channel."""
+    say()
+    say(
+        f"[{number}/{total}] A pipeline run fails in its build: 6 events, one summary   "
+        "(expected: at most 2 messages per channel)"
+    )
+    sent = len(aws.notifications)
+    events = seed.failing_pipeline_run(
+        aws, "web-deploy", "3137f7cb-8d49-4d8b-b7e3-3f8ba8d7c2a1", "Build failed: npm test exited with 1"
+    )
+    aws.client("events").put_events(Entries=events)
+    aws.client("events").put_events(Entries=events[3:4])  # the action's failure, reported a second time
+    received = aws.notifications[sent:]
+    say(f"  events     {len(events) + 1} delivered to the notify function (the action's failure twice)")
+    show_notifications(received)
+    per_channel = [sum(1 for n in received if n.platform == p) for p in ("slack", "teams")]
+    if max(per_channel) > 2 or min(per_channel) < 1:
+        say(f"  !! expected 1 or 2 messages per channel, got {per_channel}")
+        return 1
+    return 0
+
+
 def region_move(first: int, total: int) -> tuple[int, int, int]:
     """Moving web to a new region: bake the new code on a builder in us-east-1, copy the image to eu-west-1
     and publish it to eu-west-1's launch template, then cut www over by DNS (and a cutover put back).
@@ -827,9 +850,10 @@ def main() -> int:
         unexpected += environment_power(aws, net, len(scenarios) + 1, TOTAL_SCENARIOS)
         unexpected += blue_green(aws, len(scenarios) + 2, TOTAL_SCENARIOS)
         unexpected += remediation(aws, net, len(scenarios) + 4, TOTAL_SCENARIOS)
+        unexpected += pipeline_burst(aws, len(scenarios) + 7, TOTAL_SCENARIOS)
         held, denials = aws.iam.calls_held, list(aws.iam.denials)
-    moved, held_moving, denied_moving = region_move(len(scenarios) + 7, TOTAL_SCENARIOS)
-    elsewhere, held_elsewhere, denied_elsewhere = many_accounts(len(scenarios) + 10, TOTAL_SCENARIOS)
+    moved, held_moving, denied_moving = region_move(len(scenarios) + 8, TOTAL_SCENARIOS)
+    elsewhere, held_elsewhere, denied_elsewhere = many_accounts(len(scenarios) + 11, TOTAL_SCENARIOS)
     unexpected += moved + denied_moving + elsewhere + denied_elsewhere
     held += held_moving + held_elsewhere
     say()

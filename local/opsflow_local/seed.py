@@ -704,3 +704,38 @@ def service(aws: EmbeddedAws, cluster: str, name: str, desired: int = 2, environ
     aws.client("ecs").create_cluster(clusterName=cluster)
     _service(aws, cluster, name, _env_tags(environment), desired)
     return f"{cluster}/{name}"
+
+
+def failing_pipeline_run(
+    aws: EmbeddedAws, pipeline: str, execution_id: str, cause: str
+) -> list[dict[str, Any]]:
+    """The six events (as PutEvents entries) of a CodePipeline run whose build action fails, in the order
+    CodePipeline emits them, with the detail the User Guide's "Monitoring CodePipeline events" documents.
+    CodePipeline itself sends them on real AWS; moto sends none."""
+    import json
+
+    def event(kind: str, state: str, **detail: Any) -> dict[str, Any]:
+        return {
+            "Source": "aws.codepipeline",
+            "DetailType": f"CodePipeline {kind} Execution State Change",
+            "Resources": [f"arn:aws:codepipeline:{aws.region}:{aws.account_id}:{pipeline}"],
+            "Detail": json.dumps(
+                {"pipeline": pipeline, "execution-id": execution_id, "state": state, "version": 3.0} | detail
+            ),
+        }
+
+    action = {"stage": "Build", "action": "CodeBuild", "type": {"owner": "AWS", "provider": "CodeBuild"}}
+    result = {
+        "external-execution-url": f"https://{aws.region}.console.aws.amazon.com/codesuite/codebuild/projects/{pipeline}",
+        "external-execution-summary": cause,
+        "external-execution-id": f"{pipeline}:42",
+        "error-code": "JobFailed",
+    }
+    return [
+        event("Pipeline", "STARTED"),
+        event("Stage", "STARTED", stage="Build"),
+        event("Action", "STARTED", **action),
+        event("Action", "FAILED", **action, **{"execution-result": result}),
+        event("Stage", "FAILED", stage="Build"),
+        event("Pipeline", "FAILED"),
+    ]

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from opsflow_local import EmbeddedAws
+from opsflow_local import EmbeddedAws, seed
 from opsflow_local.sink import Notification
 
-PIPELINE = "web-deploy"
 EXECUTION = "3137f7cb-8d49-4d8b-b7e3-3f8ba8d7c2a1"
+CAUSE = "Build failed: npm test exited with 1"
 FUNCTION = "opsflow-NotifyFunction"
 CHANNELS = [
     {
@@ -26,36 +26,6 @@ CHANNELS = [
     },
     {"name": "hook", "platform": "slack", "webhook_secret": "opsflow/slack-hook"},
     {"name": "cards", "platform": "teams", "webhook_secret": "opsflow/teams-cards"},
-]
-
-
-def pipeline_event(kind: str, state: str, **detail: Any) -> dict[str, Any]:
-    """A CodePipeline event as the User Guide's "Monitoring CodePipeline events" documents it."""
-    return {
-        "Source": "aws.codepipeline",
-        "DetailType": f"CodePipeline {kind} Execution State Change",
-        "Resources": [f"arn:aws:codepipeline:us-east-1:123456789012:{PIPELINE}"],
-        "Detail": json.dumps(
-            {"pipeline": PIPELINE, "execution-id": EXECUTION, "state": state, "version": 3.0} | detail
-        ),
-    }
-
-
-BUILD_FAILED = {
-    "external-execution-url": "https://console.aws.amazon.com/codebuild/home#/builds/web:42/view/new",
-    "external-execution-summary": "Build failed: npm test exited with 1",
-    "external-execution-id": "web:42",
-    "error-code": "JobFailed",
-}
-ACTION = {"stage": "Build", "action": "CodeBuild", "type": {"owner": "AWS", "provider": "CodeBuild"}}
-# The six events of a run that fails in its build, in the order CodePipeline emits them.
-FAILING_RUN = [
-    pipeline_event("Pipeline", "STARTED"),
-    pipeline_event("Stage", "STARTED", stage="Build"),
-    pipeline_event("Action", "STARTED", **ACTION),
-    pipeline_event("Action", "FAILED", **ACTION, **{"execution-result": BUILD_FAILED}),
-    pipeline_event("Stage", "FAILED", stage="Build"),
-    pipeline_event("Pipeline", "FAILED"),
 ]
 
 
@@ -77,8 +47,12 @@ def in_channel(aws: EmbeddedAws, channel: str) -> list[Notification]:
     return [n for n in aws.notifications if n.channel == channel]
 
 
+def failing_run(aws: EmbeddedAws) -> list[dict[str, Any]]:
+    return seed.failing_pipeline_run(aws, "web-deploy", EXECUTION, CAUSE)
+
+
 def test_a_failing_run_is_one_thread_with_a_bot_token_and_two_messages_by_webhook(aws: EmbeddedAws) -> None:
-    aws.client("events").put_events(Entries=FAILING_RUN)
+    aws.client("events").put_events(Entries=failing_run(aws))
 
     bot, hook, cards = (in_channel(aws, name) for name in ("C0DEPLOYS", "hook", "cards"))
 
@@ -90,12 +64,12 @@ def test_a_failing_run_is_one_thread_with_a_bot_token_and_two_messages_by_webhoo
     # The one message at the top is kept up to date: it ends as the summary of the run.
     assert parent.edits >= 1
     assert parent.text == "❌ Pipeline web-deploy: failed at Build / CodeBuild"
-    assert "Build failed: npm test exited with 1" in shown(parent)
+    assert CAUSE in shown(parent)
     assert 1 <= len(hook) <= 2
     assert 1 <= len(cards) <= 2
     for last in (hook[-1], cards[-1]):
         assert last.text == "❌ Pipeline web-deploy: failed at Build / CodeBuild"
-        assert "Build failed: npm test exited with 1" in shown(last)
+        assert CAUSE in shown(last)
         assert "Build / CodeBuild ❌" in shown(last)
 
 
@@ -105,7 +79,7 @@ def test_events_arriving_after_the_runs_end_correct_the_thread_and_add_no_webhoo
     """EventBridge does not keep order. Here the action's failure arrives after the run's end, later than
     the summary waits for it (the embedded runtime runs one invocation at a time; the wait for events
     arriving together is in tests/unit/notify/test_bursts.py)."""
-    started, *middle, failed_action, stage_failed, run_failed = FAILING_RUN
+    started, *middle, failed_action, stage_failed, run_failed = failing_run(aws)
     events = aws.client("events")
     events.put_events(Entries=[started, *middle, run_failed])
     events.put_events(Entries=[failed_action, stage_failed])
@@ -114,11 +88,11 @@ def test_events_arriving_after_the_runs_end_correct_the_thread_and_add_no_webhoo
     (parent, *replies) = in_channel(aws, "C0DEPLOYS")
 
     assert [n.text for n in hook] == [
-        "⏳ Pipeline web-deploy: in progress",
+        "⏳ Pipeline web-deploy: started",
         "❌ Pipeline web-deploy: failed",
     ]
     assert parent.text == "❌ Pipeline web-deploy: failed at Build / CodeBuild"
-    assert "Build failed: npm test exited with 1" in shown(parent)
+    assert CAUSE in shown(parent)
     assert [reply.thread_ts for reply in replies] == [parent.ts] * len(replies)
 
 

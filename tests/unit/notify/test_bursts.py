@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from opsflow.notify.notifier import Notifier
 from opsflow.store.notify_state import InMemoryNotifyState
 from tests.unit.notify.test_notifier import Queue, Webhooks
 
+EVENTS = Path(__file__).resolve().parents[3] / "events"
 PIPELINE = "web-deploy"
 ACTION = {"stage": "Build", "action": "CodeBuild"}
 BUILD_FAILED = {
@@ -202,8 +204,8 @@ def test_six_events_are_two_webhook_messages_and_one_slack_thread(slack: SlackAp
 
     outcomes = [notify.notify(e) for e in FAILING_RUN]
 
-    assert texts(webhooks, "hook") == ["⏳ Pipeline web-deploy: in progress", f"❌ {FAILED_TITLE}"]
-    assert texts(webhooks, "cards") == ["⏳ Pipeline web-deploy: in progress", f"❌ {FAILED_TITLE}"]
+    assert texts(webhooks, "hook") == ["⏳ Pipeline web-deploy: started", f"❌ {FAILED_TITLE}"]
+    assert texts(webhooks, "cards") == ["⏳ Pipeline web-deploy: started", f"❌ {FAILED_TITLE}"]
     # On call wants failures only: the action's, as it happened, then the run's summary.
     assert texts(webhooks, "oncall") == [
         "❌ Pipeline web-deploy: Build / CodeBuild failed",
@@ -255,7 +257,7 @@ def test_the_summary_waits_for_an_action_whose_event_comes_just_after_the_runs_e
     notify.notify(FAILING_RUN[3])
     run_end.join(timeout=10)
 
-    assert texts(webhooks, "hook") == ["⏳ Pipeline web-deploy: in progress", f"❌ {FAILED_TITLE}"]
+    assert texts(webhooks, "hook") == ["⏳ Pipeline web-deploy: started", f"❌ {FAILED_TITLE}"]
 
 
 def test_racing_invocations_still_send_a_webhook_at_most_two_messages(slack: SlackApi) -> None:
@@ -289,3 +291,47 @@ def test_without_its_state_store_every_event_is_still_sent(slack: SlackApi) -> N
         notify.notify(e)
 
     assert len(texts(webhooks, "hook")) == 6
+
+
+def test_a_builds_start_and_end_are_one_slack_message_and_its_outcome_in_the_thread(slack: SlackApi) -> None:
+    succeeded = json.loads((EVENTS / "codebuild/build_succeeded.json").read_text())
+    started, failed = (json.loads(json.dumps(succeeded)) for _ in range(2))
+    started |= {"id": "build-started"}
+    started["detail"]["build-status"] = "IN_PROGRESS"
+    failed |= {"id": "build-failed"}
+    failed["detail"]["build-status"] = "FAILED"
+    webhooks = Webhooks()
+    notify = notifier(webhooks, InMemoryNotifyState())
+
+    notify.notify(started)
+    notify.notify(failed)
+
+    (parent_ts, parent), (_, reply) = slack.messages.items()
+    assert parent["text"] == reply["text"]
+    assert parent["text"].startswith("❌ Build ")
+    assert parent["text"].endswith(": failed")
+    assert reply["thread_ts"] == parent_ts
+    assert len(texts(webhooks, "hook")) == 2
+
+
+def test_a_chatbot_channel_threads_a_pipeline_runs_two_messages_by_its_execution() -> None:
+    topic = "arn:aws:sns:us-east-1:123456789012:opsflow-chatbot"
+    published: list[dict[str, Any]] = []
+    notify = Notifier(
+        channels=parse_channels(json.dumps([{"name": "q", "platform": "chatbot", "topic_arn": topic}])),
+        secret=url,
+        dead_letters=Queue(),
+        publisher=lambda arn, body: published.append(json.loads(body)),
+        state=InMemoryNotifyState(),
+    )
+
+    for e in FAILING_RUN:
+        notify.notify(e)
+
+    assert [p["content"]["title"] for p in published] == [
+        "⏳ Pipeline web-deploy: started",
+        f"❌ {FAILED_TITLE}",
+    ]
+    assert {p["metadata"]["threadId"] for p in published} == {
+        "codepipeline:123456789012:us-east-1:web-deploy:e-1"
+    }

@@ -127,6 +127,8 @@ def summarize(latest: Message, entries: list[Folded]) -> Message:
         return latest
     subject = latest.burst.subject
     whole, parts = current(entries)
+    if not parts and (whole is None or whole.entry_id == fold(latest, "").entry_id):
+        return latest  # a burst of the execution's own events only: the latest says it all
     shown = _shown_parts(parts)
     failed = [(name, entry) for name, entry in shown.items() if entry.status == Status.FAILED]
     over = whole is not None and whole.closes
@@ -142,9 +144,14 @@ def summarize(latest: Message, entries: list[Folded]) -> Message:
     else:
         status, severity = Status.IN_PROGRESS, max(severities, key=lambda s: s.rank)
         running = [name for name, entry in shown.items() if not entry.closes]
-        title = f"{subject}: in progress" + (f" at {running[-1]}" if running else "")
+        if running:
+            title = f"{subject}: in progress at {running[-1]}"
+        elif whole is not None and not shown:
+            title = whole.title
+        else:
+            title = f"{subject}: in progress"
     base = whole or (_latest(entries) if entries else None)
-    facts = list((base or latest).facts[:1])  # the execution's id
+    facts = list((base or latest).facts)
     if shown:
         facts.append(
             ("Steps", " · ".join(f"{name} {STATUS_EMOJI[entry.status]}" for name, entry in shown.items()))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from opsflow.notify.message import Link, Message, Severity, Status
+from opsflow.notify.message import Burst, Link, Message, Severity, Status
 from opsflow.notify.where import console, elsewhere, link_label, where_facts
 
 # CodeBuild ----------------------------------------------------------------------------------------
@@ -75,6 +75,12 @@ def codebuild_build(event: dict[str, Any], run: dict[str, Any] | None = None) ->
         links=tuple(links),
         source="AWS CodeBuild",
         project=project,
+        burst=Burst(
+            key=f"codebuild:{detail.get('build-id', '')}",
+            subject=f"Build {project} {shown}",
+            state=state,
+            closes=state != "IN_PROGRESS",
+        ),
     )
 
 
@@ -166,6 +172,12 @@ def codedeploy_deployment(event: dict[str, Any], run: dict[str, Any] | None = No
         ),
         source="AWS CodeDeploy",
         application=application,
+        burst=Burst(
+            key=f"codedeploy:{account}:{region}:{deployment}",
+            subject=f"Deployment {deployment}",
+            state=state,
+            closes=state in {"SUCCESS", "FAILURE", "STOP"},
+        ),
     )
 
 
