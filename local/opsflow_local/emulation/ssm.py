@@ -760,13 +760,13 @@ class SsmEmulation:
     def advance(self) -> None:
         """Bring every invocation up to now, sending an event for each change of status."""
         now = time.monotonic()
-        changed: list[Invocation] = []
+        changed: list[tuple[Invocation, str]] = []  # with the status it changed to
         with self._mutex:
             for invocation in self._invocations.values():
                 if invocation.status == "Pending" and now >= invocation.delivered_at:
                     invocation.status = invocation.details = "InProgress"
                     invocation.started = datetime.now(UTC)
-                    changed.append(invocation)
+                    changed.append((invocation, invocation.status))
                 if invocation.status == "InProgress":
                     stopped = self._instance_state(invocation)
                     if stopped in ("stopped", "stopping", "terminated", "shutting-down"):
@@ -775,7 +775,7 @@ class SsmEmulation:
                             "Terminated" if stopped in ("terminated", "shutting-down") else "Failed"
                         )
                         invocation.ended = datetime.now(UTC)
-                        changed.append(invocation)
+                        changed.append((invocation, invocation.status))
                     elif now >= invocation.ends_at:
                         if invocation.timed_out:
                             invocation.status, invocation.details = "TimedOut", "ExecutionTimedOut"
@@ -784,9 +784,11 @@ class SsmEmulation:
                         else:
                             invocation.status = invocation.details = "Failed"
                         invocation.ended = datetime.now(UTC)
-                        changed.append(invocation)
-        for invocation in changed:
-            self._send(invocation)
+                        changed.append((invocation, invocation.status))
+        # An invocation that started and ended since the last advance changed twice: one event each, with
+        # the status of each change, not the one it has now.
+        for invocation, status in changed:
+            self._send(invocation, status)
 
     # Automation ------------------------------------------------------------------------------------
 
@@ -1170,7 +1172,7 @@ class SsmEmulation:
         return None
 
     @staticmethod
-    def _send(invocation: Invocation) -> None:
+    def _send(invocation: Invocation, status: str) -> None:
         aws_events.send(
             invocation.account,
             invocation.region,
@@ -1182,6 +1184,6 @@ class SsmEmulation:
                 "document-name": invocation.document_name,
                 "instance-id": invocation.instance_id,
                 "requested-date-time": _iso(invocation.requested),
-                "status": invocation.status,
+                "status": status,
             },
         )

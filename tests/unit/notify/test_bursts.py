@@ -276,7 +276,7 @@ def test_racing_invocations_still_send_a_webhook_at_most_two_messages(slack: Sla
 
 
 class BrokenState(InMemoryNotifyState):
-    def first_delivery(self, event_id: str, channel: str) -> bool:
+    def delivered(self, event_id: str, channel: str) -> bool:
         raise OSError("DynamoDB is unreachable")
 
     def fold(self, key: str, entry_id: str, entry: str) -> list[str]:
@@ -335,3 +335,94 @@ def test_a_chatbot_channel_threads_a_pipeline_runs_two_messages_by_its_execution
     assert {p["metadata"]["threadId"] for p in published} == {
         "codepipeline:123456789012:us-east-1:web-deploy:e-1"
     }
+
+
+def test_a_retried_invocation_sends_the_summary_the_one_that_died_had_claimed(slack: SlackApi) -> None:
+    webhooks, state = Webhooks(), InMemoryNotifyState()
+    notify = notifier(webhooks, state)
+    for e in FAILING_RUN[:-1]:
+        notify.notify(e)
+    run_end = FAILING_RUN[-1]
+    key = message_of(run_end).thread_key or ""
+    state.claim(key, "hook", "last", run_end["id"])  # ... and the invocation timed out before sending
+
+    notify.notify(run_end)  # Lambda's retry
+
+    assert texts(webhooks, "hook")[-1] == f"❌ {FAILED_TITLE}"
+
+
+class LosesTheThread(InMemoryNotifyState):
+    def set_parent(self, key: str, channel: str, ts: str) -> None:
+        raise OSError("DynamoDB is unreachable")
+
+
+def test_without_the_threads_message_only_what_is_worth_telling_reaches_the_top_of_the_channel(
+    slack: SlackApi,
+) -> None:
+    notify = notifier(Webhooks(), LosesTheThread())
+
+    for e in FAILING_RUN:
+        notify.notify(e)
+
+    assert [m["text"] for m in slack.messages.values()] == [
+        "⏳ Pipeline web-deploy: started",
+        "❌ Pipeline web-deploy at Build / CodeBuild: failed",
+        "❌ Pipeline web-deploy: failed",
+    ]
+
+
+def test_a_reply_that_failed_is_parked_and_redriven_into_its_thread(
+    slack: SlackApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsflow.notify.delivery import DeliveryFailed
+
+    webhooks, queue = Webhooks(), Queue()
+    notify = Notifier(
+        channels=CHANNELS[3:], secret=url, dead_letters=queue, post=webhooks, state=InMemoryNotifyState()
+    )
+    for e in FAILING_RUN[:3]:
+        notify.notify(e)
+
+    def refused(**_: Any) -> str:
+        raise DeliveryFailed("Slack refused the message: ratelimited")
+
+    monkeypatch.setattr(slack_api, "post_message", refused)
+    (outcome,) = notify.notify(FAILING_RUN[3])
+    monkeypatch.setattr(slack_api, "post_message", slack.post)
+
+    assert outcome["outcome"] == "dead-lettered"
+    assert notify.redrive() == {"delivered": 1, "failed": 0}
+    (parent_ts, _), *_, (_, redriven) = slack.messages.items()
+    assert redriven == {"text": "❌ Pipeline web-deploy at Build / CodeBuild: failed", "thread_ts": parent_ts}
+
+
+def test_a_retried_stage_is_a_new_attempt_whose_end_is_told_too(slack: SlackApi) -> None:
+    webhooks = Webhooks()
+    notify = notifier(webhooks, InMemoryNotifyState())
+    retry = [
+        pipeline_event("Pipeline", "RESUMED", 30, **{"pipeline-execution-attempt": 2}),
+        pipeline_event("Action", "STARTED", 31, **ACTION, **{"pipeline-execution-attempt": 2}),
+        pipeline_event("Action", "SUCCEEDED", 40, **ACTION, **{"pipeline-execution-attempt": 2}),
+        pipeline_event("Pipeline", "SUCCEEDED", 41, **{"pipeline-execution-attempt": 2}),
+    ]
+
+    for e in FAILING_RUN + retry:
+        notify.notify(e)
+
+    assert texts(webhooks, "hook")[-2:] == [
+        "⏳ Pipeline web-deploy: resumed",
+        "✅ Pipeline web-deploy: succeeded",
+    ]
+
+
+def test_ci_runs_whose_names_hold_the_separator_are_bursts_of_their_own() -> None:
+    def ci(pipeline: str, run: str) -> Message:
+        return message_of(
+            {
+                "source": "opsflow.ci",
+                "detail-type": "CI Run State Change",
+                "detail": {"system": "jenkins", "pipeline": pipeline, "run": run, "status": "failed"},
+            }
+        )
+
+    assert ci("web:1", "2").thread_key != ci("web", "1:2").thread_key

@@ -282,13 +282,25 @@ def _pipeline(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
         source="AWS CodePipeline",
         pipeline=pipeline,
         burst=Burst(
-            key=f"codepipeline:{event.get('account', '')}:{region}:{pipeline}:{detail.get('execution-id', '')}",
+            key=_pipeline_run(event, detail),
             subject=f"Pipeline {pipeline}",
             part=part,
             state=state,
             closes=state in _PIPELINE_ENDS,
         ),
     )
+
+
+def _pipeline_run(event: dict[str, Any], detail: dict[str, Any]) -> str:
+    """The burst of a pipeline execution's attempt. A failed or stopped stage can be retried: the
+    execution resumes (RESUMED) as a new attempt, whose events are a burst of their own, so a channel is
+    told how the retry ended too."""
+    key = f"codepipeline:{event.get('account', '')}:{event.get('region', '')}:{detail.get('pipeline', '')}:{detail.get('execution-id', '')}"
+    try:
+        attempt = int(float(detail.get("pipeline-execution-attempt") or 1))
+    except (TypeError, ValueError):
+        attempt = 1
+    return key if attempt <= 1 else f"{key}:attempt-{attempt}"
 
 
 def _failure_summary(detail: dict[str, Any]) -> str | None:

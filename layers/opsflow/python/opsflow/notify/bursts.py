@@ -90,8 +90,9 @@ def fold(message: Message, time: str) -> Folded:
 
 
 def _latest(entries: list[Folded]) -> Folded:
-    """A part's (or the execution's) state now: an ending state over one that is not, then the newest."""
-    return max(entries, key=lambda entry: (entry.closes, entry.time))
+    """A part's (or the execution's) state now: the newest, and of two in the same second (EventBridge's
+    `time` has seconds) the one that ends it."""
+    return max(entries, key=lambda entry: (entry.time, entry.closes))
 
 
 def current(entries: list[Folded]) -> tuple[Folded | None, dict[str, Folded]]:

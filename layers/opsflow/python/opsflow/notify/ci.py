@@ -5,6 +5,7 @@ pipeline's name, so a channel's `pipelines` filter picks CI pipelines as it does
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from opsflow.notify.message import Burst, Link, Message, Severity, Status
 
@@ -50,7 +51,10 @@ def ci_run(event: dict[str, Any], run: dict[str, Any] | None) -> Message:
         source=system,
         pipeline=pipeline,
         burst=Burst(
-            key=f"ci:{detail.get('system', '')}:{pipeline}:{number}",
+            # Each part quoted: a pipeline's name and a run's id may hold the separator.
+            key=":".join(
+                quote(str(part), safe="") for part in ("ci", detail.get("system", ""), pipeline, number)
+            ),
             subject=f"Pipeline {pipeline} {shown_run}",
             state=state,
             closes=state != "started",

@@ -62,6 +62,15 @@ class Threads(Protocol):
     def set_thread(self, run_id: str, channel: str, ts: str) -> None: ...
 
 
+class InThreadFailed(DeliveryFailed):
+    """A reply in a burst's thread (or the update of its message) that failed: parked as a reply there."""
+
+    def __init__(self, message: str, payload: dict[str, Any], thread_ts: str) -> None:
+        super().__init__(message)
+        self.payload = payload
+        self.thread_ts = thread_ts
+
+
 @dataclass
 class Notifier:
     channels: list[Channel]
@@ -91,26 +100,37 @@ class Notifier:
             entries = self._settled(burst.key, entries)
         outcomes = []
         for channel in routes(message, self.channels):
-            if event_id and not self._first_delivery(event_id, channel):
+            if event_id and self._already_sent(event_id, channel):
                 outcomes.append({"channel": channel.name, "outcome": "duplicate"})
-            elif entries is not None and message.burst is not None and self.state is not None:
-                outcomes.append(
-                    self._burst(channel, message, message.burst, self.state, entries, event_id, deadline)
-                )
-            else:
+                continue
+            outcome = None
+            if entries is not None and burst is not None and self.state is not None:
+                try:
+                    outcome = self._burst(channel, message, burst, self.state, entries, event_id, deadline)
+                except Exception:  # noqa: BLE001 - a fault in the summary: send the event as it is
+                    outcome = None
+            if outcome is None:
                 payload = render(channel.platform, message)
-                outcomes.append(self._deliver(channel, payload, event_id, message.run_id, deadline))
+                outcome = self._deliver(channel, payload, event_id, message.run_id, deadline)
+            if event_id and outcome["outcome"] == "delivered":
+                self._remember(event_id, channel)
+            outcomes.append(outcome)
         return outcomes
 
     # De-duplication and bursts: a state store that fails costs the quiet, never the message. -----------
 
-    def _first_delivery(self, event_id: str, channel: Channel) -> bool:
+    def _already_sent(self, event_id: str, channel: Channel) -> bool:
         if self.state is None:
-            return True
+            return False
         try:
-            return self.state.first_delivery(event_id, channel.name)
+            return self.state.delivered(event_id, channel.name)
         except Exception:  # noqa: BLE001 - better a second copy than none
-            return True
+            return False
+
+    def _remember(self, event_id: str, channel: Channel) -> None:
+        if self.state is not None:
+            with contextlib.suppress(Exception):  # the message is out; a repeat would be sent again
+                self.state.remember(event_id, channel.name)
 
     def _fold(self, message: Message, time: str) -> list[Folded] | None:
         if message.burst is None or self.state is None or not self.channels:
@@ -150,11 +170,11 @@ class Notifier:
                 event_id,
                 None,
                 deadline,
-                send=lambda: self._keep_up_to_date(channel, message, burst.key, state, entries),
+                send=lambda: self._keep_up_to_date(channel, message, burst.key, state, entries, event_id),
             )
         last = burst.part is None and burst.closes
         try:
-            claimed = state.claim(burst.key, channel.name, "last" if last else "first")
+            claimed = state.claim(burst.key, channel.name, "last" if last else "first", event_id)
         except Exception:  # noqa: BLE001 - unsure whether it was sent: send it
             claimed = True
         if not claimed:
@@ -173,28 +193,44 @@ class Notifier:
         return entries
 
     def _keep_up_to_date(
-        self, channel: Channel, message: Message, key: str, state: NotifyState, entries: list[Folded]
+        self,
+        channel: Channel,
+        message: Message,
+        key: str,
+        state: NotifyState,
+        entries: list[Folded],
+        event_id: str,
     ) -> int:
+        """Post the burst's message, or update it and reply in its thread. Returns 0 when nothing was
+        sent (the event is shown by the summary); a failed update or reply is parked as a reply in the
+        thread, for the redrive."""
         from opsflow.notify import slack, slack_api
 
         token = self._secret_of(channel)
         where = {"api_url": channel.slack_api_url, "token": token, "channel": str(channel.slack_channel)}
-        if state.claim(key, channel.name, "first"):
+        if state.claim(key, channel.name, "first", event_id):
             ts = slack_api.post_message(**where, payload=slack.payload(summarize(message, entries)))
             with contextlib.suppress(Exception):  # the message is out; a lost ts only costs the updates
                 state.set_parent(key, channel.name, ts)
             return 1
         parent = self._parent(key, channel, state)
-        entries = self._entries(key, entries)
-        summary = slack.payload(summarize(message, entries))
-        if parent is None:  # the first message never got out: this one starts the burst's thread
-            ts = slack_api.post_message(**where, payload=summary)
-            with contextlib.suppress(Exception):
-                state.set_parent(key, channel.name, ts)
+        replies = worth_a_reply(message, entries)
+        if parent is None:
+            # Another invocation took the first message but its ts is not known (yet): no second message
+            # at the top of the channel, unless this one is worth telling on its own.
+            if not replies:
+                return 0
+            slack_api.post_message(**where, payload=slack.payload(message))
             return 1
-        slack_api.update_message(**where, ts=parent, payload=summary)
-        if worth_a_reply(message, entries):
-            slack_api.post_message(**where, payload=slack.payload(message), thread_ts=parent)
+        summary = slack.payload(summarize(message, self._entries(key, entries)))
+        try:
+            slack_api.update_message(**where, ts=parent, payload=summary)
+            if replies:
+                slack_api.post_message(**where, payload=slack.payload(message), thread_ts=parent)
+        except DeliveryFailed as error:
+            raise InThreadFailed(
+                error.message, slack.payload(message) if replies else summary, parent
+            ) from None
         return 1
 
     def _parent(self, key: str, channel: Channel, state: NotifyState) -> str | None:
@@ -220,14 +256,18 @@ class Notifier:
             if "detail-type" in body:  # an event: notify as if it had just arrived
                 return all(o["outcome"] in HANDLED for o in self.notify(body))
             channel = by_name.get(body.get("channel", ""))
-            return channel is not None and self._try_post(channel, body["payload"], body.get("run_id"))
+            return channel is not None and self._try_post(
+                channel, body["payload"], body.get("run_id"), body.get("thread_ts")
+            )
 
         result = redrive(self.dead_letters, deliver_again)
         return {"delivered": result.handled, "failed": result.failed}
 
-    def _try_post(self, channel: Channel, payload: dict[str, Any], run_id: str | None) -> bool:
+    def _try_post(
+        self, channel: Channel, payload: dict[str, Any], run_id: str | None, thread_ts: str | None = None
+    ) -> bool:
         try:
-            self._post(channel, payload, run_id, deadline=None)
+            self._post(channel, payload, run_id, deadline=None, thread_ts=thread_ts)
         except OpsflowError:
             return False
         return True
@@ -242,9 +282,14 @@ class Notifier:
         send: Callable[[], int] | None = None,
     ) -> dict[str, Any]:
         """Send (by default, post `payload`); what fails is parked with `payload` for the redrive."""
+        thread_ts = None
         try:
             attempts = send() if send else self._post(channel, payload, run_id, deadline)
+            if attempts == 0:
+                return {"channel": channel.name, "outcome": "summarized"}
             return {"channel": channel.name, "outcome": "delivered", "attempts": attempts}
+        except InThreadFailed as error:
+            problem, payload, thread_ts = error.message, error.payload, error.thread_ts
         except OpsflowError as error:
             problem = error.message
         except Exception as error:  # noqa: BLE001 - only its type: a message could quote a secret
@@ -257,6 +302,8 @@ class Notifier:
             "error": problem,
             "payload": payload,
         }
+        if thread_ts:
+            parked["thread_ts"] = thread_ts
         try:
             self.dead_letters.send(parked)
         except Exception as error:  # noqa: BLE001 - nothing left to try; say so in the outcome
@@ -268,7 +315,12 @@ class Notifier:
         return {"channel": channel.name, "outcome": "dead-lettered", "error": problem}
 
     def _post(
-        self, channel: Channel, payload: dict[str, Any], run_id: str | None, deadline: float | None
+        self,
+        channel: Channel,
+        payload: dict[str, Any],
+        run_id: str | None,
+        deadline: float | None,
+        thread_ts: str | None = None,
     ) -> int:
         if channel.platform == "chatbot":
             return publish(
@@ -283,7 +335,7 @@ class Notifier:
             return deliver(secret, payload, post=self.post, sleep=self.sleep, deadline=deadline)
         from opsflow.notify import slack_api
 
-        thread = self.threads.thread(run_id, channel.name) if self.threads and run_id else None
+        thread = thread_ts or (self.threads.thread(run_id, channel.name) if self.threads and run_id else None)
         ts = slack_api.post_message(
             api_url=channel.slack_api_url,
             token=secret,

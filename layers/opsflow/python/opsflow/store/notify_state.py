@@ -2,8 +2,8 @@
 (EventBridge delivers at least once), and the events of a burst with what each channel was sent of it.
 
 Kept in the idempotency table (key `id`, time to live `expiration`) under prefixes of its own, beside the
-Powertools records. Every decision is one conditional write, so two invocations racing on the same burst
-never both send what only one may."""
+Powertools records. Every burst decision is one conditional write, so two invocations racing on the same
+burst never both send what only one may."""
 
 from __future__ import annotations
 
@@ -27,17 +27,22 @@ Slot = Literal["first", "last"]
 
 
 class NotifyState(Protocol):
-    def first_delivery(self, event_id: str, channel: str) -> bool:
-        """True the first time the event is seen for the channel, False for a repeat."""
+    def delivered(self, event_id: str, channel: str) -> bool:
+        """Whether the channel was already sent the event."""
+
+    def remember(self, event_id: str, channel: str) -> None:
+        """The channel was sent the event. Recorded after the send: an invocation that dies before it is
+        retried and sends again, where recording first would have lost the message."""
 
     def fold(self, key: str, entry_id: str, entry: str) -> list[str]:
         """Record an event of the burst `key` (once per `entry_id`); returns all its entries so far."""
 
     def entries(self, key: str) -> list[str]: ...
 
-    def claim(self, key: str, channel: str, slot: Slot) -> bool:
+    def claim(self, key: str, channel: str, slot: Slot, event_id: str) -> bool:
         """Whether the channel may be sent this message of the burst. `first` is granted once, and not
-        after `last`; `last` is granted once, and takes `first` with it."""
+        after `last`; `last` is granted once, and takes `first` with it. Granted again to the same event:
+        a retried invocation must be able to finish what the failed one claimed."""
 
     def set_parent(self, key: str, channel: str, ts: str) -> None:
         """The Slack message that shows the burst in the channel."""
@@ -49,16 +54,15 @@ class InMemoryNotifyState:
     def __init__(self) -> None:
         self._seen: set[tuple[str, str]] = set()
         self._entries: dict[str, dict[str, str]] = {}
-        self._slots: dict[tuple[str, str], set[str]] = {}
+        self._slots: dict[tuple[str, str], dict[str, str]] = {}  # slot -> the event that took it
         self._parents: dict[tuple[str, str], str] = {}
         self._mutex = threading.Lock()
 
-    def first_delivery(self, event_id: str, channel: str) -> bool:
-        with self._mutex:
-            if (event_id, channel) in self._seen:
-                return False
-            self._seen.add((event_id, channel))
-            return True
+    def delivered(self, event_id: str, channel: str) -> bool:
+        return (event_id, channel) in self._seen
+
+    def remember(self, event_id: str, channel: str) -> None:
+        self._seen.add((event_id, channel))
 
     def fold(self, key: str, entry_id: str, entry: str) -> list[str]:
         with self._mutex:
@@ -68,12 +72,15 @@ class InMemoryNotifyState:
     def entries(self, key: str) -> list[str]:
         return list(self._entries.get(key, {}).values())
 
-    def claim(self, key: str, channel: str, slot: Slot) -> bool:
+    def claim(self, key: str, channel: str, slot: Slot, event_id: str) -> bool:
         with self._mutex:
-            taken = self._slots.setdefault((key, channel), set())
-            if "last" in taken or (slot == "first" and "first" in taken):
+            taken = self._slots.setdefault((key, channel), {})
+            if taken.get(slot, event_id) != event_id:
                 return False
-            taken.update({"first", slot})
+            if slot == "first" and "last" in taken:
+                return False
+            taken[slot] = event_id
+            taken.setdefault("first", event_id)
             return True
 
     def set_parent(self, key: str, channel: str, ts: str) -> None:
@@ -91,24 +98,28 @@ class DynamoNotifyState:
         self._ddb = client
         self._table = table_name
 
-    def first_delivery(self, event_id: str, channel: str) -> bool:
-        now = int(time.time())
-        try:
+    def delivered(self, event_id: str, channel: str) -> bool:
+        with aws_call("GetItem"):
+            item = self._ddb.get_item(
+                TableName=self._table,
+                Key={"id": {"S": self._event_key(event_id, channel)}},
+                ConsistentRead=True,
+            ).get("Item")
+        # DynamoDB deletes expired items up to days late: an expired one counts as gone.
+        return item is not None and int(item["expiration"]["N"]) > int(time.time())
+
+    def remember(self, event_id: str, channel: str) -> None:
+        with aws_call("PutItem"):
             self._ddb.put_item(
                 TableName=self._table,
                 Item={
-                    "id": {"S": f"{self.EVENT}{event_id}#{channel}"},
-                    "expiration": {"N": str(now + EVENT_SECONDS)},
+                    "id": {"S": self._event_key(event_id, channel)},
+                    "expiration": {"N": str(int(time.time()) + EVENT_SECONDS)},
                 },
-                # DynamoDB deletes expired items up to days late: an expired one counts as gone.
-                ConditionExpression="attribute_not_exists(id) OR expiration <= :now",
-                ExpressionAttributeValues={":now": {"N": str(now)}},
             )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise from_client_error("PutItem", error) from error
-        return True
+
+    def _event_key(self, event_id: str, channel: str) -> str:
+        return f"{self.EVENT}{event_id}#{channel}"
 
     def fold(self, key: str, entry_id: str, entry: str) -> list[str]:
         with aws_call("UpdateItem"):
@@ -132,13 +143,13 @@ class DynamoNotifyState:
             ).get("Item")
         return _entries(item or {})
 
-    def claim(self, key: str, channel: str, slot: Slot) -> bool:
+    def claim(self, key: str, channel: str, slot: Slot, event_id: str) -> bool:
         if slot == "first":
-            update = "SET #first = :now, expiration = :expiration"
-            condition = "attribute_not_exists(#first) AND attribute_not_exists(#last)"
+            update = "SET #first = :event, expiration = :expiration"
+            condition = "(attribute_not_exists(#first) OR #first = :event) AND attribute_not_exists(#last)"
         else:
-            update = "SET #last = :now, #first = if_not_exists(#first, :now), expiration = :expiration"
-            condition = "attribute_not_exists(#last)"
+            update = "SET #last = :event, #first = if_not_exists(#first, :event), expiration = :expiration"
+            condition = "attribute_not_exists(#last) OR #last = :event"
         now = int(time.time())
         try:
             self._ddb.update_item(
@@ -148,7 +159,7 @@ class DynamoNotifyState:
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#first": "first_sent", "#last": "last_sent"},
                 ExpressionAttributeValues={
-                    ":now": {"N": str(now)},
+                    ":event": {"S": event_id or "-"},
                     ":expiration": {"N": str(now + BURST_SECONDS)},
                 },
             )
