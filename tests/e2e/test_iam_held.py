@@ -49,8 +49,8 @@ def without_statements(function: str, *sids: str) -> Callable[[dict[str, Any]], 
 def deploy(tmp_path: Path) -> Iterator[Callable[[Callable[[dict[str, Any]], None]], EmbeddedAws]]:
     deployed: list[EmbeddedAws] = []
 
-    def start(change: Callable[[dict[str, Any]], None]) -> EmbeddedAws:
-        aws = EmbeddedAws(template_copy(tmp_path, change))
+    def start(change: Callable[[dict[str, Any]], None], **options: Any) -> EmbeddedAws:
+        aws = EmbeddedAws(template_copy(tmp_path, change), **options)
         deployed.append(aws.__enter__())
         return aws
 
@@ -235,6 +235,42 @@ def test_the_notify_function_may_write_only_its_own_items_of_the_idempotency_tab
         "dynamodb:PutItem",
         str({"dynamodb:LeadingKeys": ["notify-event#c4c1c1c9-6542-e61b-6ef0-8c4d36933a92#local-slack"]}),
     ) in denied
+
+
+CHATBOT_TOPIC = "arn:aws:sns:us-east-1:123456789012:opsflow-chatbot"
+
+
+CHATBOT_CHANNEL = {
+    "NotifyChannels": json.dumps([{"name": "q", "platform": "chatbot", "topic_arn": CHATBOT_TOPIC}]),
+    "ChatbotTopicArns": CHATBOT_TOPIC,
+}
+
+
+def topic_under_a_customer_key(aws: EmbeddedAws) -> None:
+    key = aws.client("kms").create_key(Description="chatbot topic")["KeyMetadata"]["Arn"]
+    aws.client("sns").create_topic(Name="opsflow-chatbot", Attributes={"KmsMasterKeyId": key})
+
+
+@pytest.mark.parametrize("granted", [True, False])
+def test_publishing_to_a_topic_under_a_customer_key_needs_its_data_keys(deploy: Any, granted: bool) -> None:
+    def change(body: dict[str, Any]) -> None:
+        if not granted:
+            kept = [
+                s for s in statements(body, "NotifyFunction") if "EncryptChatbotNotifications" not in str(s)
+            ]
+            body["Resources"]["NotifyFunction"]["Properties"]["Policies"][0]["Statement"] = kept
+
+    aws = deploy(change, parameters=CHATBOT_CHANNEL)
+    topic_under_a_customer_key(aws)
+    (outcome,) = aws.lambdas.invoke(aws.resource_name("NotifyFunction"), alarm_event())["outcomes"]
+
+    if granted:
+        assert outcome["outcome"] == "delivered"
+        assert aws.iam.denials == []
+    else:
+        assert outcome["outcome"] == "dead-lettered"
+        assert {d.authorization.action.full_name for d in aws.iam.denials} >= {"kms:GenerateDataKey"}
+        assert all(d.authorization.on_behalf_of == "sns:Publish" for d in aws.iam.denials)
 
 
 @pytest.fixture

@@ -20,6 +20,9 @@
 - Secrets Manager (User Guide, "Secret encryption and decryption"): reading a secret under a customer
   managed key needs `kms:Decrypt` on it, through Secrets Manager (kms:ViaService, the SecretARN
   encryption context).
+- SNS (Developer Guide, "Securing Amazon SNS data with server-side encryption"): publishing to a topic
+  under a customer managed key needs `kms:GenerateDataKey*` and `kms:Decrypt` on it, through SNS
+  (kms:ViaService); a topic under the AWS managed key (`alias/aws/sns`) needs neither.
 - EventBridge Scheduler (User Guide, "Set up the execution role"): CreateSchedule/UpdateSchedule pass the
   target's role: `iam:PassRole` (iam:PassedToService = scheduler.amazonaws.com).
 - Systems Manager Automation (User Guide, "Setting up Automation"): StartAutomationExecution with an
@@ -232,7 +235,20 @@ def _ecs_tags_on_create(call: Call, lookups: Lookups) -> list[Authorization]:
     return checks + [_pass_role(str(role), service) for role, service in passed if role]
 
 
-# Secrets Manager, Scheduler -------------------------------------------------------------------------
+# Secrets Manager, SNS, Scheduler --------------------------------------------------------------------
+
+
+def _topic_key(call: Call, lookups: Lookups) -> list[Authorization]:
+    topic_arn = str(call.params.get("TopicArn") or call.params.get("TargetArn") or "")
+    key_id = lookups.topic_key(topic_arn)
+    key_arn = lookups.kms_key_arn(key_id, region=topic_arn.split(":")[3]) if key_id else None
+    if key_arn is None:
+        return []
+    context: dict[str, ContextValue] = {"kms:ViaService": f"sns.{topic_arn.split(':')[3]}.amazonaws.com"}
+    return [
+        _authorization("kms", "GenerateDataKey", "key", key_arn, context),
+        _authorization("kms", "Decrypt", "key", key_arn, context),
+    ]
 
 
 def _secret_key(call: Call, lookups: Lookups) -> list[Authorization]:
@@ -289,6 +305,7 @@ _IMPLICIT = {
     ("ecs", "CreateService"): _ecs_tags_on_create,
     ("ecs", "RegisterTaskDefinition"): _ecs_tags_on_create,
     ("secretsmanager", "GetSecretValue"): _secret_key,
+    ("sns", "Publish"): _topic_key,
     ("scheduler", "CreateSchedule"): _schedule_role,
     ("scheduler", "UpdateSchedule"): _schedule_role,
     ("ssm", "StartAutomationExecution"): _automation_role,

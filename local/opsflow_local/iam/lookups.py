@@ -115,12 +115,21 @@ class Lookups:
         except ClientError:
             return None
 
-    def kms_key_arn(self, key_id: str) -> str | None:
+    def topic_key(self, topic_arn: str) -> str | None:
+        """The KMS key a topic is encrypted under (its KmsMasterKeyId), None for a topic without one."""
+        try:
+            region = topic_arn.split(":")[3]
+            attributes = self._client("sns", region).get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+        except (ClientError, IndexError):
+            return None
+        return attributes.get("KmsMasterKeyId") or None
+
+    def kms_key_arn(self, key_id: str, region: str | None = None) -> str | None:
         """The ARN of a customer managed key, None for an AWS managed one (`alias/aws/...`)."""
         if key_id.startswith("alias/aws/"):
             return None
         try:
-            metadata = self._client("kms").describe_key(KeyId=key_id)["KeyMetadata"]
+            metadata = self._client("kms", region).describe_key(KeyId=key_id)["KeyMetadata"]
         except ClientError:
             return None
         return None if metadata.get("KeyManager") == "AWS" else str(metadata["Arn"])
