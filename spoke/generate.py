@@ -44,6 +44,7 @@ HUB_SERVICES = frozenset(
         "xray",
         "codepipeline",
         "organizations",
+        "sns",
     }
 )
 # Parameters of the hub that its spoke-bound statements use, copied with their definitions.
@@ -74,9 +75,21 @@ def _names_a_hub_resource(value: Any, resources: set[str]) -> bool:
 
 
 def acts_in_spoke(statement: dict[str, Any], resources: set[str]) -> bool:
-    """A statement about a team's resources, not about the hub's own."""
+    """A statement about a team's resources, not about the hub's own. One under a condition of the hub's
+    (`!If`) is the hub's, and so is a KMS statement for a key used through a hub service (the webhook
+    secrets' keys, through Secrets Manager)."""
+    if "Fn::If" in statement:
+        return False
     services = {action.split(":", 1)[0] for action in _actions(statement)}
     if services & HUB_SERVICES:
+        return False
+    through = [
+        str(value.get("Fn::Sub", "") if isinstance(value, dict) else value)
+        for test in (statement.get("Condition") or {}).values()
+        for key, value in test.items()
+        if key == "kms:ViaService"
+    ]
+    if any(value.split(".", 1)[0] in HUB_SERVICES for value in through):
         return False
     return not _names_a_hub_resource(statement.get("Resource"), resources)
 

@@ -36,6 +36,7 @@ HUB_OWN_SERVICES = frozenset(
         "xray",
         "codepipeline",
         "organizations",  # the hub reads its own organization
+        "sns",  # the Chatbot channels' topics
     }
 )
 # The longest region names AWS has (ap-southeast-1, ap-northeast-1, ...).
@@ -96,7 +97,16 @@ def names_in(value: Any) -> set[str]:
 
 def about_the_hub(statement: dict[str, Any], resources: set[str]) -> bool:
     services = {action.split(":")[0] for action in actions(statement)}
-    return bool(services & HUB_OWN_SERVICES) or bool(names_in(statement.get("Resource")) & resources)
+    # A key used through one of the hub's services (a webhook secret's, through Secrets Manager).
+    through_the_hub = any(
+        value.startswith(tuple(f"{service}." for service in HUB_OWN_SERVICES))
+        for value in strings(statement.get("Condition"))
+    )
+    return (
+        bool(services & HUB_OWN_SERVICES)
+        or through_the_hub
+        or bool(names_in(statement.get("Resource")) & resources)
+    )
 
 
 def spoke_functions() -> dict[str, str]:
@@ -114,12 +124,15 @@ def spoke_functions() -> dict[str, str]:
 
 
 def statements_of(function: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        statement
-        for policy in function["Properties"].get("Policies") or []
-        if isinstance(policy, dict)
-        for statement in policy.get("Statement", [])
-    ]
+    """A function's statements; one under `!If`, as each of its branches that is a statement."""
+    found = []
+    for policy in function["Properties"].get("Policies") or []:
+        if not isinstance(policy, dict):
+            continue
+        for statement in policy.get("Statement", []):
+            branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+            found += [b for b in branches if isinstance(b, dict) and "Action" in b]
+    return found
 
 
 def spoke_roles() -> dict[str, dict[str, Any]]:
@@ -171,6 +184,16 @@ def test_the_committed_spoke_template_is_what_generate_writes() -> None:
         {"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": [{"Ref": "AmiBakeStateMachine"}]},
         {"Effect": "Allow", "Action": "states:StartExecution", "Resource": "*"},
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/opsflow-spoke-api"},
+        {"Fn::If": ["HasChatbotTopics", {"Effect": "Allow", "Action": "ec2:DescribeInstances"}, None]},
+        {
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}
+            },
+        },
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "ChatbotTopicArns"}},
     ],
     ids=[
         "dynamodb",
@@ -181,6 +204,9 @@ def test_the_committed_spoke_template_is_what_generate_writes() -> None:
         "ref",
         "state-machines",
         "assuming-spoke-roles",
+        "under-a-hub-condition",
+        "a-key-through-a-hub-service",
+        "chatbot-topics",
     ],
 )
 def test_a_statement_about_the_hubs_own_parts_stays_in_the_hub(statement: dict[str, Any]) -> None:
@@ -325,6 +351,8 @@ def test_the_statements_split_as_their_resources_say() -> None:
     assert not {"RecordRuns", "RenewAndReleaseLocks", "ReportProgress", "ActInSpokeAccounts"} & set(bake)
     assert "StartInstancesWithEncryptedVolumes" in sids("env-power")
     assert "SaveAndRestoreCapacity" not in sids("env-power")
+    # The notify function only reads the tags of the instances an AWS Health event names.
+    assert sids("notify") == ["ReadInstanceTags"]
 
 
 def test_no_spoke_role_names_the_hubs_region_or_its_resources() -> None:

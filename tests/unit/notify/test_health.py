@@ -18,7 +18,7 @@ from opsflow.notify.delivery import HttpResponse
 from opsflow.notify.health import health_event
 from opsflow.notify.message import Message, Severity, Status
 from opsflow.notify.notifier import Notifier
-from opsflow.notify.wiring import hub_instance_tags
+from opsflow.notify.wiring import instance_tags
 
 from .conftest import assert_valid_card, assert_valid_slack
 
@@ -182,7 +182,7 @@ def test_the_notifier_hands_the_health_builder_its_lookup() -> None:
 
 
 @pytest.mark.usefixtures("mocked_aws")
-def test_the_hub_lookup_reads_instance_tags_and_skips_what_it_cannot_find(
+def test_the_lookup_reads_instance_tags_and_skips_what_it_cannot_find(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HUB_ACCOUNT_ID", "123456789012")
@@ -196,7 +196,7 @@ def test_the_hub_lookup_reads_instance_tags_and_skips_what_it_cannot_find(
             {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in MANAGED.items()]}
         ],
     )["Instances"][0]["InstanceId"]
-    found = hub_instance_tags("123456789012", "eu-west-1", [instance, "i-0ffffffffffffffff"])
+    found = instance_tags("123456789012", "eu-west-1", [instance, "i-0ffffffffffffffff"])
     assert dict(found) == {instance: MANAGED}
-    # Another account's instances need its spoke role, which the notify function has not.
-    assert hub_instance_tags("222222222222", "eu-west-1", [instance]) == {}
+    # Another account is looked up there, through its spoke role: the hub's instance is not in it.
+    assert instance_tags("222222222222", "eu-west-1", [instance]) == {}

@@ -54,20 +54,20 @@ def read_secret(channel: Channel) -> str:
 _LOOKED_UP_INSTANCES = 200
 
 
-def hub_instance_tags(
+def instance_tags(
     account: str, region: str, instance_ids: Sequence[str]
 ) -> Mapping[str, Mapping[str, str]]:
-    """The tags of the hub account's instances, in any region. Another account's are not looked up: the
-    notify function has no spoke role there, so its Health messages name the instances only. A failed
-    lookup gives nothing either: the message then names the instances without their group."""
-    home = os.environ.get("HUB_ACCOUNT_ID", "")
-    if not instance_ids or (account and home and account != home):
+    """The tags of the instances an AWS Health event names, in any region: the hub account's with the
+    function's own role, another account's through its spoke role there (ec2:DescribeInstances only). A
+    failed lookup (an account without the spoke stack, say) gives nothing: the message then names the
+    instances without their group."""
+    if not instance_ids:
         return {}
     found: dict[str, dict[str, str]] = {}
     try:
-        pages = clients.client("ec2", region or None).get_paginator("describe_instances")
+        ec2 = clients.client_at("ec2", account or None, region or None)
         # A filter, not InstanceIds: an instance already gone must not fail the lookup of the others.
-        for page in pages.paginate(
+        for page in ec2.get_paginator("describe_instances").paginate(
             Filters=[{"Name": "instance-id", "Values": list(instance_ids)[:_LOOKED_UP_INSTANCES]}]
         ):
             for reservation in page.get("Reservations", []):
@@ -86,7 +86,7 @@ def build_notifier(config: NotifyConfig) -> Notifier:
         dead_letters=Queue(clients.client("sqs"), config.dead_letter_queue_url),
         runs=runs,
         threads=runs,
-        instance_tags=hub_instance_tags,
+        instance_tags=instance_tags,
         sleep=time.sleep,
         state=DynamoNotifyState(clients.client("dynamodb"), config.state_table),
     )
