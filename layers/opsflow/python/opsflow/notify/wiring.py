@@ -54,9 +54,7 @@ def read_secret(channel: Channel) -> str:
 _LOOKED_UP_INSTANCES = 200
 
 
-def instance_tags(
-    account: str, region: str, instance_ids: Sequence[str]
-) -> Mapping[str, Mapping[str, str]]:
+def instance_tags(account: str, region: str, instance_ids: Sequence[str]) -> Mapping[str, Mapping[str, str]]:
     """The tags of the instances an AWS Health event names, in any region: the hub account's with the
     function's own role, another account's through its spoke role there (ec2:DescribeInstances only). A
     failed lookup (an account without the spoke stack, say) gives nothing: the message then names the
