@@ -426,3 +426,18 @@ def test_ci_runs_whose_names_hold_the_separator_are_bursts_of_their_own() -> Non
         )
 
     assert ci("web:1", "2").thread_key != ci("web", "1:2").thread_key
+
+
+def test_a_repeat_of_the_runs_end_is_found_before_any_wait(slack: SlackApi) -> None:
+    slept: list[float] = []
+    notify = notifier(Webhooks(), InMemoryNotifyState(), sleep=slept.append, settle_seconds=1.0)
+    for e in FAILING_RUN[:3]:  # the action never says how it ended: the end waits for it
+        notify.notify(e)
+    notify.notify(FAILING_RUN[-1])
+    waited = len(slept)
+
+    again = notify.notify(FAILING_RUN[-1])
+
+    assert waited > 0
+    assert len(slept) == waited
+    assert {o["outcome"] for o in again} == {"duplicate"}

@@ -95,14 +95,17 @@ class Notifier:
             return []
         event_id = str(event.get("id", ""))
         entries = self._fold(message, str(event.get("time", "")))
-        burst = message.burst
-        if entries is not None and burst is not None and burst.part is None and burst.closes:
-            entries = self._settled(burst.key, entries)
         outcomes = []
+        pending = []
         for channel in routes(message, self.channels):
             if event_id and self._already_sent(event_id, channel):
                 outcomes.append({"channel": channel.name, "outcome": "duplicate"})
-                continue
+            else:
+                pending.append(channel)
+        burst = message.burst
+        if pending and entries is not None and burst is not None and burst.part is None and burst.closes:
+            entries = self._settled(burst.key, entries)
+        for channel in pending:
             outcome = None
             if entries is not None and burst is not None and self.state is not None:
                 try:
