@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from opsflow_local.runtime import EmbeddedAws
+    from opsflow_local.runtime import AccountRegion, EmbeddedAws
 
 OPT_IN = {"Key": "opsflow:managed", "Value": "true"}
 
@@ -45,7 +45,7 @@ def network(aws: EmbeddedAws) -> Network:
     return Network(vpc_id, subnet_id, group_id, base_image_id(aws))
 
 
-def base_image_id(aws: EmbeddedAws) -> str:
+def base_image_id(aws: EmbeddedAws | AccountRegion) -> str:
     """The newest Amazon Linux 2023 image moto knows (filtered: listing all of them takes seconds)."""
     images = aws.client("ec2").describe_images(
         Owners=["amazon"], Filters=[{"Name": "name", "Values": ["al2023-ami-2023*-x86_64"]}]
@@ -739,3 +739,42 @@ def failing_pipeline_run(
         event("Stage", "FAILED", stage="Build"),
         event("Pipeline", "FAILED"),
     ]
+
+
+def instance_retirement_scheduled(aws: EmbeddedAws | AccountRegion, group: str, environment: str) -> str:
+    """A managed instance of `group` in `environment`, and the AWS Health event that schedules its
+    retirement (events/health's documented example, pointed at it), sent on its account's default bus as
+    AWS Health sends it. Returns the instance's id."""
+    import json
+    from pathlib import Path
+
+    account = aws.account_id
+    tags = [
+        OPT_IN,
+        {"Key": "opsflow:environment", "Value": environment},
+        {"Key": "aws:autoscaling:groupName", "Value": group},
+    ]
+    instance_id = str(
+        aws.client("ec2").run_instances(
+            ImageId=base_image_id(aws),
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )["Instances"][0]["InstanceId"]
+    )
+    example = Path(__file__).resolve().parents[2] / "events/health/ec2_instance_retirement_scheduled.json"
+    detail = json.loads(example.read_text())["detail"]
+    arn = f"arn:aws:ec2:{aws.region}:{account}:instance/{instance_id}"
+    detail |= {"affectedAccount": account, "eventRegion": aws.region}
+    detail["affectedEntities"][0]["entityValue"] = arn
+    aws.client("events").put_events(
+        Entries=[
+            {
+                "Source": "aws.health",
+                "DetailType": "AWS Health Event",
+                "Resources": [arn],
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+    return instance_id

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from opsflow_local import EmbeddedAws, seed
 HUB, SPOKE = "111111111111", "222222222222"
 HOME, AWAY = "us-east-1", "eu-west-1"
 ALICE = f"arn:aws:iam::{HUB}:user/alice"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -359,36 +357,7 @@ def test_an_alarm_and_a_failed_refresh_in_a_spoke_reach_the_hubs_notifications_n
 
 def test_a_health_event_in_a_spoke_names_the_group_of_the_instance_it_affects_there(org: EmbeddedAws) -> None:
     """Forwarded by the spoke's rule; the notify function reads the instance's tags through its spoke role."""
-    away = org.located(SPOKE, AWAY)
-    instance = away.client("ec2").run_instances(
-        ImageId=seed.network(away).base_image_id,
-        MinCount=1,
-        MaxCount=1,
-        TagSpecifications=[
-            {
-                "ResourceType": "instance",
-                "Tags": [
-                    seed.OPT_IN,
-                    {"Key": "opsflow:environment", "Value": "staging"},
-                    {"Key": "aws:autoscaling:groupName", "Value": "jobs"},
-                ],
-            }
-        ],
-    )["Instances"][0]["InstanceId"]
-    detail = json.loads((ROOT / "events/health/ec2_instance_retirement_scheduled.json").read_text())["detail"]
-    arn = f"arn:aws:ec2:{AWAY}:{SPOKE}:instance/{instance}"
-    detail |= {"affectedAccount": SPOKE, "eventRegion": AWAY}
-    detail["affectedEntities"][0]["entityValue"] = arn
-    away.client("events").put_events(
-        Entries=[
-            {
-                "Source": "aws.health",
-                "DetailType": "AWS Health Event",
-                "Resources": [arn],
-                "Detail": json.dumps(detail),
-            }
-        ]
-    )
+    seed.instance_retirement_scheduled(org.located(SPOKE, AWAY), "jobs", "staging")
 
     (health,) = [n.text for n in org.notifications if n.platform == "slack" and "AWS Health" in n.text]
     assert health.startswith(

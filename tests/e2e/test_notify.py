@@ -193,35 +193,7 @@ def test_a_health_event_names_the_group_of_the_managed_instance_it_affects(
     aws: EmbeddedAws, hook: Hook
 ) -> None:
     """Through the template's rule to notify, whose role reads the instance's tags (ec2:DescribeInstances)."""
-    instance = aws.client("ec2").run_instances(
-        ImageId=seed.base_image_id(aws),
-        MinCount=1,
-        MaxCount=1,
-        TagSpecifications=[
-            {
-                "ResourceType": "instance",
-                "Tags": [
-                    seed.OPT_IN,
-                    {"Key": "opsflow:environment", "Value": "staging"},
-                    {"Key": "aws:autoscaling:groupName", "Value": "web"},
-                ],
-            }
-        ],
-    )["Instances"][0]
-    event = json.loads((EVENTS / "health/ec2_instance_retirement_scheduled.json").read_text())
-    arn = f"arn:aws:ec2:{aws.region}:{aws.account_id}:instance/{instance['InstanceId']}"
-    event["detail"] |= {"affectedAccount": aws.account_id, "eventRegion": aws.region}
-    event["detail"]["affectedEntities"][0]["entityValue"] = arn
-    aws.client("events").put_events(
-        Entries=[
-            {
-                "Source": "aws.health",
-                "DetailType": "AWS Health Event",
-                "Resources": [arn],
-                "Detail": json.dumps(event["detail"]),
-            }
-        ]
-    )
+    seed.instance_retirement_scheduled(aws, "web", "staging")
     aws.events.wait(timeout=10)
 
     ((_, message),) = hook.requests

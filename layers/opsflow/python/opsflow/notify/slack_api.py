@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from slack_sdk import WebClient
@@ -28,33 +30,34 @@ def _client(api_url: str, token: str) -> WebClient:
     )
 
 
+@contextmanager
+def _as_delivery_failure(what: str) -> Iterator[None]:
+    """Slack's refusal or an unreachable Slack, as DeliveryFailed, saying only Slack's error code."""
+    try:
+        yield
+    except SlackApiError as error:
+        raise DeliveryFailed(
+            f"Slack refused the {what}: {error.response.get('error', 'unknown error')}"
+        ) from None
+    except (SlackClientError, OSError, ValueError) as error:
+        raise DeliveryFailed(f"could not reach Slack ({type(error).__name__})") from None
+
+
 def post_message(
     *, api_url: str, token: str, channel: str, payload: dict[str, Any], thread_ts: str | None = None
 ) -> str:
     """Post `payload` (a Slack webhook body) and return the message's ts. 429 (as Slack's Retry-After
     asks), 5xx and connection errors are retried by slack_sdk's retry handlers."""
-    try:
+    with _as_delivery_failure("message"):
         response = _client(api_url, token).chat_postMessage(
             channel=channel, text=payload["text"], attachments=payload.get("attachments"), thread_ts=thread_ts
         )
-    except SlackApiError as error:
-        raise DeliveryFailed(
-            f"Slack refused the message: {error.response.get('error', 'unknown error')}"
-        ) from None
-    except (SlackClientError, OSError, ValueError) as error:
-        raise DeliveryFailed(f"could not reach Slack ({type(error).__name__})") from None
     return str(response["ts"])
 
 
 def update_message(*, api_url: str, token: str, channel: str, ts: str, payload: dict[str, Any]) -> None:
     """Replace the message `ts` with `payload` (chat.update: the bot may edit its own messages)."""
-    try:
+    with _as_delivery_failure("update"):
         _client(api_url, token).chat_update(
             channel=channel, ts=ts, text=payload["text"], attachments=payload.get("attachments")
         )
-    except SlackApiError as error:
-        raise DeliveryFailed(
-            f"Slack refused the update: {error.response.get('error', 'unknown error')}"
-        ) from None
-    except (SlackClientError, OSError, ValueError) as error:
-        raise DeliveryFailed(f"could not reach Slack ({type(error).__name__})") from None
